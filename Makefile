@@ -1,0 +1,33 @@
+# Cairn: `make run` starts a server and a worker on the embedded SQLite
+# default; `make test` runs the whole suite. Both set up .venv first.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+DATA ?= .cairn
+
+.PHONY: install run test test-stress bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	@$(BIN)/python -m cairn.first_run --data-dir $(DATA)
+
+test: install
+	$(BIN)/python -m pytest -q
+
+test-stress: install
+	$(BIN)/python -m pytest -q -m slow --run-slow
+
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) $(DATA) .pytest_cache

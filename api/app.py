@@ -1,0 +1,229 @@
+"""The Starlette application: one pipeline that every endpoint of every service runs through.
+
+read body → authenticate (Hawk, bewit or anonymous) → parse and validate
+input → check route arguments → authorize → handler → validate output.
+Every failure on the way becomes Taskcluster's error body; a handler
+exception that is not an API or domain error is logged with an incident id
+and answered with a 500 that reveals nothing else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import logging
+import re
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+from eventsourcing.persistence import InterfaceError, OperationalError
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route
+
+from cairn.api import errors
+from cairn.api.call import Call, Caller, require
+from cairn.api.endpoints import Endpoint, Service
+from cairn.api.schemas import load_schemas
+from cairn.domain import errors as domain_errors
+from cairn.domain.aggregate import acting_as
+from cairn.domain.event_log import ConcurrentChange
+
+log = logging.getLogger("cairn.api")
+
+_DOMAIN_TO_API: dict[type[Exception], type[errors.ApiError]] = {
+    domain_errors.NotFound: errors.ResourceNotFound,
+    domain_errors.Conflict: errors.RequestConflict,
+    domain_errors.InvalidInput: errors.InputError,
+    domain_errors.Expired: errors.ResourceExpired,
+    ConcurrentChange: errors.RequestConflict,
+}
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(body, option=orjson.OPT_UTC_Z),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def error_response(
+    error: errors.ApiError, endpoint: str = "", params: dict[str, Any] | None = None, payload: Any = None
+) -> Response:
+    time = now_iso()
+    message = (
+        f"{error.message}\n\n---\n\n* method:     {endpoint or 'unknown'}\n"
+        f"* errorCode:  {error.code}\n* statusCode: {error.status}\n* time:       {time}"
+    )
+    body = {
+        "code": error.code,
+        "message": message,
+        "requestInfo": {
+            "method": endpoint or "unknown",
+            "params": params or {},
+            "payload": payload if payload is not None else {},
+            "time": time,
+        },
+    }
+    headers = {"Retry-After": "1"} if error.status == 503 else None
+    return json_response(body, error.status, headers)
+
+
+class EndpointRunner:
+    """Runs one declared endpoint for a Starlette request."""
+
+    def __init__(self, service: Service, endpoint: Endpoint):
+        self.service = service
+        self.endpoint = endpoint
+        self.input_uri = service.schema_uri(endpoint.input)
+        self.output_uri = service.schema_uri(endpoint.output)
+        self.param_patterns = {k: re.compile(v) for k, v in endpoint.params.items()}
+        self.is_async = inspect.iscoroutinefunction(endpoint.handler)
+        # Scope parameters known only after loading an entity: the handler authorizes.
+        self.auth_before = not endpoint.deferred_auth
+
+    async def handle(self, request: Request) -> Response:
+        endpoint = self.endpoint
+        params = dict(request.path_params)
+        payload: Any = None
+        try:
+            runtime = request.app.state.runtime
+            raw = await self._read_body(request, runtime.settings.max_body_bytes)
+            caller = await runtime.authenticate_request(request, raw)
+            payload = self._parse_body(raw)
+            self._check_params(params)
+            query = dict(request.query_params)
+            query.pop("bewit", None)
+            call = Call(endpoint, request, params, query, payload, caller, runtime)
+            if self.auth_before:
+                call.authorize()
+            with acting_as(caller.client_id):
+                if self.is_async:
+                    result = await endpoint.handler(call)
+                else:
+                    result = await run_in_threadpool(endpoint.handler, call)
+            if not call.authorized:
+                raise RuntimeError(f"{endpoint.name} did not authorize the call")
+            return self._respond(result, runtime)
+        except errors.ApiError as e:
+            return error_response(e, endpoint.name, params, payload)
+        except domain_errors.DomainError as e:
+            api_error = _DOMAIN_TO_API.get(type(e), errors.InputError)
+            return error_response(api_error(e.message), endpoint.name, params, payload)
+        except ConcurrentChange as e:
+            return error_response(errors.RequestConflict(str(e) or None), endpoint.name, params, payload)
+        except (OperationalError, InterfaceError):
+            log.warning("database unavailable during %s", endpoint.name, exc_info=True)
+            return error_response(errors.ServiceUnavailable(), endpoint.name, params, payload)
+        except Exception:
+            incident = uuid.uuid4().hex
+            log.exception("incident %s in %s", incident, endpoint.name)
+            error = errors.InternalServerError(
+                f"Internal server error; incident id {incident}."
+            )
+            return error_response(error, endpoint.name, params, payload)
+
+    async def _read_body(self, request: Request, limit: int) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise errors.InputTooLarge(f"The request body exceeds {limit} bytes.")
+        chunks = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise errors.InputTooLarge(f"The request body exceeds {limit} bytes.")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _parse_body(self, raw: bytes) -> Any:
+        if not self.endpoint.input and not self.endpoint.accepts_body:
+            return None
+        if not raw.strip():
+            if self.endpoint.input:
+                raise errors.MalformedPayload("This endpoint requires a JSON request body.")
+            return None
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as e:
+            raise errors.MalformedPayload(f"The request body is not valid JSON: {e}") from None
+        if self.input_uri:
+            problems = load_schemas().errors(self.input_uri, body)
+            if problems:
+                raise errors.InputValidationError(
+                    f"The request body does not match the schema {self.input_uri}#:\n{problems}"
+                )
+        return body
+
+    def _check_params(self, params: dict[str, str]) -> None:
+        for name, pattern in self.param_patterns.items():
+            value = params.get(name)
+            if value is not None and not pattern.fullmatch(value):
+                raise errors.InvalidRequestArguments(
+                    f"URL parameter {name}={value!r} must match {pattern.pattern}"
+                )
+
+    def _respond(self, result: Any, runtime: Any) -> Response:
+        if isinstance(result, Response):
+            return result
+        if result is None:
+            return Response(status_code=204) if not self.output_uri else json_response({})
+        if self.output_uri and runtime.validate_output:
+            problems = load_schemas().errors(self.output_uri, result)
+            if problems:
+                raise RuntimeError(f"{self.endpoint.name} produced invalid output: {problems}")
+        return json_response(result)
+
+
+def service_routes(service: Service) -> list[BaseRoute]:
+    routes: list[BaseRoute] = []
+    for endpoint in service.endpoints:
+        runner = EndpointRunner(service, endpoint)
+        routes.append(Route(endpoint.starlette_path(), runner.handle, methods=[endpoint.method]))
+    return routes
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    status = getattr(exc, "status_code", 404)
+    if status == 405:
+        error: errors.ApiError = errors.ResourceNotFound(
+            f"No endpoint for {request.method} {request.url.path}."
+        )
+    else:
+        error = errors.ResourceNotFound(f"No such route: {request.url.path}")
+    return error_response(error)
+
+
+def build_app(runtime: Any, services: Sequence[Service], extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
+    routes: list[BaseRoute] = list(extra_routes)
+    for service in services:
+        routes.append(Mount(service.base_path, routes=service_routes(service)))
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = Starlette(
+        routes=routes,
+        exception_handlers={404: not_found, 405: not_found},
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    return app
+
+
+__all__ = ["build_app", "json_response", "error_response", "require", "Caller"]

@@ -1,0 +1,44 @@
+"""From a Starlette request to an authenticated caller, or a 401."""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+
+from cairn.api.call import Caller
+from cairn.api.errors import AuthenticationFailed
+from cairn.api.hawk import HawkAuthenticator, HawkRequest
+
+
+def hawk_request(request: Request, body: bytes | None) -> HawkRequest:
+    host_header = request.headers.get("host", "")
+    host, _, port = host_header.rpartition(":") if ":" in host_header else (host_header, "", "")
+    if not port.isdigit():
+        host, port = host_header, "443" if request.url.scheme == "https" else "80"
+    resource = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
+    query = request.scope.get("query_string", b"")
+    if query:
+        resource += "?" + query.decode("latin-1")
+    return HawkRequest(
+        method=request.method,
+        resource=resource,
+        host=host,
+        port=int(port),
+        authorization=request.headers.get("authorization"),
+        source_ip=request.client.host if request.client else None,
+        body=body,
+        content_type=request.headers.get("content-type"),
+    )
+
+
+async def authenticate(authenticator: HawkAuthenticator, request: Request, body: bytes) -> Caller:
+    result = await run_in_threadpool(authenticator.authenticate, hawk_request(request, body))
+    if result.failed:
+        raise AuthenticationFailed(f"Authentication failed: {result.message}")
+    expires = result.expires.isoformat() if result.expires else None
+    return Caller(
+        client_id=result.client_id or "anonymous",
+        scopes=result.scopes,
+        scheme=result.scheme or "none",
+        expires=expires,
+    )

@@ -1,0 +1,77 @@
+"""What a handler sees of one API call: its arguments, its caller, and authorization."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+
+from cairn.api.endpoints import Endpoint
+from cairn.api.errors import InsufficientScopes
+from cairn.domain.scope_templates import ScopeTemplate
+from cairn.domain.scopes import format_expression, remove_given_scopes, satisfies
+
+
+@dataclass
+class Caller:
+    client_id: str
+    scopes: list[str]
+    scheme: str
+    expires: str | None = None
+
+
+@dataclass
+class Call:
+    endpoint: Endpoint
+    request: Request
+    params: dict[str, str]
+    query: dict[str, str]
+    body: Any
+    caller: Caller
+    runtime: Any
+    authorized: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def client_id(self) -> str:
+        return self.caller.client_id
+
+    def satisfies(self, expression: Any) -> bool:
+        return satisfies(self.caller.scopes, expression)
+
+    def authorize(self, **extra: Any) -> None:
+        """Check the endpoint's scope expression, with parameters known only now."""
+        values = dict(self.params)
+        if isinstance(self.body, dict):
+            values.update(self.body)
+        values.update(extra)
+        template = scope_template(self.endpoint)
+        if template is not None:
+            require(self.caller, template.render(values))
+        self.authorized = True
+
+
+_templates: dict[str, ScopeTemplate | None] = {}
+
+
+def scope_template(endpoint: Endpoint) -> ScopeTemplate | None:
+    key = f"{endpoint.method} {endpoint.route}"
+    if key not in _templates:
+        _templates[key] = ScopeTemplate(endpoint.scopes) if endpoint.scopes else None
+    return _templates[key]
+
+
+def require(caller: Caller, expression: Any) -> None:
+    """Raise InsufficientScopes unless the caller satisfies ``expression``."""
+    if expression is None or satisfies(caller.scopes, expression):
+        return
+    missing = remove_given_scopes(caller.scopes, expression)
+    raise InsufficientScopes(
+        f"Client ID {caller.client_id} does not have sufficient scopes and is missing "
+        f"the following scopes:\n\n```\n{format_expression(missing)}\n```\n\n"
+        "This request requires the client to satisfy the following scope expression:"
+        f"\n\n```\n{format_expression(expression)}\n```",
+        required=expression,
+        unsatisfied=missing,
+    )

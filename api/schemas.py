@@ -1,0 +1,91 @@
+"""The JSON Schemas in ``schemas/``: loaded once, cross-referenced, served and enforced.
+
+Each file declares ``$id: /schemas/<service>/v1/<name>.json#``; references
+between files are resolved against that id, exactly as a client resolving
+the served documents would.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from importlib import resources
+from importlib.resources.abc import Traversable
+from typing import Any
+from urllib.parse import urljoin
+
+import yaml
+from jsonschema import Draft7Validator, FormatChecker
+from jsonschema.exceptions import ValidationError, best_match
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT7
+
+
+def _files(root: Traversable) -> Iterator[Traversable]:
+    for entry in root.iterdir():
+        if entry.is_dir():
+            yield from _files(entry)
+        elif entry.name.endswith(".yml"):
+            yield entry
+
+
+def schema_id(service: str, name: str) -> str:
+    return f"/schemas/{service}/v1/{name}.json"
+
+
+class SchemaSet:
+    def __init__(self, documents: dict[str, dict[str, Any]]):
+        self.documents = documents
+        self.registry: Registry = Registry().with_resources(
+            (uri, Resource.from_contents(doc, default_specification=DRAFT7))
+            for uri, doc in documents.items()
+        )
+        self._validators: dict[str, Draft7Validator] = {}
+        self._format_checker = FormatChecker()
+
+    def validator(self, uri: str) -> Draft7Validator:
+        found = self._validators.get(uri)
+        if found is None:
+            if uri not in self.documents:
+                raise KeyError(f"no schema {uri}")
+            found = Draft7Validator(
+                self.documents[uri], registry=self.registry, format_checker=self._format_checker
+            )
+            self._validators[uri] = found
+        return found
+
+    def errors(self, uri: str, instance: Any) -> str | None:
+        """None if valid, else a readable account of what is wrong."""
+        validator = self.validator(uri)
+        problems = list(validator.iter_errors(instance))
+        if not problems:
+            return None
+        return "\n".join(_describe(e) for e in sorted(problems, key=_depth)[:5])
+
+    def dereferenced(self, uri: str) -> dict[str, Any]:
+        return self.documents[uri]
+
+
+def _depth(error: ValidationError) -> int:
+    return -len(error.absolute_path)
+
+
+def _describe(error: ValidationError) -> str:
+    error = best_match([error]) or error
+    where = "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+    return f"data{where}: {error.message}"
+
+
+@functools.cache
+def load_schemas() -> SchemaSet:
+    documents: dict[str, dict[str, Any]] = {}
+    root = resources.files("cairn.schemas")
+    for entry in _files(root):
+        doc = yaml.safe_load(entry.read_text())
+        uri = doc["$id"].rstrip("#")
+        documents[uri] = doc
+    return SchemaSet(documents)
+
+
+def resolve(base: str, ref: str) -> str:
+    return urljoin(base, ref).rstrip("#")

@@ -1,0 +1,92 @@
+"""Cairn's operational surface: one typed settings object built from the environment.
+
+Every field is read from ``CAIRN_<FIELD NAME IN CAPITALS>``; each default works
+on a laptop. ``cairn serve --help`` lists them from here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+PREFIX = "CAIRN_"
+
+
+def _setting(default: Any, help: str, secret: bool = False) -> Any:
+    return field(default=default, metadata={"help": help, "secret": secret})
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = _setting(
+        "sqlite:///.cairn/cairn.db",
+        "Event store: sqlite:///<path> (embedded) or postgresql://user@host:port/db.",
+    )
+    root_url: str = _setting(
+        "http://127.0.0.1:8080",
+        "Public root URL that clients use (TASKCLUSTER_ROOT_URL).",
+    )
+    root_access_token: str = _setting(
+        "", "Access token of the static/root client (scope '*'); empty disables it.", secret=True
+    )
+    secret_key: str = _setting(
+        "",
+        "Deployment key that encrypts access tokens at rest (Fernet key, urlsafe base64).",
+        secret=True,
+    )
+    amqp_url: str = _setting("", "RabbitMQ URL for Pulse messages; empty publishes nothing.")
+    claim_timeout: int = _setting(1200, "Seconds a claim lasts before it must be reclaimed.")
+    data_dir: str = _setting(".cairn", "Directory for the embedded database, keys and blobs.")
+    blob_dir: str = _setting("", "Directory of the object store; default <data_dir>/objects.")
+    reaper_interval: float = _setting(
+        5.0, "Seconds between checks for expired claims, deadlines and expiry."
+    )
+    max_body_bytes: int = _setting(10 * 1024 * 1024, "Largest accepted request body, in bytes.")
+    log_level: str = _setting("info", "Log level: debug, info, warning or error.")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = environ.get(PREFIX + f.name.upper())
+            if raw is not None:
+                values[f.name] = _convert(f, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    @property
+    def backend(self) -> str:
+        return "postgres" if self.database_url.startswith(("postgresql:", "postgres:")) else "sqlite"
+
+    @property
+    def sqlite_path(self) -> str:
+        return self.database_url.removeprefix("sqlite:///")
+
+    @property
+    def object_dir(self) -> str:
+        return self.blob_dir or os.path.join(self.data_dir, "objects")
+
+    @classmethod
+    def describe(cls) -> list[tuple[str, str, str]]:
+        """(variable, default, help) for every setting, for --help output."""
+        rows = []
+        for f in dataclasses.fields(cls):
+            default = "" if f.metadata["secret"] else str(f.default)
+            rows.append((PREFIX + f.name.upper(), default, f.metadata["help"]))
+        return rows
+
+
+def _convert(f: dataclasses.Field, raw: str) -> Any:
+    kind = f.type if isinstance(f.type, str) else f.type.__name__
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+    except ValueError:
+        raise ValueError(f"{PREFIX}{f.name.upper()} must be a number, not {raw!r}") from None
+    return raw

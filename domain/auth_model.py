@@ -1,0 +1,193 @@
+"""Clients and roles: who may call Cairn, and which scopes they hold.
+
+Both are aggregates whose every change is an event. A client's access token
+appears in its events only sealed (see ``token_cipher``). Deleting a client
+or role ends its current life; creating it again continues the same
+history, so the audit trail of an id is never cut.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eventsourcing.domain import event
+
+from cairn.domain.aggregate import CairnAggregate
+from cairn.domain.errors import Conflict, NotFound
+
+
+def client_key(client_id: str) -> str:
+    return f"client/{client_id}"
+
+
+def role_key(role_id: str) -> str:
+    return f"role/{role_id}"
+
+
+class Client(CairnAggregate):
+    @staticmethod
+    def create_id(client_id: str, **_: Any) -> str:
+        return client_key(client_id)
+
+    @event("Created")
+    def __init__(
+        self,
+        client_id: str,
+        description: str,
+        expires: str,
+        scopes: list[str],
+        delete_on_expiration: bool,
+        sealed_token: str,
+    ) -> None:
+        self._live(client_id, description, expires, scopes, delete_on_expiration, sealed_token)
+
+    def _live(
+        self,
+        client_id: str,
+        description: str,
+        expires: str,
+        scopes: list[str],
+        delete_on_expiration: bool,
+        sealed_token: str,
+    ) -> None:
+        self.client_id = client_id
+        self.description = description
+        self.expires = expires
+        self.scopes = list(scopes)
+        self.delete_on_expiration = delete_on_expiration
+        self.sealed_token = sealed_token
+        self.disabled = False
+        self.deleted = False
+
+    def recreate(self, **fields: Any) -> None:
+        if not self.deleted:
+            raise Conflict(f"client {self.client_id} already exists")
+        self._recreated(**fields)
+
+    @event("Recreated")
+    def _recreated(
+        self,
+        client_id: str,
+        description: str,
+        expires: str,
+        scopes: list[str],
+        delete_on_expiration: bool,
+        sealed_token: str,
+    ) -> None:
+        self._live(client_id, description, expires, scopes, delete_on_expiration, sealed_token)
+
+    def _check_live(self) -> None:
+        if self.deleted:
+            raise NotFound(f"client {self.client_id} not found")
+
+    def update(
+        self, description: str, expires: str, scopes: list[str], delete_on_expiration: bool | None
+    ) -> None:
+        self._check_live()
+        if description != self.description:
+            self._description_changed(description)
+        if expires != self.expires:
+            self._expiry_changed(expires)
+        if list(scopes) != self.scopes:
+            self._scopes_changed(list(scopes))
+        if delete_on_expiration is not None and delete_on_expiration != self.delete_on_expiration:
+            self._delete_on_expiration_changed(delete_on_expiration)
+
+    @event("DescriptionChanged")
+    def _description_changed(self, description: str) -> None:
+        self.description = description
+
+    @event("ExpiryChanged")
+    def _expiry_changed(self, expires: str) -> None:
+        self.expires = expires
+
+    @event("ScopesChanged")
+    def _scopes_changed(self, scopes: list[str]) -> None:
+        self.scopes = scopes
+
+    @event("DeleteOnExpirationChanged")
+    def _delete_on_expiration_changed(self, delete_on_expiration: bool) -> None:
+        self.delete_on_expiration = delete_on_expiration
+
+    def reset_access_token(self, sealed_token: str) -> None:
+        self._check_live()
+        self._access_token_reset(sealed_token)
+
+    @event("AccessTokenReset")
+    def _access_token_reset(self, sealed_token: str) -> None:
+        self.sealed_token = sealed_token
+
+    def disable(self) -> None:
+        self._check_live()
+        if not self.disabled:
+            self._disabled()
+
+    @event("Disabled")
+    def _disabled(self) -> None:
+        self.disabled = True
+
+    def enable(self) -> None:
+        self._check_live()
+        if self.disabled:
+            self._enabled()
+
+    @event("Enabled")
+    def _enabled(self) -> None:
+        self.disabled = False
+
+    def delete(self) -> None:
+        if not self.deleted:
+            self._deleted()
+
+    @event("Deleted")
+    def _deleted(self) -> None:
+        self.deleted = True
+
+
+class Role(CairnAggregate):
+    @staticmethod
+    def create_id(role_id: str, **_: Any) -> str:
+        return role_key(role_id)
+
+    @event("Created")
+    def __init__(self, role_id: str, description: str, scopes: list[str]) -> None:
+        self._live(role_id, description, scopes)
+
+    def _live(self, role_id: str, description: str, scopes: list[str]) -> None:
+        self.role_id = role_id
+        self.description = description
+        self.scopes = list(scopes)
+        self.deleted = False
+
+    def recreate(self, description: str, scopes: list[str]) -> None:
+        if not self.deleted:
+            raise Conflict(f"role {self.role_id} already exists")
+        self._recreated(self.role_id, description, scopes)
+
+    @event("Recreated")
+    def _recreated(self, role_id: str, description: str, scopes: list[str]) -> None:
+        self._live(role_id, description, scopes)
+
+    def update(self, description: str, scopes: list[str]) -> None:
+        if self.deleted:
+            raise NotFound(f"role {self.role_id} not found")
+        if description != self.description:
+            self._description_changed(description)
+        if list(scopes) != self.scopes:
+            self._scopes_changed(list(scopes))
+
+    @event("DescriptionChanged")
+    def _description_changed(self, description: str) -> None:
+        self.description = description
+
+    @event("ScopesChanged")
+    def _scopes_changed(self, scopes: list[str]) -> None:
+        self.scopes = scopes
+
+    def delete(self) -> None:
+        if not self.deleted:
+            self._deleted()
+
+    @event("Deleted")
+    def _deleted(self) -> None:
+        self.deleted = True

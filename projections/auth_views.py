@@ -1,0 +1,139 @@
+"""The clients and roles views, kept in the transaction of every auth event.
+
+Authentication reads these (never the aggregates), and so do the auth
+service's listings. ``auth_epoch`` counts changes, so that every process can
+tell cheaply whether its cached role index and credentials are stale.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from cairn.domain.auth_model import Client, Role
+from cairn.projections.projection import Projection
+from cairn.projections.sql_session import SqlSession
+
+
+def iso(moment: Any) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class AuthViews(Projection):
+    name = "auth"
+    tables = ("clients", "roles", "auth_epoch")
+
+    def register(self) -> None:
+        self.on(Client.Created, self.client_created)
+        self.on(Client.Recreated, self.client_created)
+        self.on(Client.DescriptionChanged, self.client_field("description", "description"))
+        self.on(Client.ExpiryChanged, self.client_field("expires", "expires"))
+        self.on(Client.ScopesChanged, self.client_field("scopes", "scopes"))
+        self.on(
+            Client.DeleteOnExpirationChanged,
+            self.client_field("delete_on_expiration", "delete_on_expiration"),
+        )
+        self.on(Client.AccessTokenReset, self.client_token_reset)
+        self.on(Client.Disabled, self.client_disabled(True))
+        self.on(Client.Enabled, self.client_disabled(False))
+        self.on(Client.Deleted, self.client_deleted)
+        self.on(Role.Created, self.role_created)
+        self.on(Role.Recreated, self.role_created)
+        self.on(Role.DescriptionChanged, self.role_field("description"))
+        self.on(Role.ScopesChanged, self.role_field("scopes"))
+        self.on(Role.Deleted, self.role_deleted)
+
+    @staticmethod
+    def bump(session: SqlSession) -> None:
+        session.run("bump_auth_epoch")
+
+    def client_created(self, session: SqlSession, e: Any) -> None:
+        when = iso(e.timestamp)
+        session.run(
+            "upsert_client",
+            {
+                "client_id": e.client_id,
+                "description": e.description,
+                "scopes": orjson.dumps(e.scopes).decode(),
+                "expires": e.expires,
+                "delete_on_expiration": e.delete_on_expiration,
+                "sealed_token": e.sealed_token,
+                "created": when,
+            },
+        )
+        self.bump(session)
+
+    def client_field(self, attribute: str, column: str) -> Any:
+        query = f"set_client_{column}"
+
+        def handle(session: SqlSession, e: Any) -> None:
+            value = getattr(e, attribute)
+            if isinstance(value, list):
+                value = orjson.dumps(value).decode()
+            session.run(
+                query,
+                {"client_id": _client_id(e), "value": value, "modified": iso(e.timestamp)},
+            )
+            self.bump(session)
+
+        return handle
+
+    def client_token_reset(self, session: SqlSession, e: Any) -> None:
+        session.run(
+            "set_client_token",
+            {"client_id": _client_id(e), "value": e.sealed_token, "modified": iso(e.timestamp)},
+        )
+        self.bump(session)
+
+    def client_disabled(self, disabled: bool) -> Any:
+        def handle(session: SqlSession, e: Any) -> None:
+            session.run(
+                "set_client_disabled",
+                {"client_id": _client_id(e), "value": disabled, "modified": iso(e.timestamp)},
+            )
+            self.bump(session)
+
+        return handle
+
+    def client_deleted(self, session: SqlSession, e: Any) -> None:
+        session.run("delete_client", {"client_id": _client_id(e)})
+        self.bump(session)
+
+    def role_created(self, session: SqlSession, e: Any) -> None:
+        session.run(
+            "upsert_role",
+            {
+                "role_id": e.role_id,
+                "description": e.description,
+                "scopes": orjson.dumps(e.scopes).decode(),
+                "created": iso(e.timestamp),
+            },
+        )
+        self.bump(session)
+
+    def role_field(self, column: str) -> Any:
+        query = f"set_role_{column}"
+
+        def handle(session: SqlSession, e: Any) -> None:
+            value = getattr(e, column)
+            if isinstance(value, list):
+                value = orjson.dumps(value).decode()
+            session.run(
+                query, {"role_id": _role_id(e), "value": value, "modified": iso(e.timestamp)}
+            )
+            self.bump(session)
+
+        return handle
+
+    def role_deleted(self, session: SqlSession, e: Any) -> None:
+        session.run("delete_role", {"role_id": _role_id(e)})
+        self.bump(session)
+
+
+def _client_id(e: Any) -> str:
+    return e.originator_id.removeprefix("client/")
+
+
+def _role_id(e: Any) -> str:
+    return e.originator_id.removeprefix("role/")

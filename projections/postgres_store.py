@@ -1,0 +1,85 @@
+"""The PostgreSQL event store: the library's recorder, joined to Cairn's transactions.
+
+``unit_of_work()`` opens one transaction and makes it current for this
+context; every event insert and every view write inside it shares that
+transaction, so a command's events and the views that decide later commands
+(the pending queue, dependency waits) commit together or not at all.
+The library's table lock is kept: events commit in notification-id order, so
+a reader following the log never passes over an id that fills in later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing import postgres as library
+
+from cairn.projections.queries import load_queries, load_schema
+from cairn.projections.sql_session import SqlSession, ViewWriter
+
+
+class CairnPostgresRecorder(library.PostgresApplicationRecorder):
+    dialect = "postgres"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.queries = load_queries(self.dialect)
+        self.view_writers: list[ViewWriter] = []
+        self._current: ContextVar[SqlSession | None] = ContextVar(
+            f"cairn-pg-session-{id(self)}", default=None
+        )
+
+    def create_table(self) -> None:
+        # Several processes may start at once: serialise schema creation.
+        with self.datastore.get_connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(7321001)")
+            super().create_table()
+            for statement in load_schema(self.dialect):
+                conn.execute(statement)
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[SqlSession]:
+        current = self._current.get()
+        if current is not None:
+            yield current
+            return
+        with self.datastore.get_connection() as conn, conn.transaction():
+            session = SqlSession(conn.cursor(), self.queries, self.dialect)
+            token = self._current.set(session)
+            try:
+                yield session
+            finally:
+                self._current.reset(token)
+
+    @contextmanager
+    def reading(self) -> Iterator[SqlSession]:
+        """A session for reads: the current transaction, or a fresh autocommit one."""
+        current = self._current.get()
+        if current is not None:
+            yield current
+            return
+        with self.datastore.get_connection() as conn:
+            yield SqlSession(conn.cursor(), self.queries, self.dialect)
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        domain_events = kwargs.get("domain_events", ())
+        with self.unit_of_work() as session:
+            # Views first, the table lock last: the lock is then held only
+            # from the insert to the commit, and never while waiting on a row.
+            for write in self.view_writers:
+                write(session, domain_events)
+            if not stored_events:
+                return []
+            self._insert_stored_events(session.cursor, stored_events)
+            return self._fetch_ids_after_insert_events(session.cursor, stored_events)
+
+
+class CairnPostgresFactory(library.PostgresFactory):
+    application_recorder_class = CairnPostgresRecorder
+

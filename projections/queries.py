@@ -1,0 +1,64 @@
+"""Named SQL queries, loaded once from ``queries.sql`` and ``schema.sql``.
+
+A query is written once with ``:name`` placeholders; a block may be
+specialised for one back end with ``-- name: x (postgres)`` or ``(sqlite)``.
+psycopg gets ``%(name)s`` placeholders, sqlite3 keeps ``:name``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+
+DIALECTS = ("postgres", "sqlite")
+_HEADER = re.compile(r"^--\s*name:\s*(?P<name>\w+)(?:\s*\((?P<dialect>\w+)\))?\s*$")
+_PLACEHOLDER = re.compile(r"(?<![:\w]):(\w+)")
+
+
+@dataclass(frozen=True)
+class Query:
+    name: str
+    description: str
+    sql: str
+
+
+def _parse(text: str, dialect: str) -> dict[str, Query]:
+    queries: dict[str, Query] = {}
+    specific: set[str] = set()
+    blocks: list[tuple[str, str | None, list[str], list[str]]] = []
+    for line in text.splitlines():
+        header = _HEADER.match(line)
+        if header:
+            blocks.append((header["name"], header["dialect"], [], []))
+        elif blocks:
+            _, _, doc, body = blocks[-1]
+            if line.startswith("--") and not body:
+                doc.append(line.lstrip("- ").strip())
+            elif line.strip() and not line.lstrip().startswith("--"):
+                body.append(line)
+    for name, block_dialect, doc, body in blocks:
+        if block_dialect not in (None, dialect):
+            continue
+        if block_dialect is None and name in specific:
+            continue
+        if block_dialect is not None:
+            specific.add(name)
+        sql = "\n".join(body).strip().rstrip(";")
+        if dialect == "postgres":
+            sql = _PLACEHOLDER.sub(r"%(\1)s", sql.replace("%", "%%"))
+        queries[name] = Query(name, " ".join(doc), sql)
+    return queries
+
+
+def load_queries(dialect: str) -> dict[str, Query]:
+    if dialect not in DIALECTS:
+        raise ValueError(f"unknown SQL dialect {dialect!r}")
+    text = resources.files(__package__).joinpath("queries.sql").read_text()
+    return _parse(text, dialect)
+
+
+def load_schema(dialect: str) -> list[str]:
+    """The DDL statements that create every view table, idempotently."""
+    text = resources.files(__package__).joinpath("schema.sql").read_text()
+    return [q.sql for q in _parse(text, dialect).values()]

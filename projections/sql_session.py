@@ -1,0 +1,47 @@
+"""Running named queries on the cursor of the current transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Protocol
+
+from cairn.projections.queries import Query
+
+
+class Cursor(Protocol):
+    def execute(self, sql: Any, params: Any = ...) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+
+
+class SqlSession:
+    """A cursor plus the back end's named queries: ``run``, ``rows``, ``one``."""
+
+    def __init__(self, cursor: Cursor, queries: Mapping[str, Query], dialect: str):
+        self.cursor = cursor
+        self.queries = queries
+        self.dialect = dialect
+
+    def run(self, name: str, params: Mapping[str, Any] | None = None) -> int:
+        self.cursor.execute(self.queries[name].sql, params or {})
+        return self.cursor.rowcount
+
+    def run_many(self, name: str, params: Sequence[Mapping[str, Any]]) -> None:
+        if params:
+            self.cursor.executemany(self.queries[name].sql, params)
+
+    def rows(self, name: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        self.cursor.execute(self.queries[name].sql, params or {})
+        return [dict(row) for row in self.cursor.fetchall()]
+
+    def one(self, name: str, params: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+        found = self.rows(name, params)
+        return found[0] if found else None
+
+    def execute_sql(self, sql: str) -> None:
+        """Run literal DDL (schema creation, table swaps); never user input."""
+        self.cursor.execute(sql)
+
+
+#: A write-side view: folds a batch of new events into its tables, inside the
+#: transaction that records them.
+ViewWriter = Callable[[SqlSession, Iterable[Any]], None]

@@ -1,0 +1,86 @@
+"""The embedded SQLite event store, with the same unit-of-work contract as PostgreSQL.
+
+A unit of work takes the pool's single writer connection and opens it with
+``BEGIN IMMEDIATE``, so writers queue in this process instead of failing on
+SQLite's lock upgrade; readers use their own connections (WAL mode) and see
+only committed state.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent
+from eventsourcing import sqlite as library
+
+from cairn.projections.queries import load_queries, load_schema
+from cairn.projections.sql_session import SqlSession, ViewWriter
+
+
+class CairnSQLiteRecorder(library.SQLiteApplicationRecorder):
+    dialect = "sqlite"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.queries = load_queries(self.dialect)
+        self.view_writers: list[ViewWriter] = []
+        self._current: ContextVar[SqlSession | None] = ContextVar(
+            f"cairn-sqlite-session-{id(self)}", default=None
+        )
+
+    def construct_create_table_statements(self) -> list[str]:
+        return super().construct_create_table_statements() + load_schema(self.dialect)
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[SqlSession]:
+        current = self._current.get()
+        if current is not None:
+            yield current
+            return
+        with self.datastore.get_connection(commit=True) as conn:
+            raw = conn._sqlite_conn
+            cursor = raw.cursor()
+            session = SqlSession(cursor, self.queries, self.dialect)
+            token = self._current.set(session)
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+                yield session
+                raw.commit()
+            except sqlite3.IntegrityError as e:
+                raw.rollback()
+                raise IntegrityError(e) from e
+            except sqlite3.OperationalError as e:
+                raw.rollback()
+                raise OperationalError(e) from e
+            except BaseException:
+                raw.rollback()
+                raise
+            finally:
+                self._current.reset(token)
+
+    @contextmanager
+    def reading(self) -> Iterator[SqlSession]:
+        current = self._current.get()
+        if current is not None:
+            yield current
+            return
+        with self.datastore.get_connection(commit=False) as conn:
+            yield SqlSession(conn._sqlite_conn.cursor(), self.queries, self.dialect)
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        domain_events = kwargs.get("domain_events", ())
+        with self.unit_of_work() as session:
+            for write in self.view_writers:
+                write(session, domain_events)
+            return self._insert_events(session.cursor, stored_events)
+
+
+class CairnSQLiteFactory(library.SQLiteFactory):
+    application_recorder_class = CairnSQLiteRecorder
+

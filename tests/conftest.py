@@ -1,0 +1,233 @@
+"""Fixtures shared by the whole suite: back ends, a runtime, and a live server.
+
+Every test that takes ``database_url`` (directly or through ``runtime`` or
+``server``) runs once on SQLite and once on PostgreSQL. PostgreSQL tests get
+a fresh database cloned from a template, so they never see each other.
+Without PostgreSQL or RabbitMQ the tests that need them are skipped — except
+in CI (``CI`` set), where a missing service fails the run.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import uvicorn
+
+from cairn.runtime import Runtime
+from cairn.server import create_app
+from cairn.settings import Settings
+from cairn.domain.token_cipher import TokenCipher
+
+PG_ADMIN_URL = os.environ.get("CAIRN_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+AMQP_URL = os.environ.get("CAIRN_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672/")
+ROOT_TOKEN = "root-access-token-for-tests-only-0123456789ab"
+IN_CI = bool(os.environ.get("CI"))
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+def _postgres_available() -> bool:
+    try:
+        with psycopg.connect(PG_ADMIN_URL, connect_timeout=2):
+            return True
+    except psycopg.Error:
+        return False
+
+
+POSTGRES_OK = _postgres_available()
+RABBITMQ_OK = _reachable("127.0.0.1", 5672)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--run-slow", action="store_true", help="also run the long stress cases")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if IN_CI:
+        missing = [name for name, ok in (("PostgreSQL", POSTGRES_OK), ("RabbitMQ", RABBITMQ_OK)) if not ok]
+        if missing:
+            raise pytest.UsageError(
+                f"CI is set but {' and '.join(missing)} is not reachable on 127.0.0.1"
+            )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--run-slow"):
+        return
+    skip_slow = pytest.mark.skip(reason="long case: run with make test-stress")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip_slow)
+
+
+def reference_dir() -> Path:
+    default = Path(__file__).resolve().parents[2] / "shared" / "reference"
+    path = Path(os.environ.get("CAIRN_REFERENCE_DIR", default))
+    if not path.is_dir():
+        if IN_CI:
+            pytest.fail(f"reference data missing at {path}")
+        pytest.skip(f"reference data missing at {path}")
+    return path
+
+
+class PostgresDatabases:
+    """Fresh databases cloned from a template that already has Cairn's schema."""
+
+    def __init__(self) -> None:
+        self.template = f"cairn_tpl_{uuid.uuid4().hex[:10]}"
+        self.created: list[str] = []
+        self._template_ready = False
+
+    def _admin(self) -> psycopg.Connection[Any]:
+        return psycopg.connect(PG_ADMIN_URL, autocommit=True)
+
+    def url(self, name: str) -> str:
+        return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+    def new(self, tmp_path: Path) -> str:
+        with self._admin() as admin:
+            if not self._template_ready:
+                admin.execute(f'CREATE DATABASE "{self.template}"')
+                runtime = Runtime(test_settings(self.url(self.template), tmp_path))
+                runtime.close()
+                self._template_ready = True
+            name = f"cairn_t_{uuid.uuid4().hex[:12]}"
+            admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+        self.created.append(name)
+        return self.url(name)
+
+    def drop(self, url: str) -> None:
+        name = url.rsplit("/", 1)[1]
+        with self._admin() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def close(self) -> None:
+        if self._template_ready:
+            with self._admin() as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_databases() -> Iterator[PostgresDatabases]:
+    databases = PostgresDatabases()
+    yield databases
+    databases.close()
+
+
+SECRET_KEY = TokenCipher.generate_key()
+
+
+def test_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = dict(
+        database_url=database_url,
+        root_access_token=ROOT_TOKEN,
+        secret_key=SECRET_KEY,
+        data_dir=str(tmp_path / "data"),
+    )
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'cairn.db'}"
+        return
+    if not POSTGRES_OK:
+        if IN_CI:
+            pytest.fail("PostgreSQL is not reachable")
+        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
+    databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
+    url = databases.new(tmp_path)
+    yield url
+    databases.drop(url)
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """Override in a test module to change the settings its runtime gets."""
+    return {}
+
+
+@pytest.fixture
+def runtime(database_url: str, tmp_path: Path, settings_overrides: dict[str, Any]) -> Iterator[Runtime]:
+    rt = Runtime(test_settings(database_url, tmp_path, **settings_overrides), validate_output=True)
+    yield rt
+    rt.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    """A real uvicorn server on a loopback port, in a thread of this process."""
+
+    def __init__(self, runtime: Runtime):
+        self.runtime = runtime
+        self.port = free_port()
+        self.root_url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            create_app(runtime), host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("server did not start")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+    def options(self, client_id: str = "static/root", access_token: str = ROOT_TOKEN, **extra: Any) -> dict[str, Any]:
+        options: dict[str, Any] = {
+            "rootUrl": self.root_url,
+            "credentials": {"clientId": client_id, "accessToken": access_token},
+            "maxRetries": 0,
+        }
+        options.update(extra)
+        return options
+
+    def client(self, service: str, **credentials: Any) -> Any:
+        """An official taskcluster client for ``service``, as root unless told otherwise."""
+        import taskcluster
+
+        cls = getattr(taskcluster, service[0].upper() + service[1:])
+        return cls(self.options(**credentials))
+
+    def anonymous(self, service: str) -> Any:
+        import taskcluster
+
+        cls = getattr(taskcluster, service[0].upper() + service[1:])
+        return cls({"rootUrl": self.root_url, "maxRetries": 0})
+
+
+@pytest.fixture
+def server(runtime: Runtime) -> Iterator[LiveServer]:
+    live = LiveServer(runtime)
+    live.start()
+    yield live
+    live.stop()
