@@ -38,6 +38,10 @@ class InvalidScopeError(ValueError):
         super().__init__(message or self.__doc__)
 
 
+def _assumes(scope: str) -> bool:
+    return scope.startswith(_ASSUME) or scope in _STARS_ASSUMING_ALL
+
+
 def assumed_role_pattern(scope: str) -> str | None:
     """The role-id pattern a scope assumes (`x`, `x*` or `*`), else None."""
     if scope.startswith(_ASSUME):
@@ -103,55 +107,69 @@ class RoleIndex:
     """Immutable index of roles; `expand` resolves scopes through them.
 
     Built from `{roleId: scopes}`; a change to any role means a new index.
-    Expansion is the least fixed point, so it terminates even on role sets
-    that `check_roles` would reject as cyclic.
+    Like Taskcluster's resolver it refuses role sets that `check_roles`
+    rejects (a parameterized cycle could otherwise grow without end); pass
+    `checked=True` for a set already known to pass.
     """
 
-    def __init__(self, roles: Mapping[str, Iterable[str]], *, cache_size: int = 10_000) -> None:
-        self._exact: dict[str, Role] = {}
-        self._prefix: dict[str, Role] = {}
-        for role_id, scopes in roles.items():
-            role = Role(role_id, scopes)
-            if role_id.endswith("*"):
-                self._prefix[role_id[:-1]] = role
-            else:
-                self._exact[role_id] = role
+    def __init__(
+        self,
+        roles: Mapping[str, Iterable[str]],
+        *,
+        checked: bool = False,
+        cache_size: int = 10_000,
+    ) -> None:
+        self._roles = {role_id: tuple(scopes) for role_id, scopes in roles.items()}
+        self._exact = {r: s for r, s in self._roles.items() if not r.endswith("*")}
+        self._prefix = {r[:-1]: s for r, s in self._roles.items() if r.endswith("*")}
         self._stems = sorted(self._exact.keys() | self._prefix.keys())
         self._prefix_lengths = sorted({len(stem) for stem in self._prefix})
+        self._parsed: dict[str, Role] = {}
         self._cache_size = cache_size
         self._grants: dict[str, tuple[str, ...]] = {}
         self._expansions: OrderedDict[tuple[str, ...], list[str]] = OrderedDict()
         self._lock = threading.Lock()
+        if not checked:
+            _check(self._roles, self)
 
     def __len__(self) -> int:
-        return len(self._exact) + len(self._prefix)
+        return len(self._roles)
 
-    def matching(self, pattern: str) -> Iterator[tuple[Role, str]]:
-        """Each role a role-id pattern assumes, with the value of its `<..>`."""
+    def role(self, role_id: str) -> Role:
+        role = self._parsed.get(role_id)
+        if role is None:
+            role = self._parsed[role_id] = Role(role_id, self._roles[role_id])
+        return role
+
+    def matching(self, pattern: str) -> Iterator[tuple[str, str]]:
+        """(roleId, value of its `<..>`) for each role a role-id pattern assumes."""
         star = pattern.endswith("*")
         stem = pattern[:-1] if star else pattern
         if star:
             for k in range(bisect_left(self._stems, stem), len(self._stems)):
-                role_id = self._stems[k]
-                if not role_id.startswith(stem):
+                candidate = self._stems[k]
+                if not candidate.startswith(stem):
                     break
-                if role := self._exact.get(role_id):
-                    yield role, ""
-                if role := self._prefix.get(role_id):
-                    yield role, "*"
-        elif role := self._exact.get(stem):
-            yield role, ""
+                if candidate in self._exact:
+                    yield candidate, ""
+                if candidate in self._prefix:
+                    yield candidate + "*", "*"
+        elif stem in self._exact:
+            yield stem, ""
         for n in self._prefix_lengths:
             if n > len(stem) or (star and n == len(stem)):
                 break
-            if role := self._prefix.get(stem[:n]):
-                yield role, pattern[n:]
+            if stem[:n] in self._prefix:
+                yield stem[:n] + "*", pattern[n:]
 
     def grants(self, pattern: str) -> tuple[str, ...]:
         """Scopes granted directly (one step) by assuming a role-id pattern."""
         granted = self._grants.get(pattern)
         if granted is None:
-            granted = tuple(s for role, p in self.matching(pattern) for s in role.granted(p))
+            granted = tuple(
+                scope for role_id, value in self.matching(pattern)
+                for scope in self.role(role_id).granted(value)
+            )
             if len(self._grants) >= self._cache_size:
                 self._grants.clear()
             self._grants[pattern] = granted
@@ -214,10 +232,14 @@ class RoleIndex:
 def check_roles(roles: Mapping[str, Iterable[str]]) -> None:
     """Raise InvalidScopeError or DependencyCycleError as Taskcluster would
     when creating or updating a role so that the whole set becomes `roles`."""
+    RoleIndex(roles, cache_size=0)
+
+
+def _check(roles: Mapping[str, tuple[str, ...]], index: RoleIndex) -> None:
     for role_id, scopes in roles.items():
         if role_id.endswith("*"):
             _check_parameterized(scopes)
-    _DependencyWalk(roles).check()
+    _DependencyWalk(roles, index).check()
 
 
 def _check_parameterized(scopes: Iterable[str]) -> None:
@@ -243,26 +265,24 @@ class _DependencyWalk:
     of the walk only matters for which cycle the error message reports.
     """
 
-    def __init__(self, roles: Mapping[str, Iterable[str]]) -> None:
-        self.scopes = {role_id: list(scopes) for role_id, scopes in roles.items()}
-        self.ids = list(self.scopes)
+    def __init__(self, roles: Mapping[str, tuple[str, ...]], index: RoleIndex) -> None:
+        self.roles = roles
+        self.index = index
+        self.ids = list(roles)
         self.position = {role_id: i for i, role_id in enumerate(self.ids)}
-        self.index = RoleIndex(self.scopes, cache_size=0)
 
     def dependencies(self, role_id: str) -> list[str]:
-        scopes = self.scopes[role_id]
+        scopes = self.roles[role_id]
         if role_id.endswith("*"):
-            plain = [s for s in scopes if PARAMETER not in s]
-            worst = [s.split(PARAMETER, 1)[0] + "*" for s in scopes if PARAMETER in s]
-            ordered = normalize_scopes(plain) + normalize_scopes(worst)
+            plain = [s for s in scopes if PARAMETER not in s and _assumes(s)]
+            worst = [f"{s.partition(PARAMETER)[0]}*" for s in scopes if PARAMETER in s]
+            ordered = normalize_scopes(plain) + normalize_scopes(filter(_assumes, worst))
         else:
-            ordered = normalize_scopes(scopes)
+            ordered = normalize_scopes(filter(_assumes, scopes))
         found: dict[str, None] = {}
         for scope in ordered:
-            pattern = assumed_role_pattern(scope)
-            if pattern is not None:
-                positions = (self.position[role.role_id] for role, _ in self.index.matching(pattern))
-                found.update((self.ids[i], None) for i in sorted(positions, key=str))
+            matched = (self.position[r] for r, _ in self.index.matching(assumed_role_pattern(scope)))
+            found.update((self.ids[i], None) for i in sorted(matched, key=str))
         return list(found)
 
     def check(self) -> None:

@@ -1,4 +1,7 @@
-"""Named SQL queries, loaded once from ``queries.sql`` and ``schema.sql``.
+"""Named SQL queries, loaded once from ``sql/*_queries.sql`` and ``sql/*_schema.sql``.
+
+Each bounded context keeps its own pair of files (``auth_queries.sql``,
+``queue_schema.sql``, ...); names are global and must not repeat.
 
 A query is written once with ``:name`` placeholders; a block may be
 specialised for one back end with ``-- name: x (postgres)`` or ``(sqlite)``.
@@ -51,14 +54,25 @@ def _parse(text: str, dialect: str) -> dict[str, Query]:
     return queries
 
 
-def load_queries(dialect: str) -> dict[str, Query]:
+def _load(suffix: str, dialect: str) -> dict[str, Query]:
     if dialect not in DIALECTS:
         raise ValueError(f"unknown SQL dialect {dialect!r}")
-    text = resources.files(__package__).joinpath("queries.sql").read_text()
-    return _parse(text, dialect)
+    found: dict[str, Query] = {}
+    folder = resources.files(__package__).joinpath("sql")
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(suffix):
+            parsed = _parse(entry.read_text(), dialect)
+            clash = found.keys() & parsed.keys()
+            if clash:
+                raise ValueError(f"query names defined twice: {sorted(clash)}")
+            found.update(parsed)
+    return found
+
+
+def load_queries(dialect: str) -> dict[str, Query]:
+    return _load("_queries.sql", dialect)
 
 
 def load_schema(dialect: str) -> list[str]:
     """The DDL statements that create every view table, idempotently."""
-    text = resources.files(__package__).joinpath("schema.sql").read_text()
-    return [q.sql for q in _parse(text, dialect).values()]
+    return [q.sql for q in _load("_schema.sql", dialect).values()]
