@@ -41,7 +41,7 @@ from mohawk.util import (
     validate_header_attr,
 )
 
-from cairn.domain.credentials import Certificate, InvalidCertificate, verify_certificate
+from cairn.domain.credentials import Certificate, ClientRecord, InvalidCertificate, verify_certificate
 
 TIMESTAMP_SKEW_SECONDS = 15 * 60
 ANONYMOUS_ROLE = "assume:anonymous"
@@ -50,15 +50,6 @@ _REQUIRED_HEADER_KEYS = ("id", "ts", "nonce", "mac")
 _URLSAFE_TO_STANDARD = str.maketrans("-_", "+/")
 _URLSAFE_BASE64 = re.compile(r"[A-Za-z0-9_-]+\Z")
 _PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]*\Z")
-
-
-@dataclass(frozen=True, slots=True)
-class ClientRecord:
-    client_id: str
-    access_token: str
-    scopes: Sequence[str]  # already expanded through roles
-    expires: datetime  # timezone-aware
-    disabled: bool = False
 
 
 @dataclass(frozen=True, slots=True)

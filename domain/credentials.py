@@ -19,7 +19,7 @@ import hmac
 import json
 import re
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -32,6 +32,17 @@ _ONE_MS = timedelta(milliseconds=1)
 _MAX_LIFETIME_MS = MAX_LIFETIME // _ONE_MS
 _TOLERANCE_MS = CLOCK_TOLERANCE // _ONE_MS
 _PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]*\Z")
+
+
+@dataclass(frozen=True, slots=True)
+class ClientRecord:
+    """What authentication needs to know of a client."""
+
+    client_id: str
+    access_token: str
+    scopes: Sequence[str]  # already expanded through roles
+    expires: datetime  # timezone-aware
+    disabled: bool = False
 
 
 class InvalidCertificate(ValueError):

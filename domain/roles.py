@@ -242,7 +242,7 @@ def _check(roles: Mapping[str, tuple[str, ...]], index: RoleIndex) -> None:
     _DependencyWalk(roles, index).check()
 
 
-def _check_parameterized(scopes: Iterable[str]) -> None:
+def _check_parameterized(scopes: tuple[str, ...]) -> None:
     marked = normalize_scopes(s.replace(PARAMETER, "\x1a", 1) for s in scopes if PARAMETER in s)
     for scope in (s.replace("\x1a", PARAMETER) for s in marked):
         if scope.count(PARAMETER) > 1:
@@ -279,6 +279,8 @@ class _DependencyWalk:
             ordered = normalize_scopes(plain) + normalize_scopes(filter(_assumes, worst))
         else:
             ordered = normalize_scopes(filter(_assumes, scopes))
+        if not ordered:
+            return []
         found: dict[str, None] = {}
         for scope in ordered:
             matched = (self.position[r] for r, _ in self.index.matching(assumed_role_pattern(scope)))

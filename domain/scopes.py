@@ -80,7 +80,10 @@ def normalize_scope_set(sorted_scopes: Sequence[str]) -> list[str]:
 
 def normalize_scopes(scopes: Iterable[str]) -> list[str]:
     """Any scopes in, the equivalent normalized scopeCompare-sorted list out."""
-    return normalize_scope_set(sort_scopes(set(scopes)))
+    distinct = set(scopes)
+    if len(distinct) < 2:
+        return list(distinct)
+    return normalize_scope_set(sort_scopes(distinct))
 
 
 def merge_scope_sets(a: Sequence[str], b: Sequence[str]) -> list[str]:
@@ -119,29 +122,37 @@ def scope_intersection(a: Iterable[str], b: Iterable[str]) -> list[str]:
 
 
 class ScopeSet:
-    """An immutable normalized scope set answering `satisfies` in O(log n)."""
+    """An immutable set of given scopes, indexed to answer `satisfies` in O(log n)."""
 
-    __slots__ = ("scopes", "_keys")
+    __slots__ = ("_given", "_star_stems")
 
     def __init__(self, scopes: Iterable[str] = ()) -> None:
-        self.scopes: tuple[str, ...] = tuple(normalize_scopes(scopes))
-        self._keys = [scope_sort_key(s) for s in self.scopes]
+        given = scopes if isinstance(scopes, list | tuple) else list(scopes)
+        self._given = frozenset(given)
+        stems = sorted([s[:-1] for s in given if s[-1:] == "*"])
+        # Keep only stems with no other stem as prefix (this drops duplicates
+        # too): in plain sorted order every string starting with P follows P.
+        self._star_stems: list[str] = []
+        for stem in stems:
+            if not self._star_stems or not stem.startswith(self._star_stems[-1]):
+                self._star_stems.append(stem)
 
-    def __iter__(self):
-        return iter(self.scopes)
-
-    def __len__(self) -> int:
-        return len(self.scopes)
+    @property
+    def scopes(self) -> list[str]:
+        """The normalized, scopeCompare-sorted scopes."""
+        return normalize_scopes(self._given)
 
     def __repr__(self) -> str:
-        return f"ScopeSet({list(self.scopes)!r})"
+        return f"ScopeSet({self.scopes!r})"
 
     def satisfies_scope(self, required: str) -> bool:
-        # In a normalized sorted set no scope lies strictly between a star scope
-        # `P*` and a scope it covers, so only the last entry ordered at or
-        # before `required` can satisfy it.
-        index = bisect_right(self._keys, (required, 1)) - 1
-        return index >= 0 and pattern_match(self.scopes[index], required)
+        if required in self._given:
+            return True
+        # The stems are sorted and none is a prefix of another, so if any stem
+        # is a prefix of `required` it is the greatest stem not after it: any
+        # stem between that prefix and `required` would start with the prefix.
+        index = bisect_right(self._star_stems, required)
+        return index > 0 and required.startswith(self._star_stems[index - 1])
 
     def satisfies(self, expr: Expression) -> bool:
         if isinstance(expr, str):

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from cairn.api.hawk import ClientRecord
+from cairn.domain.credentials import ClientRecord
 from cairn.domain.roles import RoleIndex
 from cairn.domain.token_cipher import TokenCipher
 

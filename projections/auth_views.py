@@ -48,7 +48,7 @@ class AuthViews(Projection):
     def bump(session: SqlSession) -> None:
         session.run("bump_auth_epoch")
 
-    def client_created(self, session: SqlSession, e: Any) -> None:
+    def client_created(self, session: SqlSession, e: Any, _: Any = None) -> None:
         when = iso(e.timestamp)
         session.run(
             "upsert_client",
@@ -67,7 +67,7 @@ class AuthViews(Projection):
     def client_field(self, attribute: str, column: str) -> Any:
         query = f"set_client_{column}"
 
-        def handle(session: SqlSession, e: Any) -> None:
+        def handle(session: SqlSession, e: Any, _: Any = None) -> None:
             value = getattr(e, attribute)
             if isinstance(value, list):
                 value = orjson.dumps(value).decode()
@@ -79,7 +79,7 @@ class AuthViews(Projection):
 
         return handle
 
-    def client_token_reset(self, session: SqlSession, e: Any) -> None:
+    def client_token_reset(self, session: SqlSession, e: Any, _: Any = None) -> None:
         session.run(
             "set_client_token",
             {"client_id": _client_id(e), "value": e.sealed_token, "modified": iso(e.timestamp)},
@@ -87,7 +87,7 @@ class AuthViews(Projection):
         self.bump(session)
 
     def client_disabled(self, disabled: bool) -> Any:
-        def handle(session: SqlSession, e: Any) -> None:
+        def handle(session: SqlSession, e: Any, _: Any = None) -> None:
             session.run(
                 "set_client_disabled",
                 {"client_id": _client_id(e), "value": disabled, "modified": iso(e.timestamp)},
@@ -96,11 +96,11 @@ class AuthViews(Projection):
 
         return handle
 
-    def client_deleted(self, session: SqlSession, e: Any) -> None:
+    def client_deleted(self, session: SqlSession, e: Any, _: Any = None) -> None:
         session.run("delete_client", {"client_id": _client_id(e)})
         self.bump(session)
 
-    def role_created(self, session: SqlSession, e: Any) -> None:
+    def role_created(self, session: SqlSession, e: Any, _: Any = None) -> None:
         session.run(
             "upsert_role",
             {
@@ -115,7 +115,7 @@ class AuthViews(Projection):
     def role_field(self, column: str) -> Any:
         query = f"set_role_{column}"
 
-        def handle(session: SqlSession, e: Any) -> None:
+        def handle(session: SqlSession, e: Any, _: Any = None) -> None:
             value = getattr(e, column)
             if isinstance(value, list):
                 value = orjson.dumps(value).decode()
@@ -126,7 +126,7 @@ class AuthViews(Projection):
 
         return handle
 
-    def role_deleted(self, session: SqlSession, e: Any) -> None:
+    def role_deleted(self, session: SqlSession, e: Any, _: Any = None) -> None:
         session.run("delete_role", {"role_id": _role_id(e)})
         self.bump(session)
 

@@ -69,11 +69,12 @@ class CairnPostgresRecorder(library.PostgresApplicationRecorder):
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         domain_events = kwargs.get("domain_events", ())
+        aggregates = kwargs.get("aggregates", {})
         with self.unit_of_work() as session:
             # Views first, the table lock last: the lock is then held only
             # from the insert to the commit, and never while waiting on a row.
             for write in self.view_writers:
-                write(session, domain_events)
+                write(session, domain_events, aggregates)
             if not stored_events:
                 return []
             self._insert_stored_events(session.cursor, stored_events)

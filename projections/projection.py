@@ -7,12 +7,14 @@ and from the log, when a view is rebuilt or verified.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from cairn.projections.sql_session import SqlSession
 
-EventHandler = Callable[[SqlSession, Any], None]
+#: handler(session, event, aggregate): the aggregate is the state after the
+#: batch of events being folded, or None when folding from the log alone.
+EventHandler = Callable[[SqlSession, Any, Any], None]
 
 
 class Projection:
@@ -31,12 +33,15 @@ class Projection:
     def on(self, event_class: type, handler: EventHandler) -> None:
         self.handlers[event_class] = handler
 
-    def __call__(self, session: SqlSession, events: Iterable[Any]) -> None:
+    def __call__(
+        self, session: SqlSession, events: Iterable[Any], aggregates: Mapping[str, Any] | None = None
+    ) -> None:
         handlers = self.handlers
+        aggregates = aggregates or {}
         for e in events:
             handler = handlers.get(type(e))
             if handler is not None:
-                handler(session, e)
+                handler(session, e, aggregates.get(e.originator_id))
 
     def handles(self, event: Any) -> bool:
         return type(event) in self.handlers

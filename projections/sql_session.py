@@ -43,5 +43,6 @@ class SqlSession:
 
 
 #: A write-side view: folds a batch of new events into its tables, inside the
-#: transaction that records them.
-ViewWriter = Callable[[SqlSession, Iterable[Any]], None]
+#: transaction that records them. It also gets the aggregates those events
+#: belong to, in the state the events left them ({aggregate id: aggregate}).
+ViewWriter = Callable[[SqlSession, Iterable[Any], Mapping[str, Any]], None]

@@ -75,9 +75,10 @@ class CairnSQLiteRecorder(library.SQLiteApplicationRecorder):
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         domain_events = kwargs.get("domain_events", ())
+        aggregates = kwargs.get("aggregates", {})
         with self.unit_of_work() as session:
             for write in self.view_writers:
-                write(session, domain_events)
+                write(session, domain_events, aggregates)
             return self._insert_events(session.cursor, stored_events)
 
 
