@@ -42,6 +42,9 @@ class Endpoint:
     deferred_auth: bool = False
     #: Bodies may be any JSON (no schema) but are still parsed.
     accepts_body: bool = False
+    #: The handler authenticates the request itself, against clients of its
+    #: own (testAuthenticate's fixed test client); the pipeline does not.
+    own_authentication: bool = False
 
     @property
     def args(self) -> list[str]:

@@ -6,6 +6,10 @@ out. The API, the CLI and the tests all start Cairn through :class:`Runtime`.
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import hashlib
+import hmac
 import logging
 import os
 import time
@@ -17,13 +21,21 @@ from starlette.requests import Request
 from cairn.api.authentication import authenticate
 from cairn.api.call import Caller
 from cairn.api.hawk import HawkAuthenticator
+from cairn.consumers.pending_signal import PendingSignal
+from cairn.consumers.reaper import Reaper
 from cairn.domain.auth_service import AuthService
 from cairn.domain.event_log import EventLog
+from cairn.domain.queue_service import Claim, QueueService
 from cairn.domain.scopes import satisfies
+from cairn.domain.timestamps import utcnow
 from cairn.domain.token_cipher import TokenCipher
 from cairn.projections.auth_cache import AuthCache, StaticClient
 from cairn.projections.auth_views import AuthViews
+from cairn.projections.queue_reads import QueueReadModel
+from cairn.projections.queue_views import QueueViews
 from cairn.settings import Settings
+
+QUEUE_CLIENT_ID = "static/cairn/queue"
 
 log = logging.getLogger("cairn")
 
@@ -59,6 +71,11 @@ def event_log_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def derive_token(secret: str, purpose: str) -> str:
+    digest = hmac.new(secret.encode(), f"cairn:{purpose}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode()[:44]
+
+
 def secret_key(settings: Settings) -> str:
     """The deployment key: from the environment, else kept in the data directory."""
     if settings.secret_key:
@@ -83,12 +100,23 @@ class Runtime:
         self.started = time.monotonic()
         self.log = EventLog(env=event_log_env(settings))
         self.store: Any = self.log.store
-        self.cipher = TokenCipher(secret_key(settings))
+        self.secret = secret_key(settings)
+        self.cipher = TokenCipher(self.secret)
 
         self.auth_views = AuthViews()
         self.store.view_writers.append(self.auth_views)
 
-        static = {}
+        self.pending_signal = PendingSignal()
+        self.queue_views = QueueViews(wake=self.pending_signal.notify)
+        self.store.view_writers.append(self.queue_views)
+        self.queue_reads = QueueReadModel(self.store)
+        self.queue = QueueService(self.log, self.queue_reads, settings.claim_timeout)
+
+        # The queue signs each claimed run's temporary credentials with a
+        # static client whose token derives from the deployment key, so every
+        # process of one deployment agrees on it without more configuration.
+        self.queue_client = StaticClient(QUEUE_CLIENT_ID, derive_token(self.secret, "queue"), ("*",))
+        static = {QUEUE_CLIENT_ID: self.queue_client}
         if settings.root_access_token:
             static["static/root"] = StaticClient("static/root", settings.root_access_token, ("*",))
         self.auth_cache = AuthCache(self.store, self.cipher, static)
@@ -103,11 +131,20 @@ class Runtime:
     def uptime(self) -> float:
         return time.monotonic() - self.started
 
+    def claim_for_worker(self, task_queue_id: str, worker_group: str, worker_id: str, count: int) -> list[Claim]:
+        return self.queue.claim_work(task_queue_id, worker_group, worker_id, count, utcnow())
+
     async def start(self) -> None:
-        pass
+        self.pending_signal.attach(asyncio.get_running_loop())
+        if self.settings.backend == "postgres":
+            self.pending_signal.listen(self.settings.database_url)
+        self.reaper = Reaper(self.queue, self.queue_reads, self.settings.reaper_interval)
+        self.reaper.start()
 
     async def stop(self) -> None:
-        pass
+        self.pending_signal.stop()
+        if getattr(self, "reaper", None) is not None:
+            await self.reaper.stop()
 
     def close(self) -> None:
         self.log.close()

@@ -8,12 +8,30 @@ history, so the audit trail of an id is never cut.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from eventsourcing.domain import event
 
 from cairn.domain.aggregate import CairnAggregate
-from cairn.domain.errors import Conflict, NotFound
+from cairn.domain.errors import Conflict, InvalidInput, NotFound
+
+STATIC_PREFIX = "static/"
+#: How long a repeated createClient still counts as a retry of the first one.
+CREATE_RETRY_WINDOW = timedelta(minutes=15)
+
+
+def refuse_static(client_id: str) -> None:
+    if client_id.startswith(STATIC_PREFIX):
+        raise InvalidInput(
+            f'clientId "{client_id}" starts with "static/" which is reserved for statically '
+            "configured clients. Contact your administrator to change static clients."
+        )
+
+
+def check_grantable(scopes: list[str]) -> None:
+    if any(scope.endswith("**") for scope in scopes):
+        raise InvalidInput("scopes must not end with `**`")
 
 
 def client_key(client_id: str) -> str:
@@ -39,7 +57,8 @@ class Client(CairnAggregate):
         delete_on_expiration: bool,
         sealed_token: str,
     ) -> None:
-        self._live(client_id, description, expires, scopes, delete_on_expiration, sealed_token)
+        fields = (client_id, description, expires, scopes, delete_on_expiration, sealed_token)
+        self._live(*fields, since=self.created_on)
 
     def _live(
         self,
@@ -49,7 +68,9 @@ class Client(CairnAggregate):
         scopes: list[str],
         delete_on_expiration: bool,
         sealed_token: str,
+        since: datetime,
     ) -> None:
+        self.since = since
         self.client_id = client_id
         self.description = description
         self.expires = expires
@@ -62,7 +83,7 @@ class Client(CairnAggregate):
     def recreate(self, **fields: Any) -> None:
         if not self.deleted:
             raise Conflict(f"client {self.client_id} already exists")
-        self._recreated(**fields)
+        self._recreated(**fields, timestamp=None)
 
     @event("Recreated")
     def _recreated(
@@ -73,8 +94,25 @@ class Client(CairnAggregate):
         scopes: list[str],
         delete_on_expiration: bool,
         sealed_token: str,
+        timestamp: datetime | None,
     ) -> None:
-        self._live(client_id, description, expires, scopes, delete_on_expiration, sealed_token)
+        # `timestamp` is the event's own: filled in when the event is
+        # recorded, and read back when it is replayed.
+        assert timestamp is not None
+        fields = (client_id, description, expires, scopes, delete_on_expiration, sealed_token)
+        self._live(*fields, since=timestamp)
+
+    def repeats(self, description: str, expires: str, scopes: list[str], now: datetime) -> bool:
+        """Whether a createClient with these values is a retry of the one that made this client."""
+        return (
+            not self.deleted
+            and not self.disabled
+            and (description, expires, list(scopes)) == (self.description, self.expires, self.scopes)
+            and now - self.since < CREATE_RETRY_WINDOW
+        )
+
+    def scopes_added(self, scopes: list[str]) -> list[str]:
+        return [scope for scope in scopes if scope not in self.scopes]
 
     def _check_live(self) -> None:
         if self.deleted:
@@ -163,6 +201,9 @@ class Role(CairnAggregate):
         if not self.deleted:
             raise Conflict(f"role {self.role_id} already exists")
         self._recreated(self.role_id, description, scopes)
+
+    def repeats(self, description: str, scopes: list[str]) -> bool:
+        return not self.deleted and (description, list(scopes)) == (self.description, self.scopes)
 
     @event("Recreated")
     def _recreated(self, role_id: str, description: str, scopes: list[str]) -> None:

@@ -1,9 +1,15 @@
 """The auth application service: load a client or role, apply the change, save.
 
-Access tokens are generated here and leave only twice in plain text — in the
-response to the create or reset that made them. Role changes are checked
-against the whole role set (no cycles, no ambiguous parameters) inside the
-same transaction that records them, with role changes serialised.
+Access tokens are generated here and leave only in plain text — in the
+response to the create or reset that made them (or to a retry of that
+create). Role changes are checked against the whole role set (no cycles, no
+ambiguous parameters) inside the same transaction that records them, with
+role changes serialised.
+
+Commands that grant scopes take an ``authorize`` callback: it is given the
+scopes the change would add and raises if the caller may not grant them.
+Where that set depends on the stored state it is called inside the
+transaction, so it is decided on the state the change applies to.
 """
 
 from __future__ import annotations
@@ -11,14 +17,27 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
-from cairn.domain.auth_model import Client, Role, client_key, role_key
+from cairn.domain.auth_model import (
+    Client,
+    Role,
+    check_grantable,
+    client_key,
+    refuse_static,
+    role_key,
+)
 from cairn.domain.credentials import generate_access_token
 from cairn.domain.errors import Conflict, InvalidInput, NotFound
 from cairn.domain.event_log import EventLog
-from cairn.domain.roles import DependencyCycleError, InvalidScopeError, check_roles
+from cairn.domain.roles import DependencyCycleError, InvalidScopeError, RoleIndex, check_roles
+from cairn.domain.scopes import satisfies, sort_scopes
+from cairn.domain.timestamps import utcnow
 from cairn.domain.token_cipher import TokenCipher
 
-STATIC_PREFIX = "static/"
+Authorize = Callable[[list[str]], None]
+
+
+def allow_all(_: list[str]) -> None:
+    """An ``authorize`` for callers trusted with any scope (the CLI, tests)."""
 
 
 class RoleSource(Protocol):
@@ -48,33 +67,46 @@ class AuthService:
         expires: str,
         scopes: list[str],
         delete_on_expiration: bool,
+        authorize: Authorize = allow_all,
     ) -> str:
-        """Create a client; returns its new access token."""
-        _refuse_static(client_id)
+        """Create a client; returns its access token.
+
+        Repeating the same create shortly afterwards returns the same token
+        (a client retrying a request whose response it lost); any other
+        create of a live client is a conflict.
+        """
+        refuse_static(client_id)
+        check_grantable(scopes)
+        authorize(list(scopes))
         token = generate_access_token()
         fields = dict(
             client_id=client_id,
             description=description,
             expires=expires,
-            scopes=scopes,
+            scopes=list(scopes),
             delete_on_expiration=delete_on_expiration,
             sealed_token=self.cipher.seal(token),
         )
 
-        def create() -> None:
+        def create() -> str:
             client = self.log.get(client_key(client_id))
             if client is None:
                 client = Client(**fields)
+            elif not client.deleted:
+                if client.repeats(description, expires, scopes, utcnow()):
+                    return self.cipher.open(client.sealed_token)
+                raise Conflict("Client already exists")
             else:
                 client.recreate(**fields)
             self.log.save(client)
+            return token
 
-        self.log.command(create)
+        token = self.log.command(create)
         self.on_change()
         return token
 
     def _change_client(self, client_id: str, change: Callable[[Client], None]) -> None:
-        _refuse_static(client_id)
+        refuse_static(client_id)
 
         def apply() -> None:
             client = self._live_client(client_id)
@@ -89,12 +121,19 @@ class AuthService:
         client_id: str,
         description: str,
         expires: str,
-        scopes: list[str],
-        delete_on_expiration: bool | None,
+        scopes: list[str] | None,
+        delete_on_expiration: bool,
+        authorize: Authorize = allow_all,
     ) -> None:
-        self._change_client(
-            client_id, lambda c: c.update(description, expires, scopes, delete_on_expiration)
-        )
+        """Update a client; without ``scopes`` its scopes stay as they are."""
+        check_grantable(scopes or [])
+
+        def change(client: Client) -> None:
+            new_scopes = client.scopes if scopes is None else scopes
+            authorize(client.scopes_added(new_scopes))
+            client.update(description, expires, new_scopes, delete_on_expiration)
+
+        self._change_client(client_id, change)
 
     def reset_access_token(self, client_id: str) -> str:
         token = generate_access_token()
@@ -110,7 +149,7 @@ class AuthService:
 
     def delete_client(self, client_id: str) -> None:
         """Delete a client; deleting one that does not exist is not an error."""
-        _refuse_static(client_id)
+        refuse_static(client_id)
 
         def apply() -> None:
             client = self.log.get(client_key(client_id))
@@ -124,20 +163,27 @@ class AuthService:
     def _live_client(self, client_id: str) -> Client:
         client = self.log.get(client_key(client_id))
         if client is None or client.deleted:
-            raise NotFound(f"Client {client_id} not found")
+            raise NotFound("Client not found")
         return client
 
     # roles
 
-    def create_role(self, role_id: str, description: str, scopes: list[str]) -> None:
+    def create_role(
+        self, role_id: str, description: str, scopes: list[str], authorize: Authorize = allow_all
+    ) -> None:
+        """Create a role; creating it again with the same values changes nothing."""
+        check_grantable(scopes)
+        authorize(list(scopes))
+        scopes = sort_scopes(scopes)
+
         def apply() -> None:
             self.roles.lock_roles()
             role = self.log.get(role_key(role_id))
             if role is not None and not role.deleted:
-                if role.description == description and role.scopes == list(scopes):
+                if role.repeats(description, scopes):
                     return
-                raise Conflict(f"Role {role_id} already exists with different properties")
-            self._check_role_set(role_id, scopes)
+                raise Conflict(f"Role with roleId '{role_id}' already exists")
+            _check_role_set(self.roles.all_roles(), role_id, scopes)
             if role is None:
                 role = Role(role_id=role_id, description=description, scopes=scopes)
             else:
@@ -147,13 +193,21 @@ class AuthService:
         self.log.command(apply)
         self.on_change()
 
-    def update_role(self, role_id: str, description: str, scopes: list[str]) -> None:
+    def update_role(
+        self, role_id: str, description: str, scopes: list[str], authorize: Authorize = allow_all
+    ) -> None:
+        """Update a role; the caller must hold each new scope the role did not already grant."""
+        check_grantable(scopes)
+
         def apply() -> None:
             self.roles.lock_roles()
             role = self.log.get(role_key(role_id))
             if role is None or role.deleted:
-                raise NotFound(f"Role {role_id} not found")
-            self._check_role_set(role_id, scopes)
+                raise NotFound(f"Role with roleId '{role_id}' not found")
+            roles = self.roles.all_roles()
+            granted = RoleIndex(roles, checked=True).expand(role.scopes)
+            authorize([scope for scope in scopes if not satisfies(granted, scope)])
+            _check_role_set(roles, role_id, scopes)
             role.update(description, scopes)
             self.log.save(role)
 
@@ -171,17 +225,13 @@ class AuthService:
         self.log.command(apply)
         self.on_change()
 
-    def _check_role_set(self, role_id: str, scopes: list[str]) -> None:
-        candidate = dict(self.roles.all_roles())
-        candidate[role_id] = list(scopes)
-        try:
-            check_roles(candidate)
-        except DependencyCycleError as e:
-            raise InvalidInput(f"Role {role_id} would form a cycle: {e}") from None
-        except InvalidScopeError as e:
-            raise InvalidInput(f"Role {role_id} has an invalid scope: {e}") from None
 
-
-def _refuse_static(client_id: str) -> None:
-    if client_id.startswith(STATIC_PREFIX):
-        raise InvalidInput(f"Client {client_id} is static: it is configured, not managed by the API")
+def _check_role_set(roles: Mapping[str, list[str]], role_id: str, scopes: list[str]) -> None:
+    candidate = dict(roles)
+    candidate[role_id] = list(scopes)
+    try:
+        check_roles(candidate)
+    except DependencyCycleError as e:
+        raise InvalidInput(f"Role {role_id} would form a cycle: {e}") from None
+    except InvalidScopeError as e:
+        raise InvalidInput(f"Role {role_id} has an invalid scope: {e}") from None

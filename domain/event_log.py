@@ -71,6 +71,6 @@ class EventLog(Application[str]):
     def _record(self, processing_event: Any) -> Any:
         # Write-side views fold the domain events (not their stored bytes), and
         # may read the state the aggregates reached.
-        processing_event.saved_kwargs["domain_events"] = processing_event.events
+        processing_event.saved_kwargs["view_events"] = processing_event.events
         processing_event.saved_kwargs["aggregates"] = processing_event.aggregates
         return super()._record(processing_event)

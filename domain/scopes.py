@@ -29,7 +29,7 @@ def valid_expression(expr: object) -> bool:
         return valid_scope(expr)
     if not isinstance(expr, dict) or len(expr) != 1:
         return False
-    (operator, operands), = expr.items()
+    ((operator, operands),) = expr.items()
     return (
         operator in _OPERATORS
         and isinstance(operands, list)
@@ -88,20 +88,8 @@ def normalize_scopes(scopes: Iterable[str]) -> list[str]:
 
 def merge_scope_sets(a: Sequence[str], b: Sequence[str]) -> list[str]:
     """Merge two scopeCompare-sorted scope sets into one normalized set."""
-    result: list[str] = []
-    i, j, n, m = 0, 0, len(a), len(b)
-    while i < n or j < m:
-        if j >= m or (i < n and scope_sort_key(a[i]) <= scope_sort_key(b[j])):
-            scope = a[i]
-        else:
-            scope = b[j]
-        result.append(scope)
-        skip = scope[:-1] if scope.endswith("*") else None
-        while i < n and (a[i] == scope or (skip is not None and a[i].startswith(skip))):
-            i += 1
-        while j < m and (b[j] == scope or (skip is not None and b[j].startswith(skip))):
-            j += 1
-    return result
+    # Timsort merges the two sorted runs in linear time.
+    return normalize_scope_set(sorted([*a, *b], key=scope_sort_key))
 
 
 def scope_union(a: Iterable[str], b: Iterable[str]) -> list[str]:
@@ -169,7 +157,7 @@ def _as_scope_set(scopeset: ScopeSet | Iterable[str]) -> ScopeSet:
 
 def _operator(expr: Any) -> tuple[str, list[Any]]:
     if isinstance(expr, dict) and len(expr) == 1:
-        (operator, operands), = expr.items()
+        ((operator, operands),) = expr.items()
         if operator in _OPERATORS and isinstance(operands, list):
             return operator, operands
     raise ValueError(f"not a valid scope expression: {expr!r}")
@@ -243,7 +231,8 @@ def _simplify(expr: Expression) -> Expression:
         return expr
     operator, operands = _operator(expr)
     if operator == "AnyOf":
-        # AnyOf dedupes its operands before simplifying them (as Taskcluster).
+        # As upstream, AnyOf dedupes its operands before simplifying them. An
+        # inner AnyOf that collapses to one member is kept (upstream throws).
         scopes, any_ofs, all_ofs = _divide(operands)
         flattened = [m for e in any_ofs for m in _members(_simplify(e), "AnyOf")]
         members = [*scopes, *flattened, *map(_simplify, all_ofs)]

@@ -137,3 +137,49 @@ def _client_id(e: Any) -> str:
 
 def _role_id(e: Any) -> str:
     return e.originator_id.removeprefix("role/")
+
+
+# Reading the views: rows with their JSON and boolean columns decoded.
+
+ALL_ROWS = 2**31 - 1
+
+
+def _client_row(row: dict[str, Any]) -> dict[str, Any]:
+    row["scopes"] = orjson.loads(row["scopes"])
+    row["disabled"] = bool(row["disabled"])
+    row["delete_on_expiration"] = bool(row["delete_on_expiration"])
+    return row
+
+
+def _role_row(row: dict[str, Any]) -> dict[str, Any]:
+    row["scopes"] = orjson.loads(row["scopes"])
+    return row
+
+
+def get_client(store: Any, client_id: str) -> dict[str, Any] | None:
+    with store.reading() as session:
+        row = session.one("get_client", {"client_id": client_id})
+    return _client_row(row) if row else None
+
+
+def list_clients(store: Any, prefix: str, after: str, limit: int) -> list[dict[str, Any]]:
+    """Up to ``limit`` clients whose ids start with ``prefix`` and sort after ``after``."""
+    with store.reading() as session:
+        rows = session.rows("list_clients", {"prefix": prefix, "after": after, "limit": limit})
+    return [_client_row(row) for row in rows]
+
+
+def get_role(store: Any, role_id: str) -> dict[str, Any] | None:
+    with store.reading() as session:
+        row = session.one("get_role", {"role_id": role_id})
+    return _role_row(row) if row else None
+
+
+def list_roles(store: Any, after: str = "", limit: int | None = None) -> list[dict[str, Any]]:
+    """Roles in id order after ``after``: ``limit`` of them, or all."""
+    with store.reading() as session:
+        if limit is None and not after:
+            rows = session.rows("all_roles")
+        else:
+            rows = session.rows("list_roles", {"after": after, "limit": limit or ALL_ROWS})
+    return [_role_row(row) for row in rows]

@@ -47,13 +47,15 @@ class CairnPostgresRecorder(library.PostgresApplicationRecorder):
         if current is not None:
             yield current
             return
-        with self.datastore.get_connection() as conn, conn.transaction():
-            session = SqlSession(conn.cursor(), self.queries, self.dialect)
-            token = self._current.set(session)
-            try:
-                yield session
-            finally:
-                self._current.reset(token)
+        with self.datastore.get_connection() as conn:
+            with conn.transaction():
+                session = SqlSession(conn.cursor(), self.queries, self.dialect)
+                token = self._current.set(session)
+                try:
+                    yield session
+                finally:
+                    self._current.reset(token)
+            session.committed()
 
     @contextmanager
     def reading(self) -> Iterator[SqlSession]:
@@ -68,7 +70,7 @@ class CairnPostgresRecorder(library.PostgresApplicationRecorder):
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        domain_events = kwargs.get("domain_events", ())
+        domain_events = kwargs.get("view_events", ())
         aggregates = kwargs.get("aggregates", {})
         with self.unit_of_work() as session:
             # Views first, the table lock last: the lock is then held only

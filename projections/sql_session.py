@@ -20,6 +20,17 @@ class SqlSession:
         self.cursor = cursor
         self.queries = queries
         self.dialect = dialect
+        self.after_commit: list[Callable[[], None]] = []
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once the transaction has committed (never if it rolls back)."""
+        if callback not in self.after_commit:
+            self.after_commit.append(callback)
+
+    def committed(self) -> None:
+        callbacks, self.after_commit = self.after_commit, []
+        for callback in callbacks:
+            callback()
 
     def run(self, name: str, params: Mapping[str, Any] | None = None) -> int:
         self.cursor.execute(self.queries[name].sql, params or {})

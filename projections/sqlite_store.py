@@ -50,6 +50,9 @@ class CairnSQLiteRecorder(library.SQLiteApplicationRecorder):
                 cursor.execute("BEGIN IMMEDIATE")
                 yield session
                 raw.commit()
+                self._current.reset(token)
+                token = None
+                session.committed()
             except sqlite3.IntegrityError as e:
                 raw.rollback()
                 raise IntegrityError(e) from e
@@ -60,7 +63,8 @@ class CairnSQLiteRecorder(library.SQLiteApplicationRecorder):
                 raw.rollback()
                 raise
             finally:
-                self._current.reset(token)
+                if token is not None:
+                    self._current.reset(token)
 
     @contextmanager
     def reading(self) -> Iterator[SqlSession]:
@@ -74,7 +78,7 @@ class CairnSQLiteRecorder(library.SQLiteApplicationRecorder):
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        domain_events = kwargs.get("domain_events", ())
+        domain_events = kwargs.get("view_events", ())
         aggregates = kwargs.get("aggregates", {})
         with self.unit_of_work() as session:
             for write in self.view_writers:

@@ -105,3 +105,14 @@ SELECT 1;
 
 -- name: lock_roles (postgres)
 SELECT pg_advisory_xact_lock(7321002);
+
+-- name: select_event_positions (sqlite)
+-- Versions and log positions of one aggregate's events after a version, oldest first.
+SELECT originator_version AS version, rowid AS position FROM stored_events
+WHERE originator_id = :originator_id AND originator_version > :after
+ORDER BY originator_version LIMIT :limit;
+
+-- name: select_event_positions (postgres)
+SELECT originator_version AS version, notification_id AS position FROM cairn_events
+WHERE originator_id = :originator_id AND originator_version > :after
+ORDER BY originator_version LIMIT :limit;

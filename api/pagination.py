@@ -1,0 +1,51 @@
+"""Taskcluster-style pagination: ``limit`` and an opaque ``continuationToken``."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from cairn.api.errors import InvalidRequestArguments
+
+T = TypeVar("T")
+DEFAULT_LIMIT = 1000
+MAX_LIMIT = 1000
+
+
+class _Page:
+    def bounds(self, call: Any, default: int = DEFAULT_LIMIT) -> tuple[int, str]:
+        """(limit, the key after which to continue) from the query."""
+        raw = call.query.get("limit")
+        try:
+            limit = int(raw) if raw is not None else default
+        except ValueError:
+            raise InvalidRequestArguments("limit must be a positive integer") from None
+        if limit < 1:
+            raise InvalidRequestArguments("limit must be a positive integer")
+        token = call.query.get("continuationToken")
+        return min(limit, MAX_LIMIT), self.after(token) if token else ""
+
+    @staticmethod
+    def token(last_key: str) -> str:
+        return base64.urlsafe_b64encode(last_key.encode()).decode().rstrip("=")
+
+    @staticmethod
+    def after(token: str) -> str:
+        try:
+            return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        except (ValueError, UnicodeDecodeError):
+            raise InvalidRequestArguments("continuationToken is not valid") from None
+
+    def __call__(
+        self, call: Any, items: Sequence[T], key: Callable[[T], str]
+    ) -> tuple[list[T], dict[str, str]]:
+        """One page of an in-memory, key-ordered sequence."""
+        limit, after = self.bounds(call)
+        remaining = [i for i in items if key(i) > after] if after else list(items)
+        chunk = remaining[:limit]
+        token = {"continuationToken": self.token(key(chunk[-1]))} if len(remaining) > limit else {}
+        return chunk, token
+
+
+page = _Page()

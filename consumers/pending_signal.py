@@ -1,0 +1,91 @@
+"""Waking claimWork the moment work arrives.
+
+Every task queue has a generation number that goes up whenever a run becomes
+pending on it. A claimWork call reads the generation *before* it looks for
+work and, finding none, waits for the number to move — so a run that becomes
+pending between the look and the wait is never missed.
+
+In one process the queue views bump the generation after their commit. With
+PostgreSQL, other processes' commits arrive by ``LISTEN cairn_pending``; a
+listener that loses its connection reconnects, and waiters re-check on a
+fallback timeout, so a lost notification delays work but never strands it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Iterable
+
+import psycopg
+
+log = logging.getLogger("cairn.pending")
+
+FALLBACK_RECHECK = 5.0
+
+
+class PendingSignal:
+    def __init__(self) -> None:
+        self._generations: dict[str, int] = defaultdict(int)
+        self._waiters: dict[str, set[asyncio.Future[None]]] = defaultdict(set)
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._listener: threading.Thread | None = None
+        self._stopping = threading.Event()
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    def generation(self, task_queue_id: str) -> int:
+        return self._generations[task_queue_id]
+
+    def notify(self, task_queue_ids: Iterable[str]) -> None:
+        """Thread-safe: work arrived on these queues."""
+        with self._lock:
+            for queue in task_queue_ids:
+                self._generations[queue] += 1
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._wake, list(task_queue_ids))
+
+    def _wake(self, task_queue_ids: list[str]) -> None:
+        for queue in task_queue_ids:
+            for waiter in self._waiters.pop(queue, set()):
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    async def wait(self, task_queue_id: str, seen: int, timeout: float) -> None:
+        """Return when the queue's generation passes ``seen``, or after ``timeout``."""
+        if self._generations[task_queue_id] != seen or timeout <= 0:
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters[task_queue_id].add(waiter)
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), min(timeout, FALLBACK_RECHECK))
+        except asyncio.TimeoutError:
+            pass
+        finally:
+            self._waiters[task_queue_id].discard(waiter)
+
+    # PostgreSQL
+
+    def listen(self, conninfo: str) -> None:
+        self._listener = threading.Thread(target=self._listen, args=(conninfo,), daemon=True, name="cairn-listen")
+        self._listener.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def _listen(self, conninfo: str) -> None:
+        while not self._stopping.is_set():
+            try:
+                with psycopg.connect(conninfo, autocommit=True) as conn:
+                    conn.execute("LISTEN cairn_pending")
+                    while not self._stopping.is_set():
+                        for note in conn.notifies(timeout=1.0, stop_after=256):
+                            self.notify([note.payload])
+            except psycopg.Error:
+                log.warning("lost the pending-work listener; reconnecting", exc_info=True)
+                self._stopping.wait(1.0)

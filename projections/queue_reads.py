@@ -1,0 +1,93 @@
+"""The queue views as the queue service reads them, inside its transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+
+class QueueReadModel:
+    def __init__(self, store: Any):
+        self.store = store
+
+    def _rows(self, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        with self.store.reading() as session:
+            return session.rows(name, params)
+
+    def _one(self, name: str, params: dict[str, Any]) -> dict[str, Any] | None:
+        rows = self._rows(name, params)
+        return rows[0] if rows else None
+
+    # QueueReads, for commands
+
+    def share_prerequisites(self, task_ids: list[str]) -> dict[str, dict[str, Any]]:
+        if not task_ids:
+            return {}
+        rows = self._rows("share_task_rows", {"ids": orjson.dumps(task_ids).decode()})
+        return {r["task_id"]: r for r in rows}
+
+    def share_task_group(self, task_group_id: str) -> dict[str, Any] | None:
+        return self._one("share_task_group", {"task_group_id": task_group_id})
+
+    def lock_task_group(self, task_group_id: str) -> dict[str, Any] | None:
+        return self._one("lock_task_group", {"task_group_id": task_group_id})
+
+    def lock_task(self, task_id: str) -> None:
+        self._rows("lock_task_row", {"task_id": task_id})
+
+    def ready_dependents(self, task_id: str, completed: bool) -> list[str]:
+        rows = self._rows("ready_dependents", {"prerequisite": task_id, "completed": completed})
+        return [r["dependent"] for r in rows]
+
+    def unresolved_in_group(self, task_group_id: str, excluding: str) -> int:
+        row = self._one("unresolved_in_group", {"task_group_id": task_group_id, "excluding": excluding})
+        return int(row["n"]) if row else 0
+
+    def take_pending(self, task_queue_id: str, count: int) -> list[tuple[str, int]]:
+        rows = self._rows("take_pending", {"task_queue_id": task_queue_id, "count": count})
+        return [(r["task_id"], int(r["run_id"])) for r in rows]
+
+    def unresolved_group_tasks(self, task_group_id: str) -> list[str]:
+        return [r["task_id"] for r in self._rows("unresolved_group_task_ids", {"task_group_id": task_group_id})]
+
+    # reads for the API
+
+    def task_rows(self, task_ids: list[str]) -> dict[str, dict[str, Any]]:
+        if not task_ids:
+            return {}
+        rows = self._rows("task_rows", {"ids": orjson.dumps(task_ids).decode()})
+        return {r["task_id"]: r for r in rows}
+
+    def task_group_row(self, task_group_id: str) -> dict[str, Any] | None:
+        return self._one("get_task_group", {"task_group_id": task_group_id})
+
+    def group_summary(self, task_group_id: str) -> dict[str, Any]:
+        return self._one("group_summary", {"task_group_id": task_group_id}) or {}
+
+    def group_tasks(self, task_group_id: str, after: str, limit: int) -> list[dict[str, Any]]:
+        return self._rows("list_group_tasks", {"task_group_id": task_group_id, "after": after, "limit": limit})
+
+    def group_task_ids(self, task_group_id: str) -> list[str]:
+        return [r["task_id"] for r in self._rows("group_task_ids", {"task_group_id": task_group_id})]
+
+    def dependents(self, task_id: str, after: str, limit: int) -> list[str]:
+        rows = self._rows("list_dependents", {"prerequisite": task_id, "after": after, "limit": limit})
+        return [r["dependent"] for r in rows]
+
+    def expired_claims(self, now: str, limit: int) -> list[tuple[str, int]]:
+        return [(r["task_id"], int(r["run_id"])) for r in self._rows("expired_claims", {"now": now, "limit": limit})]
+
+    def past_deadline(self, now: str, limit: int) -> list[str]:
+        return [r["task_id"] for r in self._rows("past_deadline", {"now": now, "limit": limit})]
+
+    def past_expiry(self, now: str, limit: int) -> list[str]:
+        return [r["task_id"] for r in self._rows("past_expiry", {"now": now, "limit": limit})]
+
+    def pending_count(self, task_queue_id: str) -> int:
+        row = self._one("count_pending", {"task_queue_id": task_queue_id})
+        return int(row["n"]) if row else 0
+
+    def claimed_count(self, task_queue_id: str) -> int:
+        row = self._one("count_claimed", {"task_queue_id": task_queue_id})
+        return int(row["n"]) if row else 0
