@@ -193,7 +193,11 @@ def service_routes(service: Service) -> list[BaseRoute]:
     routes: list[BaseRoute] = []
     for endpoint in service.endpoints:
         runner = EndpointRunner(service, endpoint)
-        routes.append(Route(endpoint.starlette_path(), runner.handle, methods=[endpoint.method]))
+        path = endpoint.starlette_path()
+        routes.append(Route(path, runner.handle, methods=[endpoint.method]))
+        if path.endswith("/") and path != "/":
+            # Taskcluster's clients strip the trailing slash (`/clients/` → `/clients`).
+            routes.append(Route(path.rstrip("/"), runner.handle, methods=[endpoint.method]))
     return routes
 
 

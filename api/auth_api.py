@@ -10,6 +10,7 @@ change adds, decided on the state it applies to.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from cairn.api.authentication import authenticate
@@ -17,7 +18,7 @@ from cairn.api.call import Call, require
 from cairn.api.endpoints import Service
 from cairn.api.errors import InputError, InvalidRequestArguments, ResourceNotFound
 from cairn.api.hawk import HawkAuthenticator, HawkRequest, NonceStore
-from cairn.api.pagination import page_request
+from cairn.api.pagination import page
 from cairn.domain.auth_model import client_key, refuse_static, role_key
 from cairn.domain.credentials import ClientRecord
 from cairn.domain.scopes import normalize_scopes, satisfies
@@ -44,11 +45,12 @@ CLIENT_ROUTE: dict[str, Any] = {"params": {"clientId": CLIENT_ID}, "greedy": ("c
 ROLE_ROUTE: dict[str, Any] = {"params": {"roleId": ROLE_ID}, "greedy": ("roleId",)}
 PAGED = ("continuationToken", "limit")
 _CLIENT_ID = re.compile(CLIENT_ID)
+_VERSION = re.compile(r"[0-9]+")
 
 
-def grant(*, scopes_from: str, first: str) -> dict[str, Any]:
-    """The scope expression of an endpoint that grants the scopes in parameter ``scopes_from``."""
-    return {"AllOf": [first, {"for": "scope", "in": scopes_from, "each": "<scope>"}]}
+def granting(scope: str, granted: str) -> dict[str, Any]:
+    """``scope`` and every scope in the list parameter ``granted``."""
+    return {"AllOf": [scope, {"for": "scope", "in": granted, "each": "<scope>"}]}
 
 
 @auth.endpoint("ping", "GET", "/ping", title="Ping Server", category="Monitoring")
@@ -103,6 +105,14 @@ def static_client_json(runtime: Any, static: Any) -> dict[str, Any]:
     }
 
 
+def cut(rows: list[Any], limit: int, key: Callable[[Any], str]) -> tuple[list[Any], dict[str, str]]:
+    """The first ``limit`` rows, and a continuation token if there were more."""
+    if len(rows) <= limit:
+        return rows, {}
+    rows = rows[:limit]
+    return rows, {"continuationToken": page.token(key(rows[-1]))}
+
+
 def expiry(text: str) -> str:
     """A client's ``expires`` as stored and returned: UTC, milliseconds, ``Z``."""
     try:
@@ -114,23 +124,22 @@ def expiry(text: str) -> str:
 @auth.endpoint(
     "listClients", "GET", "/clients/", title="List Clients", category="Clients",
     scopes="auth:list-clients", output="list-clients-response", query=("prefix", *PAGED),
-)  # fmt: skip
+)
 def list_clients(call: Call) -> dict[str, Any]:
     """List clients in id order, optionally only those whose id starts with ``prefix``."""
     prefix = call.query.get("prefix", "")
     if prefix and not _CLIENT_ID.fullmatch(prefix):
         raise InvalidRequestArguments(f"Query-string parameter prefix={prefix!r} is not a clientId.")
-    page = page_request(call.query, str)
-    after = page.after or ""
-    rows = [client_row_json(call.runtime, row) for row in
-            auth_views.list_clients(call.runtime.store, prefix, after, page.fetch or 0)]  # fmt: skip
+    limit, after = page.bounds(call)
+    found = auth_views.list_clients(call.runtime.store, prefix, after, limit + 1)
+    rows = [client_row_json(call.runtime, row) for row in found]
     static = [
         static_client_json(call.runtime, client)
         for client_id, client in call.runtime.auth_cache.static_clients.items()
         if client_id.startswith(prefix) and client_id > after
     ]
-    merged = sorted(rows + static, key=lambda c: c["clientId"])[: page.fetch]
-    clients, more = page.page(merged, lambda c: c["clientId"])
+    merged = sorted(rows + static, key=lambda c: c["clientId"])
+    clients, more = cut(merged, limit, lambda c: c["clientId"])
     return {"clients": clients, **more}
 
 
@@ -138,7 +147,7 @@ def list_clients(call: Call) -> dict[str, Any]:
     "resetAccessToken", "POST", "/clients/<clientId>/reset", title="Reset `accessToken`",
     category="Clients", scopes="auth:reset-access-token:<clientId>",
     output="create-client-response", deferred_auth=True, **CLIENT_ROUTE,
-)  # fmt: skip
+)
 def reset_access_token(call: Call) -> dict[str, Any]:
     """Replace a client's access token with a new one, returned only here."""
     client_id = call.params["clientId"]
@@ -152,7 +161,7 @@ def reset_access_token(call: Call) -> dict[str, Any]:
     "enableClient", "POST", "/clients/<clientId>/enable", title="Enable Client",
     category="Clients", scopes="auth:enable-client:<clientId>",
     output="get-client-response", deferred_auth=True, **CLIENT_ROUTE,
-)  # fmt: skip
+)
 def enable_client(call: Call) -> dict[str, Any]:
     """Enable a disabled client; an enabled one stays as it is."""
     client_id = call.params["clientId"]
@@ -166,7 +175,7 @@ def enable_client(call: Call) -> dict[str, Any]:
     "disableClient", "POST", "/clients/<clientId>/disable", title="Disable Client",
     category="Clients", scopes="auth:disable-client:<clientId>",
     output="get-client-response", deferred_auth=True, **CLIENT_ROUTE,
-)  # fmt: skip
+)
 def disable_client(call: Call) -> dict[str, Any]:
     """Disable a client, so that its credentials no longer authenticate."""
     client_id = call.params["clientId"]
@@ -180,7 +189,7 @@ def disable_client(call: Call) -> dict[str, Any]:
     "clientHistory", "GET", "/clients/<clientId>/history", title="Client History",
     category="Clients", scopes="auth:get-client:<clientId>",
     output="list-entity-history-response", query=PAGED, stability="experimental", **CLIENT_ROUTE,
-)  # fmt: skip
+)
 def client_history(call: Call) -> dict[str, Any]:
     """Every recorded change to a client, oldest first: what changed, who changed it, when."""
     return history_page(call, client_key(call.params["clientId"]), "client")
@@ -189,7 +198,7 @@ def client_history(call: Call) -> dict[str, Any]:
 @auth.endpoint(
     "client", "GET", "/clients/<clientId>", title="Get Client", category="Clients",
     scopes="auth:get-client:<clientId>", output="get-client-response", **CLIENT_ROUTE,
-)  # fmt: skip
+)
 def client(call: Call) -> dict[str, Any]:
     """Get a client, without its access token."""
     return client_json(call.runtime, call.params["clientId"])
@@ -197,10 +206,10 @@ def client(call: Call) -> dict[str, Any]:
 
 @auth.endpoint(
     "createClient", "PUT", "/clients/<clientId>", title="Create Client", category="Clients",
-    scopes=grant(scopes_from="scopes", first="auth:create-client:<clientId>"),
+    scopes=granting("auth:create-client:<clientId>", "scopes"),
     input="create-client-request", output="create-client-response", deferred_auth=True,
     **CLIENT_ROUTE,
-)  # fmt: skip
+)
 def create_client(call: Call) -> dict[str, Any]:
     """Create a client and return its access token, which cannot be fetched again.
 
@@ -222,10 +231,10 @@ def create_client(call: Call) -> dict[str, Any]:
 
 @auth.endpoint(
     "updateClient", "POST", "/clients/<clientId>", title="Update Client", category="Clients",
-    scopes=grant(scopes_from="scopesAdded", first="auth:update-client:<clientId>"),
+    scopes=granting("auth:update-client:<clientId>", "scopesAdded"),
     input="create-client-request", output="get-client-response", deferred_auth=True,
     **CLIENT_ROUTE,
-)  # fmt: skip
+)
 def update_client(call: Call) -> dict[str, Any]:
     """Update a client's description, expiry and scopes (kept when not given).
 
@@ -246,7 +255,7 @@ def update_client(call: Call) -> dict[str, Any]:
 @auth.endpoint(
     "deleteClient", "DELETE", "/clients/<clientId>", title="Delete Client", category="Clients",
     scopes="auth:delete-client:<clientId>", deferred_auth=True, **CLIENT_ROUTE,
-)  # fmt: skip
+)
 def delete_client(call: Call) -> None:
     """Delete a client; deleting one that does not exist succeeds."""
     client_id = call.params["clientId"]
@@ -278,15 +287,17 @@ def load_role(runtime: Any, role_id: str) -> dict[str, Any]:
 
 def role_page(call: Call) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """Roles in id order: all of them, or a page when ``limit`` is given."""
-    page = page_request(call.query, str, default_limit=None, max_limit=2**31 - 2)
-    rows = auth_views.list_roles(call.runtime.store, page.after or "", page.fetch)
-    return page.page(rows, lambda row: row["role_id"])
+    if "limit" not in call.query:
+        return auth_views.list_roles(call.runtime.store), {}
+    limit, after = page.bounds(call)
+    rows = auth_views.list_roles(call.runtime.store, after, limit + 1)
+    return cut(rows, limit, lambda row: row["role_id"])
 
 
 @auth.endpoint(
     "listRoles", "GET", "/roles/", title="List Roles (no pagination)", category="Roles",
     scopes="auth:list-roles", output="list-roles-response",
-)  # fmt: skip
+)
 def list_roles(call: Call) -> list[dict[str, Any]]:
     """Every role with the scopes it expands to, in one response."""
     return [role_json(call.runtime, row) for row in auth_views.list_roles(call.runtime.store)]
@@ -295,7 +306,7 @@ def list_roles(call: Call) -> list[dict[str, Any]]:
 @auth.endpoint(
     "listRoleIds", "GET", "/roleids/", title="List Role IDs", category="Roles",
     scopes="auth:list-roles", output="list-role-ids-response", query=PAGED,
-)  # fmt: skip
+)
 def list_role_ids(call: Call) -> dict[str, Any]:
     """The ids of every role; paged when ``limit`` is given."""
     rows, more = role_page(call)
@@ -305,7 +316,7 @@ def list_role_ids(call: Call) -> dict[str, Any]:
 @auth.endpoint(
     "listRoles2", "GET", "/roles2/", title="List Roles", category="Roles",
     scopes="auth:list-roles", output="list-roles2-response", query=PAGED,
-)  # fmt: skip
+)
 def list_roles2(call: Call) -> dict[str, Any]:
     """Every role with the scopes it expands to; paged when ``limit`` is given."""
     rows, more = role_page(call)
@@ -316,7 +327,7 @@ def list_roles2(call: Call) -> dict[str, Any]:
     "roleHistory", "GET", "/roles/<roleId>/history", title="Role History", category="Roles",
     scopes="auth:get-role:<roleId>", output="list-entity-history-response", query=PAGED,
     stability="experimental", **ROLE_ROUTE,
-)  # fmt: skip
+)
 def role_history(call: Call) -> dict[str, Any]:
     """Every recorded change to a role, oldest first: what changed, who changed it, when."""
     return history_page(call, role_key(call.params["roleId"]), "role")
@@ -325,7 +336,7 @@ def role_history(call: Call) -> dict[str, Any]:
 @auth.endpoint(
     "role", "GET", "/roles/<roleId>", title="Get Role", category="Roles",
     scopes="auth:get-role:<roleId>", output="get-role-response", **ROLE_ROUTE,
-)  # fmt: skip
+)
 def role(call: Call) -> dict[str, Any]:
     """Get a role and the scopes it expands to."""
     return load_role(call.runtime, call.params["roleId"])
@@ -333,38 +344,38 @@ def role(call: Call) -> dict[str, Any]:
 
 @auth.endpoint(
     "createRole", "PUT", "/roles/<roleId>", title="Create Role", category="Roles",
-    scopes=grant(scopes_from="scopes", first="auth:create-role:<roleId>"),
+    scopes=granting("auth:create-role:<roleId>", "scopes"),
     input="create-role-request", output="get-role-response", deferred_auth=True, **ROLE_ROUTE,
-)  # fmt: skip
+)
 def create_role(call: Call) -> dict[str, Any]:
     """Create a role; the caller must hold its scopes. The same create again changes nothing."""
     role_id, body = call.params["roleId"], call.body
     call.runtime.auth.create_role(
         role_id, body["description"], body["scopes"],
         authorize=lambda scopes: call.authorize(scopes=scopes),
-    )  # fmt: skip
+    )
     return load_role(call.runtime, role_id)
 
 
 @auth.endpoint(
     "updateRole", "POST", "/roles/<roleId>", title="Update Role", category="Roles",
-    scopes=grant(scopes_from="scopesAdded", first="auth:update-role:<roleId>"),
+    scopes=granting("auth:update-role:<roleId>", "scopesAdded"),
     input="create-role-request", output="get-role-response", deferred_auth=True, **ROLE_ROUTE,
-)  # fmt: skip
+)
 def update_role(call: Call) -> dict[str, Any]:
     """Update a role; the caller must hold each new scope the role did not already grant."""
     role_id, body = call.params["roleId"], call.body
     call.runtime.auth.update_role(
         role_id, body["description"], body["scopes"],
         authorize=lambda added: call.authorize(scopesAdded=added),
-    )  # fmt: skip
+    )
     return load_role(call.runtime, role_id)
 
 
 @auth.endpoint(
     "deleteRole", "DELETE", "/roles/<roleId>", title="Delete Role", category="Roles",
     scopes="auth:delete-role:<roleId>", **ROLE_ROUTE,
-)  # fmt: skip
+)
 def delete_role(call: Call) -> None:
     """Delete a role; deleting one that does not exist succeeds."""
     call.runtime.auth.delete_role(call.params["roleId"])
@@ -374,11 +385,13 @@ def delete_role(call: Call) -> None:
 
 
 def history_page(call: Call, originator_id: str, kind: str) -> dict[str, Any]:
-    page = page_request(call.query, int)
-    entries = read_history(call.runtime.log, originator_id, page.after or 0, page.fetch or 0)
-    if not entries and page.after is None:
+    limit, after = page.bounds(call)
+    if after and not _VERSION.fullmatch(after):
+        raise InvalidRequestArguments("continuationToken is not valid")
+    entries = read_history(call.runtime.log, originator_id, int(after or 0), limit + 1)
+    if not entries and not after:
         raise ResourceNotFound(f"No {kind} with this id was ever recorded")
-    entries, more = page.page(entries, lambda entry: entry.version)
+    entries, more = cut(entries, limit, lambda entry: str(entry.version))
     return {"events": [history_json(entry) for entry in entries], **more}
 
 
@@ -399,7 +412,7 @@ def history_json(entry: HistoryEntry) -> dict[str, Any]:
 @auth.endpoint(
     "expandScopes", "POST", "/scopes/expand", title="Expand Scopes", category="Scopes and Auth",
     scopes="auth:expand-scopes", input="scopeset", output="scopeset",
-)  # fmt: skip
+)
 def expand_scopes(call: Call) -> dict[str, Any]:
     """The given scopes plus every scope the roles they assume grant, normalized."""
     return {"scopes": call.runtime.auth_cache.expand(call.body["scopes"])}
@@ -408,7 +421,7 @@ def expand_scopes(call: Call) -> dict[str, Any]:
 @auth.endpoint(
     "currentScopes", "GET", "/scopes/current", title="Get Current Scopes",
     category="Scopes and Auth", scopes="auth:current-scopes", output="scopeset",
-)  # fmt: skip
+)
 def current_scopes(call: Call) -> dict[str, Any]:
     """The expanded scopes of this very request, after temporary credentials and authorizedScopes."""
     return {"scopes": call.caller.scopes}
@@ -418,7 +431,7 @@ def current_scopes(call: Call) -> dict[str, Any]:
     "authenticateHawk", "POST", "/authenticate-hawk", title="Authenticate Hawk Request",
     category="Scopes and Auth", input="authenticate-hawk-request",
     output="authenticate-hawk-response",
-)  # fmt: skip
+)
 def authenticate_hawk(call: Call) -> dict[str, Any]:
     """Check the Hawk signature of a request another service received; report the caller's scopes."""
     result = call.runtime.authenticator.authenticate(HawkRequest.from_json(call.body)).to_json()
@@ -444,7 +457,7 @@ def tester_authenticator(scopes: list[str] | tuple[str, ...]) -> HawkAuthenticat
     )
 
 
-async def test_as_tester(call: Call, client_scopes: Any, required: list[str]) -> dict[str, Any]:
+async def answer_as_tester(call: Call, client_scopes: Any, required: list[str]) -> dict[str, Any]:
     caller = await authenticate(tester_authenticator(client_scopes), call.request, None)  # type: ignore[arg-type]
     call.caller = caller
     require(caller, {"AllOf": required})
@@ -456,22 +469,22 @@ async def test_as_tester(call: Call, client_scopes: Any, required: list[str]) ->
     "testAuthenticate", "POST", "/test-authenticate", title="Test Authentication",
     category="Scopes and Auth", input="test-authenticate-request",
     output="test-authenticate-response", own_authentication=True,
-)  # fmt: skip
-async def test_authenticate(call: Call) -> dict[str, Any]:
+)
+async def tester_authenticate(call: Call) -> dict[str, Any]:
     """Check a client's Hawk signing against the fixed client `tester` / `no-secret`.
 
     The tester holds ``clientScopes`` from the body; the call requires
     ``requiredScopes``. Answers with the clientId and scopes the call had.
     """
     body = call.body
-    return await test_as_tester(call, body["clientScopes"], body["requiredScopes"])
+    return await answer_as_tester(call, body["clientScopes"], body["requiredScopes"])
 
 
 @auth.endpoint(
     "testAuthenticateGet", "GET", "/test-authenticate-get/", title="Test Authentication (GET)",
     category="Scopes and Auth", output="test-authenticate-response", own_authentication=True,
-)  # fmt: skip
-async def test_authenticate_get(call: Call) -> dict[str, Any]:
+)
+async def tester_authenticate_get(call: Call) -> dict[str, Any]:
     """Like testAuthenticate, for GET and signed URLs: the tester holds
     ``test:*`` and ``auth:create-client:test:*``; the call requires ``test:authenticate-get``."""
-    return await test_as_tester(call, TESTER_GET_SCOPES, ["test:authenticate-get"])
+    return await answer_as_tester(call, TESTER_GET_SCOPES, ["test:authenticate-get"])

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +20,7 @@ import orjson
 
 from cairn.domain.credentials import ClientRecord
 from cairn.domain.roles import RoleIndex
+from cairn.domain.timestamps import utcnow
 from cairn.domain.token_cipher import TokenCipher
 
 FAR_FUTURE = datetime.fromisoformat("3000-01-01T00:00:00+00:00")
@@ -31,6 +32,7 @@ class StaticClient:
     access_token: str
     scopes: tuple[str, ...]
     description: str = "Static client, configured by the deployment"
+    configured: datetime = field(default_factory=utcnow)
 
 
 @dataclass

@@ -1,14 +1,18 @@
 """The embedded SQLite event store, with the same unit-of-work contract as PostgreSQL.
 
-A unit of work takes the pool's single writer connection and opens it with
-``BEGIN IMMEDIATE``, so writers queue in this process instead of failing on
-SQLite's lock upgrade; readers use their own connections (WAL mode) and see
-only committed state.
+A unit of work holds this process's writer lock and opens its connection
+with ``BEGIN IMMEDIATE``, so writers queue here instead of failing on
+SQLite's lock upgrade (and another process waits on SQLite's busy timeout).
+Readers use their own connections (WAL mode) and see only committed state.
+The lock is ours rather than the library pool's writer interlock: a writer
+must still be able to take a reader connection to load an aggregate, and the
+pool serialises every connection request behind a thread waiting to write.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -31,6 +35,16 @@ class CairnSQLiteRecorder(library.SQLiteApplicationRecorder):
         self._current: ContextVar[SqlSession | None] = ContextVar(
             f"cairn-sqlite-session-{id(self)}", default=None
         )
+        self._writer = threading.Lock()
+
+    @contextmanager
+    def _connection(self) -> Iterator[Any]:
+        pool = self.datastore.pool
+        conn = pool.get_connection(is_writer=None)
+        try:
+            yield conn
+        finally:
+            pool.put_connection(conn)
 
     def construct_create_table_statements(self) -> list[str]:
         return super().construct_create_table_statements() + load_schema(self.dialect)
@@ -41,7 +55,7 @@ class CairnSQLiteRecorder(library.SQLiteApplicationRecorder):
         if current is not None:
             yield current
             return
-        with self.datastore.get_connection(commit=True) as conn:
+        with self._writer, self._connection() as conn:
             raw = conn._sqlite_conn
             cursor = raw.cursor()
             session = SqlSession(cursor, self.queries, self.dialect)
@@ -72,7 +86,7 @@ class CairnSQLiteRecorder(library.SQLiteApplicationRecorder):
         if current is not None:
             yield current
             return
-        with self.datastore.get_connection(commit=False) as conn:
+        with self._connection() as conn:
             yield SqlSession(conn._sqlite_conn.cursor(), self.queries, self.dialect)
 
     def insert_events(

@@ -63,6 +63,11 @@ SELECT * FROM clients
 WHERE client_id > :after AND substr(client_id, 1, length(:prefix)) = :prefix
 ORDER BY client_id LIMIT :limit;
 
+-- name: list_clients (postgres)
+SELECT * FROM clients
+WHERE client_id COLLATE "C" > :after AND starts_with(client_id, :prefix)
+ORDER BY client_id COLLATE "C" LIMIT :limit;
+
 -- name: all_clients
 -- Every client, for the credential cache.
 SELECT * FROM clients;
@@ -95,9 +100,15 @@ SELECT * FROM roles WHERE role_id = :role_id;
 -- A page of roles in id order.
 SELECT * FROM roles WHERE role_id > :after ORDER BY role_id LIMIT :limit;
 
+-- name: list_roles (postgres)
+SELECT * FROM roles WHERE role_id COLLATE "C" > :after ORDER BY role_id COLLATE "C" LIMIT :limit;
+
 -- name: all_roles
 -- Every role, for the role index.
 SELECT * FROM roles ORDER BY role_id;
+
+-- name: all_roles (postgres)
+SELECT * FROM roles ORDER BY role_id COLLATE "C";
 
 -- name: lock_roles
 -- Serialise role changes, so that two concurrent updates cannot form a cycle.

@@ -1,0 +1,224 @@
+"""Clients through the official taskcluster client: created, used, changed, disabled, deleted."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+
+import pytest
+import taskcluster
+from taskcluster.exceptions import TaskclusterAuthFailure, TaskclusterRestFailure
+
+
+def new_client(server, scopes=(), expires="1 hour", **fields):
+    """A fresh client made by root: (clientId, the create response)."""
+    client_id = f"test/{uuid.uuid4().hex[:10]}"
+    created = server.client("auth").createClient(
+        client_id,
+        {"description": "made by a test", "expires": taskcluster.fromNow(expires),
+         "scopes": list(scopes), **fields},
+    )  # fmt: skip
+    return client_id, created
+
+
+def as_client(server, client_id, access_token, **options):
+    return server.client("auth", client_id=client_id, access_token=access_token, **options)
+
+
+def error_of(call, *args):
+    with pytest.raises((TaskclusterRestFailure, TaskclusterAuthFailure)) as failure:
+        call(*args)
+    return failure.value
+
+
+def test_a_new_client_can_call_with_the_token_it_was_given(server):
+    client_id, created = new_client(server, ["auth:current-scopes", "thing:a"])
+    assert created["clientId"] == client_id
+    assert created["scopes"] == ["auth:current-scopes", "thing:a"]
+    assert created["expandedScopes"] == ["auth:current-scopes", "thing:a"]
+    assert created["disabled"] is False
+    assert created["expires"].endswith("Z") and len(created["expires"]) == 24
+
+    auth = as_client(server, client_id, created["accessToken"])
+    assert "thing:a" in auth.currentScopes()["scopes"]
+
+    fetched = server.client("auth").client(client_id)
+    assert "accessToken" not in fetched
+    assert fetched["description"] == "made by a test"
+    assert fetched["created"] == created["created"]
+
+
+def test_reset_access_token_replaces_the_old_one(server):
+    client_id, created = new_client(server, ["auth:current-scopes"])
+    reset = server.client("auth").resetAccessToken(client_id)
+    assert reset["accessToken"] != created["accessToken"]
+
+    assert as_client(server, client_id, reset["accessToken"]).currentScopes()["scopes"]
+    refused = error_of(as_client(server, client_id, created["accessToken"]).currentScopes)
+    assert refused.status_code == 401
+    assert refused.body["code"] == "AuthenticationFailed"
+
+
+def test_updated_scopes_apply_to_the_next_call(server):
+    client_id, created = new_client(server, ["auth:current-scopes"])
+    auth = as_client(server, client_id, created["accessToken"])
+    assert error_of(auth.listClients).status_code == 403
+
+    root = server.client("auth")
+    updated = root.updateClient(
+        client_id,
+        {"description": "now lists clients", "expires": created["expires"],
+         "scopes": ["auth:current-scopes", "auth:list-clients"]},
+    )  # fmt: skip
+    assert updated["scopes"] == ["auth:current-scopes", "auth:list-clients"]
+    assert updated["lastModified"] >= updated["lastRotated"]
+    assert any(c["clientId"] == client_id for c in auth.listClients()["clients"])
+
+    # Without `scopes` the client keeps its scopes.
+    kept = root.updateClient(client_id, {"description": "again", "expires": created["expires"]})
+    assert kept["scopes"] == ["auth:current-scopes", "auth:list-clients"]
+    assert kept["description"] == "again"
+
+
+def test_disabled_client_is_refused_until_enabled(server):
+    client_id, created = new_client(server, ["auth:current-scopes"])
+    auth = as_client(server, client_id, created["accessToken"])
+    root = server.client("auth")
+
+    assert root.disableClient(client_id)["disabled"] is True
+    assert root.disableClient(client_id)["disabled"] is True  # already disabled: no change
+    assert error_of(auth.currentScopes).status_code == 401
+
+    assert root.enableClient(client_id)["disabled"] is False
+    assert auth.currentScopes()["scopes"]
+
+
+def test_deleted_client_is_refused_and_gone(server):
+    client_id, created = new_client(server, ["auth:current-scopes"])
+    root = server.client("auth")
+    assert root.deleteClient(client_id) is None
+
+    assert error_of(as_client(server, client_id, created["accessToken"]).currentScopes).status_code == 401
+    missing = error_of(root.client, client_id)
+    assert missing.status_code == 404
+    assert missing.body["code"] == "ResourceNotFound"
+    assert root.deleteClient(client_id) is None  # deleting what is not there succeeds
+    assert error_of(root.resetAccessToken, client_id).status_code == 404
+
+
+def test_expired_client_is_refused(server):
+    client_id, created = new_client(server, ["auth:current-scopes"], expires="-1 minute")
+    refused = error_of(as_client(server, client_id, created["accessToken"]).currentScopes)
+    assert refused.status_code == 401
+    assert "expired" in refused.body["message"]
+
+
+def test_missing_scope_is_403_naming_the_scope(server):
+    client_id, created = new_client(server, ["auth:current-scopes"])
+    refused = error_of(as_client(server, client_id, created["accessToken"]).client, "someone-else")
+    assert refused.status_code == 403
+    assert refused.body["code"] == "InsufficientScopes"
+    assert "auth:get-client:someone-else" in refused.body["message"]
+
+
+def test_a_client_cannot_create_a_client_with_scopes_it_lacks(server):
+    client_id, created = new_client(server, ["auth:create-client:test/*", "thing:a"])
+    auth = as_client(server, client_id, created["accessToken"])
+    expires = taskcluster.fromNow("1 hour")
+
+    refused = error_of(auth.createClient, "test/too-much",
+                       {"description": "x", "expires": expires, "scopes": ["thing:b"]})  # fmt: skip
+    assert refused.status_code == 403
+    assert "thing:b" in refused.body["message"]
+    assert error_of(server.client("auth").client, "test/too-much").status_code == 404
+
+    child = auth.createClient("test/child", {"description": "x", "expires": expires, "scopes": ["thing:a"]})
+    assert child["scopes"] == ["thing:a"]
+
+
+def test_update_needs_only_the_scopes_it_adds(server):
+    owner_id, owner = new_client(server, ["auth:update-client:test/*", "thing:a"])
+    target_id, target = new_client(server, ["thing:secret", "thing:a"])
+    auth = as_client(server, owner_id, owner["accessToken"])
+    body = {"description": "x", "expires": target["expires"]}
+
+    # Keeping a scope the caller lacks is allowed, and so is dropping one.
+    assert auth.updateClient(target_id, {**body, "scopes": ["thing:secret"]})["scopes"] == ["thing:secret"]
+    refused = error_of(auth.updateClient, target_id, {**body, "scopes": ["thing:secret", "thing:b"]})
+    assert refused.status_code == 403
+    assert "thing:b" in refused.body["message"]
+
+
+def test_create_is_idempotent_but_a_different_body_conflicts(server):
+    root = server.client("auth")
+    expires = taskcluster.fromNow("1 hour")
+    body = {"description": "same", "expires": expires, "scopes": ["thing:a"]}
+    first = root.createClient("test/twice", body)
+    again = root.createClient("test/twice", body)
+    assert again["accessToken"] == first["accessToken"]
+    assert again["created"] == first["created"]
+
+    conflict = error_of(root.createClient, "test/twice", {**body, "description": "different"})
+    assert conflict.status_code == 409
+    assert conflict.body["code"] == "RequestConflict"
+
+    # A deleted client can be created again, with a new token.
+    root.deleteClient("test/twice")
+    assert root.createClient("test/twice", body)["accessToken"] != first["accessToken"]
+
+
+def test_static_clients_are_listed_but_not_modifiable(server):
+    root = server.client("auth")
+    static = root.client("static/root")
+    assert static["scopes"] == ["*"]
+    expires = {"description": "x", "expires": taskcluster.fromNow("1 hour")}
+    for call, args in [
+        (root.createClient, ("static/other", expires)),
+        (root.updateClient, ("static/root", expires)),
+        (root.resetAccessToken, ("static/root",)),
+        (root.disableClient, ("static/root",)),
+        (root.deleteClient, ("static/root",)),
+    ]:
+        refused = error_of(call, *args)
+        assert (refused.status_code, refused.body["code"]) == (400, "InputError")
+
+
+def test_scopes_ending_in_two_stars_are_refused(server):
+    refused = error_of(server.client("auth").createClient, "test/stars",
+                       {"description": "x", "expires": taskcluster.fromNow("1 hour"), "scopes": ["a:**"]})  # fmt: skip
+    assert (refused.status_code, refused.body["code"]) == (400, "InputError")
+
+
+def test_list_clients_by_prefix_and_in_pages(server):
+    root = server.client("auth")
+    expires = taskcluster.fromNow("1 hour")
+    suffixes = ["aa", "bb", "bb/1", "bb/2", "bb/3", "bbbl", "bc/2"]
+    for suffix in suffixes:
+        root.createClient(f"list/{suffix}", {"description": "x", "expires": expires})
+
+    def ids(result):
+        return [c["clientId"].removeprefix("list/") for c in result["clients"]]
+
+    assert ids(root.listClients(query={"prefix": "list/"})) == suffixes
+    assert ids(root.listClients(query={"prefix": "list/bb/"})) == ["bb/1", "bb/2", "bb/3"]
+    assert ids(root.listClients(query={"prefix": "list/c"})) == []
+    assert "static/root" in [c["clientId"] for c in root.listClients()["clients"]]
+
+    seen, query = [], {"prefix": "list/b", "limit": 2}
+    while True:
+        result = root.listClients(query=query)
+        assert len(result["clients"]) <= 2
+        seen += ids(result)
+        if "continuationToken" not in result:
+            break
+        query["continuationToken"] = result["continuationToken"]
+    assert seen == ["bb", "bb/1", "bb/2", "bb/3", "bbbl", "bc/2"]
+
+    bad = error_of(lambda: root.listClients(query={"continuationToken": "@@not-a-token##"}))
+    assert (bad.status_code, bad.body["code"]) == (400, "InvalidRequestArguments")
+
+
+def test_client_expiry_is_returned_in_milliseconds(server):
+    expires = datetime.datetime(2031, 2, 3, 4, 5, 6, 789123, tzinfo=datetime.timezone.utc)
+    created = server.client("auth").createClient("test/ms", {"description": "x", "expires": expires})
+    assert created["expires"] == "2031-02-03T04:05:06.789Z"
