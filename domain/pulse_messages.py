@@ -105,8 +105,9 @@ def messages_for(event: Any, aggregate: Any) -> list[PulseMessage]:
             f"v{event.originator_version} need the state right after it, "
             f"not v{getattr(aggregate, 'version', None)}"
         )
+    origin = (event.originator_id, event.originator_version)
     return [
-        PulseMessage(exchange, key, cc, copy.deepcopy(body), message_id(event.originator_id, event.originator_version, i))
+        PulseMessage(exchange, key, cc, copy.deepcopy(body), message_id(*origin, i))
         for i, (exchange, key, cc, body) in enumerate(build(event, aggregate))
     ]
 

@@ -38,7 +38,7 @@ ON CONFLICT (task_queue_id, worker_group, worker_id) DO UPDATE SET
 UPDATE queue_workers SET
     quarantine_until = :quarantine_until,
     quarantine_details = :quarantine_details,
-    expires = CASE WHEN :expires > expires THEN :expires ELSE expires END
+    expires = CASE WHEN CAST(:expires AS TEXT) > expires THEN :expires ELSE expires END
 WHERE task_queue_id = :task_queue_id AND worker_group = :worker_group AND worker_id = :worker_id;
 
 -- name: insert_worker_recent_task
@@ -117,9 +117,10 @@ LEFT JOIN worker_recent_tasks r ON r.seq = (
       AND x.worker_id = w.worker_id)
 WHERE w.task_queue_id = :task_queue_id
   AND (w.expires > :now OR w.quarantine_until > :now)
-  AND (:quarantined = 'any'
-       OR (:quarantined = 'true' AND w.quarantine_until > :now)
-       OR (:quarantined = 'false' AND (w.quarantine_until IS NULL OR w.quarantine_until <= :now)))
+  AND (CAST(:quarantined AS TEXT) = 'any'
+       OR (CAST(:quarantined AS TEXT) = 'true' AND w.quarantine_until > :now)
+       OR (CAST(:quarantined AS TEXT) = 'false'
+           AND (w.quarantine_until IS NULL OR w.quarantine_until <= :now)))
   AND (w.worker_group > :after_group OR (w.worker_group = :after_group AND w.worker_id > :after_id))
 ORDER BY w.worker_group, w.worker_id LIMIT :limit;
 

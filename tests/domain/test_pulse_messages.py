@@ -94,7 +94,8 @@ def new_task(now: datetime, schedule: bool = True, task_id: str | None = None, *
 
 def key(task: Task, run_id: Any = "_", group: str = "_", worker: str = "_") -> str:
     d = task.definition
-    return f"primary.{task.task_id}.{run_id}.{group}.{worker}.prov.worker.{d['schedulerId']}.{d['taskGroupId']}._"
+    where = f"prov.worker.{d['schedulerId']}.{d['taskGroupId']}"
+    return f"primary.{task.task_id}.{run_id}.{group}.{worker}.{where}._"
 
 
 @pytest.fixture
@@ -143,9 +144,10 @@ def test_create_task_publishes_defined_unscheduled_then_pending(now, replay):
 def test_a_diamond_runs_in_dependency_order(now, replay):
     group_id = taskcluster.slugId()
     group = TaskGroup(task_group_id=group_id, scheduler_id="sched")
-    a = new_task(now, taskGroupId=group_id, schedulerId="sched")
-    b, c = (new_task(now, False, taskGroupId=group_id, schedulerId="sched", dependencies=[a.task_id]) for _ in "bc")
-    d = new_task(now, False, taskGroupId=group_id, schedulerId="sched", dependencies=[b.task_id, c.task_id])
+    in_group = dict(taskGroupId=group_id, schedulerId="sched")
+    a = new_task(now, **in_group)
+    b, c = (new_task(now, False, dependencies=[a.task_id], **in_group) for _ in "bc")
+    d = new_task(now, False, dependencies=[b.task_id, c.task_id], **in_group)
     replay.save(a, group)
     replay.save(b)
     replay.save(c)
@@ -361,7 +363,11 @@ def test_group_sealed_and_priority_changed(now, replay):
     assert changed.exchange == Q + "task-group-priority-changed"
     assert changed.routing_key == f"primary.{group_id}.-._"
     assert changed.body == {
-        "version": 1, "taskGroupId": group_id, "schedulerId": "-", "newPriority": "very-high", "tasksAffected": 2
+        "version": 1,
+        "taskGroupId": group_id,
+        "schedulerId": "-",
+        "newPriority": "very-high",
+        "tasksAffected": 2,
     }
     assert_valid(changed)
 
@@ -425,7 +431,9 @@ def test_role_changes(replay):
     replay.save(role)
     role.recreate("back", [])
     replay.save(role)
-    assert exchanges(replay.messages) == ["role-created", "role-updated", "role-updated", "role-deleted", "role-created"]
+    assert exchanges(replay.messages) == [
+        "role-created", "role-updated", "role-updated", "role-deleted", "role-created"
+    ]
     for message in replay.messages:
         assert message.exchange.startswith(A)
         assert message.routing_key == "_"
@@ -483,7 +491,9 @@ def test_every_exchange_is_declared_as_taskcluster_declares_it(reference):
 
 def test_routing_keys_follow_the_declared_layout(now, reference, replay):
     declared = json.loads((reference / "exchanges.json").read_text())
-    layouts = {e["fullExchange"]: e["routingKey"] for s in ("queue", "auth") for e in declared[s]["exchanges"]}
+    layouts = {
+        e["fullExchange"]: e["routingKey"] for s in ("queue", "auth") for e in declared[s]["exchanges"]
+    }
     task, other = new_task(now, retries=0), new_task(now, schedule=False)
     group = TaskGroup(task_group_id=task.task_group_id, scheduler_id="-")
     replay.save(task, other, group)

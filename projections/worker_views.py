@@ -1,0 +1,245 @@
+"""What the queue knows about task queues and workers, folded from events.
+
+Nobody creates a task queue or a worker: they become known by being used.
+
+- a task defined on a queue makes the queue known, for five days;
+- a run claimed makes its worker known and active, and the queue active,
+  for a day; a reclaim keeps both alive; the run joins the worker's latest
+  20 (``recentTasks``) and the queue's claimed runs until it is resolved;
+- a worker declared (``Worker.Declared``) is known until the time it gave;
+- a worker quarantined (``Worker.Quarantined``) records the change in its
+  history and is kept at least a day from then.
+
+Provisioners and worker types are the two halves of task queue ids, so they
+are read from the task queues. Expiry and activity only move forward, and
+— as in Taskcluster, whose ``lastDateActive`` is "refreshed at most every half
+hour" — a busy queue's row is rewritten only when it has fallen half an hour
+behind, so claims and creations on one queue do not all queue up on its row.
+Expired rows are never shown; a quarantined worker is shown until its
+quarantine ends, even past its expiry.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+
+from cairn.domain.task_model import Task
+from cairn.domain.timestamps import iso, parse_time
+from cairn.domain.worker_model import Worker, split_worker_key
+from cairn.projections.projection import Projection
+from cairn.projections.sql_session import SqlSession
+
+QUEUE_LIFETIME = timedelta(days=5)
+WORKER_LIFETIME = timedelta(days=1)
+REFRESH = timedelta(minutes=30)
+RECENT_TASKS = 20
+
+
+class WorkerViews(Projection):
+    name = "workers"
+    tables = ("task_queues", "queue_workers", "worker_recent_tasks", "claimed_runs")
+
+    def register(self) -> None:
+        self.on(Task.Defined, self.task_defined)
+        self.on(Task.RunClaimed, self.run_claimed)
+        self.on(Task.RunReclaimed, self.run_reclaimed)
+        self.on(Task.RunResolved, self.run_resolved)
+        self.on(Task.Expired, self.task_expired)
+        self.on(Worker.Quarantined, self.worker_quarantined)
+        self.on(Worker.Declared, self.worker_declared)
+
+    def task_defined(self, session: SqlSession, e: Any, _: Any) -> None:
+        now = e.timestamp
+        queue_seen(session, e.definition["taskQueueId"], iso(now + QUEUE_LIFETIME), None, now)
+
+    def run_claimed(self, session: SqlSession, e: Any, task: Any) -> None:
+        task_id = e.originator_id.removeprefix("task/")
+        queue_id = _task_queue_of(session, task_id, task)
+        if queue_id is None:
+            return
+        now = parse_time(e.started)
+        worker = {"task_queue_id": queue_id, "worker_group": e.worker_group, "worker_id": e.worker_id}
+        queue_seen(session, queue_id, iso(now + WORKER_LIFETIME), now, now)
+        worker_seen(session, worker, iso(now + WORKER_LIFETIME), now)
+        session.run("insert_worker_recent_task", {**worker, "task_id": task_id, "run_id": e.run_id})
+        session.run("prune_worker_recent_tasks", worker)
+        session.run(
+            "insert_claimed_run",
+            {**worker, "task_id": task_id, "run_id": e.run_id, "claimed": e.started},
+        )
+
+    def run_reclaimed(self, session: SqlSession, e: Any, task: Any) -> None:
+        task_id = e.originator_id.removeprefix("task/")
+        claim = session.one("get_claimed_run", {"task_id": task_id, "run_id": e.run_id})
+        if claim is None:
+            return
+        now = e.timestamp
+        worker = {k: claim[k] for k in ("task_queue_id", "worker_group", "worker_id")}
+        queue_seen(session, claim["task_queue_id"], iso(now + WORKER_LIFETIME), now, now)
+        worker_seen(session, worker, iso(now + WORKER_LIFETIME), now)
+
+    def run_resolved(self, session: SqlSession, e: Any, _: Any) -> None:
+        session.run(
+            "delete_claimed_run", {"task_id": e.originator_id.removeprefix("task/"), "run_id": e.run_id}
+        )
+
+    def task_expired(self, session: SqlSession, e: Any, _: Any) -> None:
+        session.run("delete_claimed_runs_of", {"task_id": e.originator_id.removeprefix("task/")})
+
+    def worker_quarantined(self, session: SqlSession, e: Any, _: Any) -> None:
+        queue_id, group, worker_id = split_worker_key(e.originator_id)
+        worker = {"task_queue_id": queue_id, "worker_group": group, "worker_id": worker_id}
+        row = session.one("get_queue_worker_row", worker)
+        if row is None:
+            return
+        details = orjson.loads(row["quarantine_details"])
+        details.append(
+            {
+                "clientId": e.actor,
+                "updatedAt": iso(e.timestamp),
+                "quarantineUntil": e.until,
+                "quarantineInfo": e.reason or "[unspecified]",
+            }
+        )
+        session.run(
+            "quarantine_queue_worker",
+            {
+                **worker,
+                "quarantine_until": e.until,
+                "quarantine_details": orjson.dumps(details).decode(),
+                "expires": iso(e.timestamp + WORKER_LIFETIME),
+            },
+        )
+
+    def worker_declared(self, session: SqlSession, e: Any, _: Any) -> None:
+        queue_id, group, worker_id = split_worker_key(e.originator_id)
+        worker = {"task_queue_id": queue_id, "worker_group": group, "worker_id": worker_id}
+        now = e.timestamp
+        queue_seen(session, queue_id, e.expires, now, now, refresh=timedelta(0))
+        worker_seen(session, worker, e.expires, now, refresh=timedelta(0))
+
+
+def queue_seen(
+    session: SqlSession,
+    task_queue_id: str,
+    expires: str,
+    active: datetime | None,
+    now: datetime,
+    refresh: timedelta = REFRESH,
+) -> None:
+    """Make a task queue known until at least ``expires``; ``active``: a worker used it then."""
+    row = session.one("get_task_queue_row", {"task_queue_id": task_queue_id})
+    if row is not None:
+        behind = expires > row["expires"] and parse_time(expires) - parse_time(row["expires"]) >= refresh
+        idle = active is not None and active - parse_time(row["last_date_active"]) >= refresh
+        if not (behind or idle):
+            return
+    provisioner_id, worker_type = task_queue_id.split("/", 1)
+    session.run(
+        "task_queue_seen",
+        {
+            "task_queue_id": task_queue_id,
+            "provisioner_id": provisioner_id,
+            "worker_type": worker_type,
+            "expires": expires,
+            "last_date_active": iso(active or now),
+        },
+    )
+
+
+def worker_seen(
+    session: SqlSession, worker: dict[str, str], expires: str, now: datetime, refresh: timedelta = REFRESH
+) -> None:
+    row = session.one("get_queue_worker_row", worker)
+    if row is not None:
+        behind = expires > row["expires"] and parse_time(expires) - parse_time(row["expires"]) >= refresh
+        idle = now - parse_time(row["last_date_active"]) >= refresh
+        if not (behind or idle):
+            return
+    session.run("queue_worker_seen", {**worker, "seen": iso(now), "expires": expires})
+
+
+def _task_queue_of(session: SqlSession, task_id: str, task: Any) -> str | None:
+    if task is not None:
+        return task.task_queue_id
+    row = session.one("get_task_row", {"task_id": task_id})
+    return row["task_queue_id"] if row else None
+
+
+class WorkerReadModel:
+    """The worker views as the API and the claim guard read them."""
+
+    def __init__(self, store: Any):
+        self.store = store
+
+    def _rows(self, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        with self.store.reading() as session:
+            return session.rows(name, params)
+
+    def _one(self, name: str, params: dict[str, Any]) -> dict[str, Any] | None:
+        rows = self._rows(name, params)
+        return rows[0] if rows else None
+
+    # WorkerReads, for commands
+
+    def worker_known(self, task_queue_id: str, worker_group: str, worker_id: str) -> bool:
+        return self.worker_row(task_queue_id, worker_group, worker_id) is not None
+
+    def quarantined(self, task_queue_id: str, worker_group: str, worker_id: str, now: datetime) -> bool:
+        row = self.worker_row(task_queue_id, worker_group, worker_id)
+        return bool(row and row["quarantine_until"] and row["quarantine_until"] > iso(now))
+
+    # reads for the API
+
+    def worker_row(self, task_queue_id: str, worker_group: str, worker_id: str) -> dict[str, Any] | None:
+        key = {"task_queue_id": task_queue_id, "worker_group": worker_group, "worker_id": worker_id}
+        return self._one("get_queue_worker_row", key)
+
+    def recent_tasks(self, task_queue_id: str, worker_group: str, worker_id: str) -> list[dict[str, Any]]:
+        key = {"task_queue_id": task_queue_id, "worker_group": worker_group, "worker_id": worker_id}
+        rows = self._rows("worker_recent_tasks", key)
+        return [{"taskId": r["task_id"], "runId": int(r["run_id"])} for r in reversed(rows)]
+
+    def provisioners(self, now: datetime, after: str, limit: int) -> list[dict[str, Any]]:
+        return self._rows("list_provisioners", {"now": iso(now), "after": after, "limit": limit})
+
+    def provisioner(self, provisioner_id: str, now: datetime) -> dict[str, Any] | None:
+        return self._one("get_provisioner", {"provisioner_id": provisioner_id, "now": iso(now)})
+
+    def worker_types(self, provisioner_id: str, now: datetime, after: str, limit: int) -> list[dict[str, Any]]:
+        params = {"provisioner_id": provisioner_id, "now": iso(now), "after": after, "limit": limit}
+        return self._rows("list_worker_types", params)
+
+    def task_queues(self, now: datetime, after: str, limit: int) -> list[dict[str, Any]]:
+        return self._rows("list_task_queues", {"now": iso(now), "after": after, "limit": limit})
+
+    def task_queue(self, task_queue_id: str, now: datetime) -> dict[str, Any] | None:
+        return self._one("get_live_task_queue", {"task_queue_id": task_queue_id, "now": iso(now)})
+
+    def workers(
+        self, task_queue_id: str, quarantined: str, now: datetime, after: tuple[str, str], limit: int
+    ) -> list[dict[str, Any]]:
+        params = {
+            "task_queue_id": task_queue_id,
+            "quarantined": quarantined,
+            "now": iso(now),
+            "after_group": after[0],
+            "after_id": after[1],
+            "limit": limit,
+        }
+        return self._rows("list_queue_workers", params)
+
+    def pending_tasks(self, task_queue_id: str, after: int, limit: int) -> list[dict[str, Any]]:
+        return self._rows("list_pending_tasks", {"task_queue_id": task_queue_id, "after": after, "limit": limit})
+
+    def claimed_tasks(self, task_queue_id: str, after: tuple[str, str], limit: int) -> list[dict[str, Any]]:
+        params = {
+            "task_queue_id": task_queue_id,
+            "after_claimed": after[0],
+            "after_task_id": after[1],
+            "limit": limit,
+        }
+        return self._rows("list_claimed_tasks", params)
