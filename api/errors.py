@@ -68,6 +68,12 @@ class ResourceNotFound(ApiError):
     status = 404
 
 
+class NoMatchingMethod(ApiError):
+    """None of the methods the caller proposed is available."""
+
+    status = 406
+
+
 class RequestConflict(ApiError):
     """The request conflicts with the current state of the resource."""
 
@@ -114,6 +120,7 @@ ERROR_CODES: dict[str, type[ApiError]] = {
         AuthenticationFailed,
         InsufficientScopes,
         ResourceNotFound,
+        NoMatchingMethod,
         RequestConflict,
         ResourceExpired,
         InputTooLarge,

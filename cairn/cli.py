@@ -44,5 +44,30 @@ def serve(host: str, port: int) -> None:
     uvicorn.run(app, host=host, port=port, log_level=settings.log_level, access_log=False)
 
 
+@main.command()
+@click.option("--task-queue", "task_queue_id", required=True, metavar="PROVISIONER/WORKER_TYPE",
+              help="Task queue to claim from, <provisionerId>/<workerType>.")
+@click.option("--worker-group", default="local", show_default=True, help="workerGroup to claim as.")
+@click.option("--worker-id", default=None, help="workerId to claim as.  [default: this host's name]")
+@click.option("--capacity", default=1, show_default=True, type=click.IntRange(1, 32), help="Tasks to run at once.")
+@click.option("--work-dir", default=None, type=click.Path(file_okay=False),
+              help="Where task directories are made.  [default: a new temporary directory]")
+def worker(task_queue_id: str, worker_group: str, worker_id: str | None, capacity: int, work_dir: str | None) -> None:
+    """Run the reference worker: claim tasks from a task queue and run them here.
+
+    It uses only the queue's public API, with the root URL and credentials in
+    TASKCLUSTER_ROOT_URL, TASKCLUSTER_CLIENT_ID and TASKCLUSTER_ACCESS_TOKEN;
+    the task payload is described by /schemas/worker/v1/payload.json.
+    SIGTERM stops it: running tasks resolve as exception/worker-shutdown.
+    """
+    from cairn.consumers.worker import default_worker_id, run_worker
+
+    logging.basicConfig(level="INFO", format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
+    try:
+        run_worker(task_queue_id, worker_group, worker_id or default_worker_id(), capacity, work_dir)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -21,18 +21,30 @@ from starlette.requests import Request
 from cairn.api.authentication import authenticate
 from cairn.api.call import Caller
 from cairn.api.hawk import HawkAuthenticator
+from cairn.api.signed_urls import DataUrls
+from cairn.consumers.event_stream import EventStream
+from cairn.consumers.log_signal import LogSignal
 from cairn.consumers.pending_signal import PendingSignal
 from cairn.consumers.reaper import Reaper
+from cairn.consumers.storage_expiry import StorageExpiry
+from cairn.domain.artifact_service import ArtifactService
 from cairn.domain.auth_service import AuthService
 from cairn.domain.event_log import EventLog
+from cairn.domain.object_service import ObjectService
 from cairn.domain.queue_service import Claim, QueueService
 from cairn.domain.scopes import satisfies
 from cairn.domain.timestamps import utcnow
 from cairn.domain.token_cipher import TokenCipher
+from cairn.domain.worker_service import WorkerService
+from cairn.projections.artifact_views import ArtifactViews
 from cairn.projections.auth_cache import AuthCache, StaticClient
 from cairn.projections.auth_views import AuthViews
+from cairn.projections.blob_store import FileBlobStore, new_blob_key
+from cairn.projections.object_views import ObjectViews
 from cairn.projections.queue_reads import QueueReadModel
 from cairn.projections.queue_views import QueueViews
+from cairn.projections.storage_reads import StorageReadModel
+from cairn.projections.worker_views import WorkerReadModel, WorkerViews
 from cairn.settings import Settings
 
 QUEUE_CLIENT_ID = "static/cairn/queue"
@@ -103,6 +115,11 @@ class Runtime:
         self.secret = secret_key(settings)
         self.cipher = TokenCipher(self.secret)
 
+        # Every commit in this process moves the log: followers wake at once.
+        self.log_signal = LogSignal()
+        self.store.view_writers.append(self._signal_on_commit)
+        self.event_stream = EventStream(self.log, self.log_signal)
+
         self.auth_views = AuthViews()
         self.store.view_writers.append(self.auth_views)
 
@@ -111,6 +128,23 @@ class Runtime:
         self.store.view_writers.append(self.queue_views)
         self.queue_reads = QueueReadModel(self.store)
         self.queue = QueueService(self.log, self.queue_reads, settings.claim_timeout)
+
+        self.worker_views = WorkerViews()
+        self.store.view_writers.append(self.worker_views)
+        self.worker_reads = WorkerReadModel(self.store)
+        self.workers = WorkerService(self.log, self.worker_reads)
+
+        # Artifacts and objects: their descriptions are events and views; their
+        # data is in the blob store, moved through URLs signed with the deployment key.
+        self.blob_store = FileBlobStore(settings.object_dir)
+        self.artifact_views = ArtifactViews()
+        self.object_views = ObjectViews()
+        self.store.view_writers.extend([self.artifact_views, self.object_views])
+        self.storage_reads = StorageReadModel(self.store)
+        self.objects = ObjectService(self.log, self.blob_store, lambda: new_blob_key("objects"))
+        self.artifacts = ArtifactService(self.log, self.objects)
+        self.data_urls = DataUrls(self.secret)
+        self.storage_expiry = StorageExpiry(self.artifacts, self.objects, self.storage_reads, self.blob_store)
 
         # The queue signs each claimed run's temporary credentials with a
         # static client whose token derives from the deployment key, so every
@@ -125,6 +159,9 @@ class Runtime:
             self.auth_cache.lookup_client, self.auth_cache.expand, satisfies
         )
 
+    def _signal_on_commit(self, session: Any, events: Any, aggregates: Any) -> None:
+        session.on_commit(self.log_signal.bump)
+
     async def authenticate_request(self, request: Request, body: bytes) -> Caller:
         return await authenticate(self.authenticator, request, body)
 
@@ -132,17 +169,26 @@ class Runtime:
         return time.monotonic() - self.started
 
     def claim_for_worker(self, task_queue_id: str, worker_group: str, worker_id: str, count: int) -> list[Claim]:
-        return self.queue.claim_work(task_queue_id, worker_group, worker_id, count, utcnow())
+        now = utcnow()
+        # A quarantined worker claims nothing; claimWork then waits as usual.
+        if self.worker_reads.quarantined(task_queue_id, worker_group, worker_id, now):
+            return []
+        return self.queue.claim_work(task_queue_id, worker_group, worker_id, count, now)
 
     async def start(self) -> None:
         self.pending_signal.attach(asyncio.get_running_loop())
         if self.settings.backend == "postgres":
             self.pending_signal.listen(self.settings.database_url)
+            self.log_signal.listen(self.settings.database_url, channel=self.log.recorder.channel_name)
+        self.event_stream.start()
         self.reaper = Reaper(self.queue, self.queue_reads, self.settings.reaper_interval)
+        self.reaper.passes.append(self.storage_expiry)
         self.reaper.start()
 
     async def stop(self) -> None:
         self.pending_signal.stop()
+        self.event_stream.stop()
+        self.log_signal.stop()
         if getattr(self, "reaper", None) is not None:
             await self.reaper.stop()
 

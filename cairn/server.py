@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 
+from cairn.api import worker_api  # noqa: F401  (registers the worker endpoints on `queue`)
+from cairn.api import artifact_api  # noqa: F401  (registers the artifact endpoints on `queue`)
 from cairn.api.app import build_app
 from cairn.api.auth_api import auth
+from cairn.api.events_api import events
+from cairn.api.object_api import objects
+from cairn.api.object_data import object_data_routes
 from cairn.api.queue_api import queue
 from cairn.api.references import reference_routes
 from cairn.runtime import Runtime
 
-SERVICES = [auth, queue]
+SERVICES = [auth, queue, events, objects]
 
 
 def create_app(runtime: Runtime) -> Starlette:
-    return build_app(runtime, SERVICES, extra_routes=reference_routes(SERVICES))
+    return build_app(runtime, SERVICES, extra_routes=reference_routes(SERVICES) + object_data_routes())

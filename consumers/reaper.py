@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -29,6 +31,8 @@ class Reaper:
         self.reads = reads
         self.interval = interval
         self._task: asyncio.Task[None] | None = None
+        #: More time-driven passes, each ``pass(now) -> commands issued`` (artifact and object expiry).
+        self.passes: list[Callable[[datetime], int]] = []
         self._stop = asyncio.Event()
 
     def start(self) -> None:
@@ -64,4 +68,6 @@ class Reaper:
             for task_id in self.reads.past_expiry(iso(now), BATCH):
                 self.queue.expire_task(task_id)
                 done += 1
+            for reap in self.passes:
+                done += reap(now)
         return done

@@ -35,6 +35,9 @@ class Object(CairnAggregate):
     @event("UploadStarted")
     def __init__(self, name: str, project_id: str, upload_id: str, expires: str, upload_expires: str) -> None:
         self.name = name
+        self._begin(project_id, upload_id, expires, upload_expires)
+
+    def _begin(self, project_id: str, upload_id: str, expires: str, upload_expires: str) -> None:
         self.project_id = project_id
         self.upload_id: str | None = upload_id
         self.expires = expires
@@ -47,6 +50,11 @@ class Object(CairnAggregate):
     @property
     def finished(self) -> bool:
         return self.upload_id is None
+
+    @event("UploadRestarted")
+    def restart(self, project_id: str, upload_id: str, expires: str, upload_expires: str) -> None:
+        """An expired object's name is taken by a new upload."""
+        self._begin(project_id, upload_id, expires, upload_expires)
 
     # uploading
 
@@ -61,13 +69,15 @@ class Object(CairnAggregate):
             )
 
     def declare_hashes(self, hashes: dict[str, str]) -> None:
-        known = {**self.declared, **self.hashes}
-        for algorithm, value in hashes.items():
-            if algorithm in known and known[algorithm] != value:
-                raise Conflict(f"Object {self.name} already has a different {algorithm} hash")
-        new = {a: v for a, v in hashes.items() if a not in known}
+        new = self._new_hashes(hashes)
         if new:
             self._hashes_declared(hashes=new)
+
+    def _new_hashes(self, hashes: dict[str, str]) -> dict[str, str]:
+        for algorithm, value in hashes.items():
+            if algorithm in self.declared and self.declared[algorithm] != value:
+                raise Conflict(f"Object {self.name} already has a different {algorithm} hash")
+        return {a: v for a, v in hashes.items() if a not in self.declared}
 
     @event("HashesDeclared")
     def _hashes_declared(self, hashes: dict[str, str]) -> None:
@@ -117,16 +127,16 @@ class Object(CairnAggregate):
             return False
         if upload_id != self.upload_id:
             raise Conflict(f"Object {self.name} does not have uploadId {upload_id}")
-        self.declare_hashes(hashes)
+        declared = {**self.declared, **self._new_hashes(hashes)}
         if self.data is None:
             raise InvalidInput(f"No data has been uploaded for object {self.name}")
         measured = self.data["measured"]
-        for algorithm, value in self.declared.items():
+        for algorithm, value in declared.items():
             if algorithm in measured and measured[algorithm] != value:
                 raise InvalidInput(
                     f"The data uploaded for object {self.name} does not match its {algorithm} hash"
                 )
-        self._upload_finished(hashes={**self.declared, **measured})
+        self._upload_finished(hashes={**declared, **measured})
         return True
 
     @event("UploadFinished")

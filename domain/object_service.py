@@ -50,12 +50,20 @@ class ObjectService:
         return found
 
     def start(self, name: str, project_id: str, upload_id: str, expires: str, now: datetime) -> Object | None:
-        """The object a new upload creates, or None when this is a repeat of it.
+        """The object a new upload creates (or restarts), or None when this is a repeat of it.
 
         For use inside a command that saves the result with other aggregates.
         """
         expires = iso(parse_time(expires))
         existing = self.log.get(object_key(name))
+        if existing is not None and existing.expired:
+            existing.restart(
+                project_id=project_id,
+                upload_id=upload_id,
+                expires=expires,
+                upload_expires=iso(now + UNFINISHED_UPLOAD_LIFETIME),
+            )
+            return existing
         if existing is not None:
             existing.check_same_upload(project_id, upload_id, expires)
             return None

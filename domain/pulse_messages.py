@@ -22,9 +22,16 @@ retried records ``RunResolved`` then ``RunPending`` in one save. Taskcluster
 publishes task-exception and task-pending both with the status after the
 retry (state ``pending``); here task-exception carries the status at the
 resolution (state ``exception``, retries not yet spent) and task-pending the
-one after the retry. A listener that wants to know whether a task-exception
-ended the task should read ``runs[-1]`` in the task-pending that follows, or
-Taskcluster's documented ``reasonResolved``, as it would anyway.
+one after the retry. Whether the run was retried shows in the task-pending
+for the next run that follows it; the exception's ``reasonResolved`` is
+the same in both.
+
+Other differences follow from events being finer than operations: an
+updateClient or updateRole that changes two fields records two events and
+announces two ``*-updated`` messages (Taskcluster: one, even for no change);
+changeTaskGroupPriority records each task's PriorityChanged, so each task
+announces task-priority-changed besides the group's summary (Taskcluster:
+the summary only).
 """
 
 from __future__ import annotations
@@ -190,9 +197,29 @@ def _priority_changed(event: Any, task: Task) -> list[Draft]:
     return [_task_message("task-priority-changed", task, oldPriority=old, newPriority=event.priority)]
 
 
-# artifact-created: the Task aggregate records no artifact events yet. When
-# one appears, add a builder here and list it in _BUILDERS; until then no
-# event maps to this exchange.
+#: Storage types announced when created; ``object`` is announced when its
+#: upload is finished, ``s3`` never (its schema has no place for it).
+ANNOUNCED_ON_CREATION = frozenset({"reference", "link", "error"})
+
+
+def _artifact_message(task: Task, run_id: int, artifact: dict[str, Any]) -> Draft:
+    run = task.run(run_id)
+    fields = {k: artifact[k] for k in ("storageType", "name", "expires", "contentType")}
+    return _task_message("artifact-created", task, runId=run_id, artifact=fields, **_workers(run))
+
+
+def _artifact_recorded(event: Any, task: Task) -> list[Draft]:
+    # Created or replaced (a reference's new URL, a link in its place, a
+    # later expiry): Taskcluster announces either as created.
+    artifact = task.artifact(event.run_id, event.name)
+    if artifact is None or artifact["storageType"] not in ANNOUNCED_ON_CREATION:
+        return []
+    return [_artifact_message(task, event.run_id, artifact)]
+
+
+def _artifact_finished(event: Any, task: Task) -> list[Draft]:
+    artifact = task.artifact(event.run_id, event.name)
+    return [_artifact_message(task, event.run_id, artifact)] if artifact else []
 
 
 # task groups
@@ -256,7 +283,11 @@ _BUILDERS: dict[type, Builder] = {
     Task.RunResolved: _run_resolved,
     Task.UnscheduledResolved: _unscheduled_resolved,
     Task.PriorityChanged: _priority_changed,
-    # Task.RunReclaimed, Task.Expired: Taskcluster publishes nothing.
+    Task.ArtifactCreated: _artifact_recorded,
+    Task.ArtifactReplaced: _artifact_recorded,
+    Task.ArtifactFinished: _artifact_finished,
+    # Task.RunReclaimed, Task.Expired, Task.ArtifactExpired: Taskcluster
+    # publishes nothing.
     TaskGroup.Sealed: _group_sealed,
     TaskGroup.Resolved: _group_resolved,
     TaskGroup.PriorityChanged: _group_priority_changed,

@@ -44,6 +44,7 @@ class QueueReads(Protocol):
     def unresolved_in_group(self, task_group_id: str, excluding: str) -> int: ...
     def take_pending(self, task_queue_id: str, count: int) -> list[tuple[str, int]]: ...
     def unresolved_group_tasks(self, task_group_id: str) -> list[str]: ...
+    def group_expires(self, task_group_id: str) -> str: ...
 
 
 @dataclass
@@ -268,7 +269,7 @@ class QueueService:
         if self.reads.lock_task_group(group_id) is not None:
             if self.reads.unresolved_in_group(group_id, excluding=task.task_id) == 0:
                 group = self.task_group(group_id)
-                group.resolve()
+                group.resolve(expires=self.reads.group_expires(group_id))
                 changed.append(group)
         return changed
 
@@ -279,7 +280,7 @@ class QueueService:
             self.reads.lock_task_group(task_group_id)
             group = self.task_group(task_group_id)
             if not group.sealed:
-                group.seal(iso(now))
+                group.seal(iso(now), expires=self.reads.group_expires(task_group_id))
                 self._save(group)
             return group
 

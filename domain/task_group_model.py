@@ -41,12 +41,12 @@ class TaskGroup(CairnAggregate):
         if self.sealed:
             raise Conflict(f"Task group {self.task_group_id} is sealed and takes no new tasks")
 
-    def seal(self, now: str) -> None:
+    def seal(self, now: str, expires: str) -> None:
         if not self.sealed:
-            self._sealed(sealed=now)
+            self._sealed(sealed=now, expires=expires)
 
     @event("Sealed")
-    def _sealed(self, sealed: str) -> None:
+    def _sealed(self, sealed: str, expires: str) -> None:
         self.sealed = sealed
 
     @event("CancelRequested")
@@ -58,5 +58,6 @@ class TaskGroup(CairnAggregate):
         pass
 
     @event("Resolved")
-    def resolve(self) -> None:
+    def resolve(self, expires: str) -> None:
+        """The group's last unresolved task resolved; ``expires`` is its latest task's."""
         self.resolutions += 1

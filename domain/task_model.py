@@ -25,7 +25,8 @@ from typing import Any
 from eventsourcing.domain import event
 
 from cairn.domain.aggregate import CairnAggregate
-from cairn.domain.errors import Conflict, InvalidInput
+from cairn.domain.artifacts import EXCEPTION_GRACE, EXPIRES_SKEW, replacement_allowed
+from cairn.domain.errors import Conflict, InvalidInput, NotFound
 from cairn.domain.timestamps import iso, parse_time
 
 MAX_RUNS = 50
@@ -66,6 +67,7 @@ class Task(CairnAggregate):
         self.retries_left = definition["retries"]
         self.runs: list[dict[str, Any]] = []
         self.expired = False
+        self.artifacts: dict[tuple[int, str], dict[str, Any]] = {}
 
     # reading
 
@@ -110,6 +112,7 @@ class Task(CairnAggregate):
             "taskGroupId": d["taskGroupId"],
             "deadline": d["deadline"],
             "expires": d["expires"],
+            "priority": self.priority,
             "retriesLeft": self.retries_left,
             "state": self.state,
             "runs": [_public_run(r) for r in self.runs],
@@ -267,11 +270,11 @@ class Task(CairnAggregate):
         self._check_not_expired()
         if priority == self.priority:
             return False
-        self._priority_changed(priority=priority)
+        self._priority_changed(priority=priority, old_priority=self.priority)
         return True
 
     @event("PriorityChanged")
-    def _priority_changed(self, priority: str) -> None:
+    def _priority_changed(self, priority: str, old_priority: str) -> None:
         self.priority = priority
 
     def expire(self) -> None:
@@ -285,6 +288,115 @@ class Task(CairnAggregate):
     def _check_not_expired(self) -> None:
         if self.expired:
             raise Conflict(f"Task {self.task_id} has expired")
+
+    # artifacts
+
+    def artifact(self, run_id: int, name: str) -> dict[str, Any] | None:
+        return self.artifacts.get((run_id, name))
+
+    def create_artifact(
+        self, run_id: int, name: str, storage_type: str, content_type: str, expires: str,
+        details: dict[str, Any], content_length: int | None, now: datetime,
+    ) -> bool:
+        """Record an artifact of a run; False if the same one is already recorded.
+
+        The run must have been claimed and still be running, or have been
+        resolved as exception less than 25 minutes ago; the artifact must
+        expire with or before its task.
+        """
+        self._check_not_expired()
+        if parse_time(expires) < now - EXPIRES_SKEW:
+            raise InvalidInput("Expires must be in the future")
+        if not 0 <= run_id < len(self.runs):
+            raise InvalidInput(f"Run {run_id} of task {self.task_id} not found")
+        run = self.runs[run_id]
+        if not run.get("workerGroup"):
+            raise InvalidInput("Run was not claimed by a worker and so no artifacts can exist")
+        if parse_time(expires) > parse_time(self.definition["expires"]):
+            raise InvalidInput(
+                f"Artifact expires ({expires}) after the task expiration {self.definition['expires']} "
+                "- this is not allowed, artifacts may not expire after the task they belong to expires"
+            )
+        in_grace = run["state"] == "exception" and parse_time(run["resolved"]) > now - EXCEPTION_GRACE
+        if run["state"] != "running" and not in_grace:
+            raise Conflict(
+                "Artifacts cannot be created for a task after it is resolved, unless it is resolved "
+                "'exception', and even in this case only up to 25 min past resolution."
+            )
+        existing = self.artifacts.get((run_id, name))
+        if existing is None:
+            self._artifact_created(
+                run_id=run_id, name=name, storage_type=storage_type, content_type=content_type,
+                expires=expires, details=details, content_length=content_length,
+            )
+            return True
+        if storage_type == existing["storageType"] == "object":
+            details = existing["details"]
+        new = {"storageType": storage_type, "contentType": content_type, "expires": expires, "details": details}
+        if all(existing[k] == v for k, v in new.items() if k != "contentType" or storage_type != "link"):
+            return False
+        if not replacement_allowed(existing, new):
+            raise Conflict(
+                f"Artifact {name} already exists with different properties, and none of the allowed "
+                f"exceptions apply: storageType {existing['storageType']}, contentType "
+                f"{existing['contentType']}, expires {existing['expires']}"
+            )
+        self._artifact_replaced(
+            run_id=run_id, name=name, storage_type=storage_type, expires=expires, details=details
+        )
+        return True
+
+    @event("ArtifactCreated")
+    def _artifact_created(
+        self, run_id: int, name: str, storage_type: str, content_type: str, expires: str,
+        details: dict[str, Any], content_length: int | None,
+    ) -> None:
+        self.artifacts[(run_id, name)] = {
+            "runId": run_id,
+            "name": name,
+            "storageType": storage_type,
+            "contentType": content_type,
+            "expires": expires,
+            "details": details,
+            "contentLength": content_length,
+            "present": storage_type != "object",
+        }
+
+    @event("ArtifactReplaced")
+    def _artifact_replaced(
+        self, run_id: int, name: str, storage_type: str, expires: str, details: dict[str, Any]
+    ) -> None:
+        self.artifacts[(run_id, name)].update(storageType=storage_type, expires=expires, details=details)
+
+    def finish_artifact(self, run_id: int, name: str, upload_id: str) -> bool:
+        """Mark an object artifact's data as uploaded; False if it already was."""
+        artifact = self.artifacts.get((run_id, name))
+        if artifact is None:
+            raise NotFound(f"Artifact {name} of run {run_id} of task {self.task_id} not found")
+        if artifact["storageType"] != "object":
+            raise InvalidInput("Only object artifacts can be finished")
+        if artifact["present"]:
+            return False
+        if upload_id != artifact["details"].get("uploadId"):
+            raise InvalidInput("The given uploadId does not match that of the artifact")
+        self._artifact_finished(run_id=run_id, name=name)
+        return True
+
+    @event("ArtifactFinished")
+    def _artifact_finished(self, run_id: int, name: str) -> None:
+        self.artifacts[(run_id, name)]["present"] = True
+
+    def expire_artifact(self, run_id: int, name: str, now: datetime) -> dict[str, Any] | None:
+        """Forget an artifact past its expiry; returns what it was, or None if nothing is due."""
+        artifact = self.artifacts.get((run_id, name))
+        if artifact is None or parse_time(artifact["expires"]) > now:
+            return None
+        self._artifact_expired(run_id=run_id, name=name)
+        return artifact
+
+    @event("ArtifactExpired")
+    def _artifact_expired(self, run_id: int, name: str) -> None:
+        self.artifacts.pop((run_id, name), None)
 
 
 def _public_run(run: dict[str, Any]) -> dict[str, Any]:

@@ -51,6 +51,10 @@ class QueueReadModel:
     def unresolved_group_tasks(self, task_group_id: str) -> list[str]:
         return [r["task_id"] for r in self._rows("unresolved_group_task_ids", {"task_group_id": task_group_id})]
 
+    def group_expires(self, task_group_id: str) -> str:
+        """When a group expires: with its latest-expiring task."""
+        return (self._one("group_summary", {"task_group_id": task_group_id}) or {}).get("expires") or ""
+
     # reads for the API
 
     def task_rows(self, task_ids: list[str]) -> dict[str, dict[str, Any]]:

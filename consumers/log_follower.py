@@ -1,0 +1,205 @@
+"""Following the log from a tracked position: the one mechanism behind every consumer.
+
+A consumer has a name, and its position — the notification id of the last
+event it finished — is kept in ``consumer_positions``. Two guarantees:
+
+- **exactly once**, for views: the consumer's rows and its new position are
+  written in one transaction, so a crash either keeps both or neither;
+- **at least once**, for the world outside (AMQP, mail): the consumer
+  delivers a batch and confirms it, and only then is the position recorded;
+  after a crash the unconfirmed tail is delivered again, with the same
+  stable message ids, so receivers can drop duplicates.
+
+On PostgreSQL several Cairn processes may run the same consumer: each
+follower first takes a session-level advisory lock named after the consumer,
+and only the holder follows; the others stand by and take over when its
+connection goes away. On SQLite there is one process and nothing to elect.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+import psycopg
+
+from cairn.consumers.log_signal import LogSignal
+
+log = logging.getLogger("cairn.follower")
+
+Guarantee = Literal["exactly-once", "at-least-once"]
+
+
+@dataclass(frozen=True)
+class LoggedEvent:
+    position: int
+    event: Any
+
+
+class Consumer(Protocol):
+    name: str
+    guarantee: Guarantee
+    topics: tuple[str, ...]
+
+    def handle(self, session: Any, batch: list[LoggedEvent]) -> None:
+        """Process a batch; ``session`` is the transaction for exactly-once consumers."""
+
+
+def read_position(store: Any, name: str) -> int:
+    with store.reading() as session:
+        row = session.one("get_consumer_position", {"name": name})
+    return int(row["position"]) if row else 0
+
+
+def read_events(event_log: Any, after: int, limit: int, topics: tuple[str, ...] = ()) -> list[LoggedEvent]:
+    notifications = event_log.recorder.select_notifications(
+        start=after, limit=limit, topics=list(topics), inclusive_of_start=False
+    )
+    to_event = event_log.mapper.to_domain_event
+    return [LoggedEvent(n.id, to_event(n)) for n in notifications]
+
+
+class LogFollower:
+    def __init__(
+        self,
+        event_log: Any,
+        signal: LogSignal,
+        consumer: Consumer,
+        *,
+        conninfo: str | None = None,
+        batch_size: int = 1000,
+        idle_wait: float = 1.0,
+    ):
+        self.log = event_log
+        self.store = event_log.store
+        self.signal = signal
+        self.consumer = consumer
+        self.conninfo = conninfo
+        self.batch_size = batch_size
+        self.idle_wait = idle_wait
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._leader: psycopg.Connection[Any] | None = None
+        self.caught_up = threading.Event()
+
+    @property
+    def name(self) -> str:
+        return self.consumer.name
+
+    def position(self) -> int:
+        return read_position(self.store, self.name)
+
+    def step(self) -> int:
+        """Process at most one batch; returns how many events were processed."""
+        after = self.position()
+        batch = read_events(self.log, after, self.batch_size, self.consumer.topics)
+        last = self._last_position(after)
+        if not batch:
+            if last > after:
+                # Events exist past us, but none of our topics: move over them.
+                self._record(last)
+            return 0
+        if self.consumer.guarantee == "exactly-once":
+            with self.store.unit_of_work() as session:
+                self.consumer.handle(session, batch)
+                session.run("set_consumer_position", {"name": self.name, "position": batch[-1].position})
+        else:
+            self.consumer.handle(None, batch)
+            self._record(batch[-1].position)
+        return len(batch)
+
+    def _last_position(self, after: int) -> int:
+        if not self.consumer.topics:
+            return after
+        return self.log.recorder.max_notification_id() or 0
+
+    def _record(self, position: int) -> None:
+        with self.store.unit_of_work() as session:
+            session.run("set_consumer_position", {"name": self.name, "position": position})
+
+    def catch_up(self) -> int:
+        total = 0
+        while (n := self.step()) > 0:
+            total += n
+        return total
+
+    # running in a thread
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, daemon=True, name=f"cairn-follow-{self.name}")
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self.signal.bump()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self._leader is not None:
+            self._leader.close()
+
+    def _lead(self) -> bool:
+        if self.conninfo is None:
+            return True
+        if self._leader is not None and not self._leader.closed:
+            return True
+        try:
+            conn = psycopg.connect(self.conninfo, autocommit=True)
+            leading = conn.execute(
+                "SELECT pg_try_advisory_lock(7321100, hashtext(%s))", (self.name,)
+            ).fetchone()[0]
+        except psycopg.Error:
+            log.warning("cannot reach the database to lead %s", self.name, exc_info=True)
+            return False
+        if not leading:
+            conn.close()
+            return False
+        self._leader = conn
+        log.info("leading consumer %s", self.name)
+        return True
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if not self._lead():
+                self._stop.wait(2.0)
+                continue
+            seen = self.signal.generation
+            try:
+                processed = self.step()
+            except Exception:
+                log.exception("consumer %s failed; retrying", self.name)
+                self._stop.wait(1.0)
+                continue
+            if processed == 0:
+                self.caught_up.set()
+                self.signal.wait(seen, self.idle_wait)
+
+
+class AggregateFolder:
+    """The state of an aggregate right after a given event, by folding events in order.
+
+    Consumers that need state (a Pulse message carries the task's status at
+    that moment) fold each event onto a cached copy; on a miss, the
+    aggregate is loaded at the version just before the event.
+    """
+
+    def __init__(self, event_log: Any, capacity: int = 10_000):
+        self.log = event_log
+        self.capacity = capacity
+        self._cache: OrderedDict[str, Any] = OrderedDict()
+
+    def state_after(self, event: Any) -> Any:
+        key = event.originator_id
+        aggregate = self._cache.pop(key, None)
+        if aggregate is None or aggregate.version != event.originator_version - 1:
+            if event.originator_version > 1:
+                aggregate = self.log.repository.get(key, version=event.originator_version - 1)
+            else:
+                aggregate = None
+        aggregate = event.mutate(aggregate)
+        self._cache[key] = aggregate
+        if len(self._cache) > self.capacity:
+            self._cache.popitem(last=False)
+        return aggregate

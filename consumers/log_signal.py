@@ -1,0 +1,56 @@
+"""A process-wide "the log moved" signal, for followers that wait for new events.
+
+Commits in this process bump it directly. On PostgreSQL a listener also
+bumps it on the library's NOTIFY after every insert by any process; waiters
+always wait with a timeout, so a lost notification costs a delay, never a
+stall.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import psycopg
+
+log = logging.getLogger("cairn.log_signal")
+
+
+class LogSignal:
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._generation = 0
+        self._stopping = threading.Event()
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    def bump(self) -> None:
+        with self._condition:
+            self._generation += 1
+            self._condition.notify_all()
+
+    def wait(self, seen: int, timeout: float) -> None:
+        """Block until the generation passes ``seen`` or ``timeout`` elapses."""
+        with self._condition:
+            self._condition.wait_for(lambda: self._generation != seen or self._stopping.is_set(), timeout)
+
+    def listen(self, conninfo: str, channel: str = "cairn_events") -> None:
+        threading.Thread(target=self._listen, args=(conninfo, channel), daemon=True, name="cairn-log-listen").start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.bump()
+
+    def _listen(self, conninfo: str, channel: str) -> None:
+        while not self._stopping.is_set():
+            try:
+                with psycopg.connect(conninfo, autocommit=True) as conn:
+                    conn.execute(f'LISTEN "{channel}"')
+                    while not self._stopping.is_set():
+                        if any(True for _ in conn.notifies(timeout=1.0, stop_after=1024)):
+                            self.bump()
+            except psycopg.Error:
+                log.warning("lost the log listener; reconnecting", exc_info=True)
+                self._stopping.wait(1.0)
