@@ -1,7 +1,4 @@
-import json
-import os
 import random
-from pathlib import Path
 
 import pytest
 
@@ -26,21 +23,6 @@ def test_expansion(case):
     index = RoleIndex(as_mapping(case["roles"]))
     assert index.expand(case["input"]) == case["expected"]
     assert index.expand(case["input"]) == case["expected"]  # from the cache
-
-
-@pytest.mark.vectors("role_expansion.json", "fixture_cases")
-def test_expansion_of_taskclusters_production_roles(case, reference):
-    # The 600-role fixture is not shipped with the vectors; point
-    # CAIRN_TC_ROLES_FIXTURE at Taskcluster's services/auth/test/roles.json.
-    default = reference / "fixtures" / "roles.json"
-    path = Path(os.environ.get("CAIRN_TC_ROLES_FIXTURE", default))
-    if not path.is_file():
-        pytest.skip(f"roles fixture not found at {path}")
-    roles: dict[str, list[str]] = {}
-    for role in json.loads(path.read_text()):
-        # A few snapshot entries have no roleId; upstream reads them as "undefined".
-        roles.setdefault(role.get("roleId", "undefined"), []).extend(role["scopes"])
-    assert RoleIndex(roles).expand(case["input"]) == case["expected"]
 
 
 @pytest.mark.vectors("role_validation.json", "cases")
