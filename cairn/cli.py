@@ -69,5 +69,40 @@ def worker(task_queue_id: str, worker_group: str, worker_id: str | None, capacit
         raise click.ClickException(str(e)) from None
 
 
+@main.command("pulse-publisher", epilog=_settings_help())
+def pulse_publisher() -> None:
+    """Publish Pulse messages to CAIRN_AMQP_URL, without serving HTTP.
+
+    Useful to run publishing in its own process; with PostgreSQL, any number
+    may run and one publishes at a time.
+    """
+    import asyncio
+    import signal
+
+    from cairn.runtime import Runtime
+
+    settings = Settings.from_env()
+    if not settings.amqp_url:
+        raise click.ClickException("CAIRN_AMQP_URL is not set: there is nowhere to publish")
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+    async def run() -> None:
+        runtime = Runtime(settings)
+        if settings.backend == "postgres":
+            runtime.log_signal.listen(settings.database_url, channel=runtime.log.recorder.channel_name)
+        publisher = runtime.make_pulse_publisher()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        publisher.start()
+        await stop.wait()
+        await publisher.stop()
+        runtime.log_signal.stop()
+        runtime.close()
+
+    asyncio.run(run())
+
+
 if __name__ == "__main__":
     sys.exit(main())

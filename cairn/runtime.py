@@ -25,6 +25,7 @@ from cairn.api.signed_urls import DataUrls
 from cairn.consumers.event_stream import EventStream
 from cairn.consumers.log_signal import LogSignal
 from cairn.consumers.pending_signal import PendingSignal
+from cairn.consumers.pulse_publisher import PulsePublisher
 from cairn.consumers.reaper import Reaper
 from cairn.consumers.storage_expiry import StorageExpiry
 from cairn.domain.artifact_service import ArtifactService
@@ -181,11 +182,21 @@ class Runtime:
             self.pending_signal.listen(self.settings.database_url)
             self.log_signal.listen(self.settings.database_url, channel=self.log.recorder.channel_name)
         self.event_stream.start()
+        self.pulse_publisher = None
+        if self.settings.amqp_url:
+            self.pulse_publisher = self.make_pulse_publisher()
+            self.pulse_publisher.start()
         self.reaper = Reaper(self.queue, self.queue_reads, self.settings.reaper_interval)
         self.reaper.passes.append(self.storage_expiry)
         self.reaper.start()
 
+    def make_pulse_publisher(self) -> PulsePublisher:
+        conninfo = self.settings.database_url if self.settings.backend == "postgres" else None
+        return PulsePublisher(self.log, self.log_signal, self.settings.amqp_url, conninfo)
+
     async def stop(self) -> None:
+        if getattr(self, "pulse_publisher", None) is not None:
+            await self.pulse_publisher.stop()
         self.pending_signal.stop()
         self.event_stream.stop()
         self.log_signal.stop()

@@ -24,8 +24,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-import psycopg
 
+from cairn.consumers.leadership import Leadership
 from cairn.consumers.log_signal import LogSignal
 
 log = logging.getLogger("cairn.follower")
@@ -82,7 +82,7 @@ class LogFollower:
         self.idle_wait = idle_wait
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._leader: psycopg.Connection[Any] | None = None
+        self.leadership = Leadership(conninfo, consumer.name)
         self.caught_up = threading.Event()
 
     @property
@@ -137,32 +137,11 @@ class LogFollower:
         self.signal.bump()
         if self._thread is not None:
             self._thread.join(timeout)
-        if self._leader is not None:
-            self._leader.close()
-
-    def _lead(self) -> bool:
-        if self.conninfo is None:
-            return True
-        if self._leader is not None and not self._leader.closed:
-            return True
-        try:
-            conn = psycopg.connect(self.conninfo, autocommit=True)
-            leading = conn.execute(
-                "SELECT pg_try_advisory_lock(7321100, hashtext(%s))", (self.name,)
-            ).fetchone()[0]
-        except psycopg.Error:
-            log.warning("cannot reach the database to lead %s", self.name, exc_info=True)
-            return False
-        if not leading:
-            conn.close()
-            return False
-        self._leader = conn
-        log.info("leading consumer %s", self.name)
-        return True
+        self.leadership.release()
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            if not self._lead():
+            if not self.leadership.held():
                 self._stop.wait(2.0)
                 continue
             seen = self.signal.generation

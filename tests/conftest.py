@@ -159,6 +159,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
+def amqp_url() -> str:
+    if not RABBITMQ_OK:
+        if IN_CI:
+            pytest.fail("RabbitMQ is not reachable")
+        pytest.skip("RabbitMQ is not reachable on 127.0.0.1:5672")
+    return AMQP_URL
+
+
+@pytest.fixture
 def settings_overrides() -> dict[str, Any]:
     """Override in a test module to change the settings its runtime gets."""
     return {}

@@ -10,10 +10,3 @@ ON CONFLICT (name) DO UPDATE SET position = excluded.position;
 -- name: list_consumer_positions
 -- Every consumer and its position.
 SELECT name, position FROM consumer_positions ORDER BY name;
-
--- name: try_lead_consumer
--- Take the lead of a named consumer for this session (PostgreSQL only).
-SELECT TRUE AS leading;
-
--- name: try_lead_consumer (postgres)
-SELECT pg_try_advisory_lock(7321100, hashtext(:name)) AS leading;
