@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
@@ -65,6 +65,9 @@ async def put_data(request: Request) -> Response:
         return Response(status_code=200)
     except InvalidToken:
         return error_response(errors.AuthenticationFailed("This URL is not valid, or it has expired."), name)
+    except ClientDisconnect:
+        log.info("an upload was abandoned before all its data arrived")
+        return Response(status_code=400)
     except errors.ApiError as e:
         return error_response(e, name)
     except domain_errors.DomainError as e:

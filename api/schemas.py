@@ -15,10 +15,12 @@ from typing import Any
 from urllib.parse import urljoin
 
 import yaml
-from jsonschema import Draft7Validator, FormatChecker
+from jsonschema import Draft7Validator
 from jsonschema.exceptions import ValidationError, best_match
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
+
+from cairn.api.formats import checker
 
 
 def _files(root: Traversable) -> Iterator[Traversable]:
@@ -41,7 +43,7 @@ class SchemaSet:
             for uri, doc in documents.items()
         )
         self._validators: dict[str, Draft7Validator] = {}
-        self._format_checker = FormatChecker()
+        self._format_checker = checker
 
     def validator(self, uri: str) -> Draft7Validator:
         found = self._validators.get(uri)

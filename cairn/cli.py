@@ -104,5 +104,24 @@ def pulse_publisher() -> None:
     asyncio.run(run())
 
 
+from cairn.cli_admin import client, role, signin  # noqa: E402
+from cairn.cli_history import history, replay, show  # noqa: E402
+from cairn.cli_tasks import group, task  # noqa: E402
+
+main.add_command(task)
+main.add_command(group)
+main.add_command(signin)
+main.add_command(client)
+main.add_command(role)
+main.add_command(history)
+main.add_command(show)
+main.add_command(replay)
+
+from cairn.cli_projections import export, projections  # noqa: E402
+
+main.add_command(projections)
+main.add_command(export)
+
+
 if __name__ == "__main__":
     sys.exit(main())

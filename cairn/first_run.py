@@ -21,6 +21,8 @@ import click
 
 from cairn.domain.token_cipher import TokenCipher
 
+LOCAL_TASK_QUEUE = "local/worker"
+
 
 def _kept_secret(path: Path, make: Callable[[], str]) -> str:
     if path.exists():
@@ -57,7 +59,26 @@ def main(data_dir: str, host: str, port: int) -> None:
     click.echo(f"(the token is kept in {data / 'root-access-token'}; Ctrl-C stops Cairn)\n")
 
     cairn = [sys.executable, "-m", "cairn.cli"]
-    processes = [subprocess.Popen([*cairn, "serve", "--host", host, "--port", str(port)], env=env)]
+    # Each in its own session: Ctrl-C reaches them only through the SIGTERMs below,
+    # worker first, so that the server is still up to take its last reports.
+    processes = [
+        subprocess.Popen([*cairn, "serve", "--host", host, "--port", str(port)], env=env, start_new_session=True)
+    ]
+    # The local worker claims with the root client's credentials.
+    worker_env = dict(env)
+    worker_env.update(
+        TASKCLUSTER_ROOT_URL=env["CAIRN_ROOT_URL"],
+        TASKCLUSTER_CLIENT_ID="static/root",
+        TASKCLUSTER_ACCESS_TOKEN=env["CAIRN_ROOT_ACCESS_TOKEN"],
+    )
+    processes.append(
+        subprocess.Popen(
+            [*cairn, "worker", "--task-queue", LOCAL_TASK_QUEUE],
+            env=worker_env,
+            start_new_session=True,
+        )
+    )
+    click.echo(f"A local worker runs tasks from the task queue {LOCAL_TASK_QUEUE} (payload: /schemas/worker/v1/payload.json).\n")
     try:
         while all(p.poll() is None for p in processes):
             try:
@@ -67,10 +88,9 @@ def main(data_dir: str, host: str, port: int) -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        for p in processes:
+        for p in reversed(processes):
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
-        for p in processes:
             try:
                 p.wait(timeout=15)
             except subprocess.TimeoutExpired:

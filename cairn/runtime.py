@@ -16,6 +16,7 @@ import time
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from cairn.api.authentication import authenticate
@@ -23,14 +24,18 @@ from cairn.api.call import Caller
 from cairn.api.hawk import HawkAuthenticator
 from cairn.api.signed_urls import DataUrls
 from cairn.consumers.event_stream import EventStream
+from cairn.consumers.index_expiry import IndexExpiry
+from cairn.consumers.log_follower import LogFollower
 from cairn.consumers.log_signal import LogSignal
 from cairn.consumers.pending_signal import PendingSignal
 from cairn.consumers.pulse_publisher import PulsePublisher
 from cairn.consumers.reaper import Reaper
 from cairn.consumers.storage_expiry import StorageExpiry
+from cairn.consumers.task_indexer import TaskIndexer
 from cairn.domain.artifact_service import ArtifactService
 from cairn.domain.auth_service import AuthService
 from cairn.domain.event_log import EventLog
+from cairn.domain.index_service import IndexService
 from cairn.domain.object_service import ObjectService
 from cairn.domain.queue_service import Claim, QueueService
 from cairn.domain.scopes import satisfies
@@ -41,14 +46,17 @@ from cairn.projections.artifact_views import ArtifactViews
 from cairn.projections.auth_cache import AuthCache, StaticClient
 from cairn.projections.auth_views import AuthViews
 from cairn.projections.blob_store import FileBlobStore, new_blob_key
+from cairn.projections.index_views import IndexReadModel, IndexViews
 from cairn.projections.object_views import ObjectViews
 from cairn.projections.queue_reads import QueueReadModel
 from cairn.projections.queue_views import QueueViews
+from cairn.projections.runs_analytics import RunsAnalytics
 from cairn.projections.storage_reads import StorageReadModel
 from cairn.projections.worker_views import WorkerReadModel, WorkerViews
 from cairn.settings import Settings
 
 QUEUE_CLIENT_ID = "static/cairn/queue"
+INDEX_CLIENT_ID = "static/cairn/index"
 
 log = logging.getLogger("cairn")
 
@@ -79,7 +87,6 @@ def event_log_env(settings: Settings) -> dict[str, str]:
         POSTGRES_MAX_OVERFLOW="24",
         POSTGRES_CONNECT_TIMEOUT="10",
         POSTGRES_POOL_OPEN_TIMEOUT="10",
-        POSTGRES_PRE_PING="y",
     )
     return env
 
@@ -147,11 +154,24 @@ class Runtime:
         self.data_urls = DataUrls(self.secret)
         self.storage_expiry = StorageExpiry(self.artifacts, self.objects, self.storage_reads, self.blob_store)
 
+        # The index: entries are IndexedTask events folded into views; completed
+        # tasks are indexed by a log follower, expired entries by the reaper.
+        self.index_views = IndexViews()
+        self.store.view_writers.append(self.index_views)
+        self.index_reads = IndexReadModel(self.store)
+        self.index = IndexService(self.log)
+        self.index_expiry = IndexExpiry(self.index, self.index_reads)
+
         # The queue signs each claimed run's temporary credentials with a
         # static client whose token derives from the deployment key, so every
         # process of one deployment agrees on it without more configuration.
         self.queue_client = StaticClient(QUEUE_CLIENT_ID, derive_token(self.secret, "queue"), ("*",))
         static = {QUEUE_CLIENT_ID: self.queue_client}
+        # The index signs the queue URLs of non-public artifacts it redirects to.
+        self.index_client = StaticClient(
+            INDEX_CLIENT_ID, derive_token(self.secret, "index"), ("queue:get-artifact:*",)
+        )
+        static[INDEX_CLIENT_ID] = self.index_client
         if settings.root_access_token:
             static["static/root"] = StaticClient("static/root", settings.root_access_token, ("*",))
         self.auth_cache = AuthCache(self.store, self.cipher, static)
@@ -159,6 +179,11 @@ class Runtime:
         self.authenticator = HawkAuthenticator(
             self.auth_cache.lookup_client, self.auth_cache.expand, satisfies
         )
+
+        # Read-side views: each kept by a log follower, its rows and position in one commit.
+        self.runs_analytics = RunsAnalytics()
+        follower_conninfo = settings.database_url if settings.backend == "postgres" else None
+        self.view_followers = [LogFollower(self.log, self.log_signal, self.runs_analytics, conninfo=follower_conninfo)]
 
     def _signal_on_commit(self, session: Any, events: Any, aggregates: Any) -> None:
         session.on_commit(self.log_signal.bump)
@@ -188,7 +213,13 @@ class Runtime:
             self.pulse_publisher.start()
         self.reaper = Reaper(self.queue, self.queue_reads, self.settings.reaper_interval)
         self.reaper.passes.append(self.storage_expiry)
+        self.reaper.passes.append(self.index_expiry)
         self.reaper.start()
+        for follower in self.view_followers:
+            follower.start()
+        conninfo = self.settings.database_url if self.settings.backend == "postgres" else None
+        self.task_indexer = LogFollower(self.log, self.log_signal, TaskIndexer(self.log, self.index), conninfo=conninfo)
+        self.task_indexer.start()
 
     def make_pulse_publisher(self) -> PulsePublisher:
         conninfo = self.settings.database_url if self.settings.backend == "postgres" else None
@@ -197,8 +228,12 @@ class Runtime:
     async def stop(self) -> None:
         if getattr(self, "pulse_publisher", None) is not None:
             await self.pulse_publisher.stop()
+        if getattr(self, "task_indexer", None) is not None:
+            await run_in_threadpool(self.task_indexer.stop)
         self.pending_signal.stop()
         self.event_stream.stop()
+        for follower in self.view_followers:
+            await run_in_threadpool(follower.stop)
         self.log_signal.stop()
         if getattr(self, "reaper", None) is not None:
             await self.reaper.stop()

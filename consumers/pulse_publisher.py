@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 import aio_pika
@@ -107,6 +108,21 @@ class PulsePublisher:
             await self._publish(channel, item.message)
         await run_in_threadpool(self._record, logged[-1].position)
         return len(logged)
+
+    async def publish_once(self, messages: Iterable[PulseMessage]) -> int:
+        """Publish ``messages`` on their own connection, confirmed, as the follower does.
+
+        For replays: the tracked position is neither read nor moved.
+        """
+        count = 0
+        connection = await aio_pika.connect_robust(self.amqp_url)
+        async with connection:
+            channel = await connection.channel(publisher_confirms=True)
+            self._exchanges.clear()
+            for message in messages:
+                await self._publish(channel, message)
+                count += 1
+        return count
 
     async def _publish(self, channel: aio_pika.abc.AbstractChannel, message: PulseMessage) -> None:
         exchange = self._exchanges.get(message.exchange)

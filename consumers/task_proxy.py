@@ -74,6 +74,7 @@ class TaskProxy:
 
 def hawk_header(credentials: dict[str, str], method: str, url: str, body: bytes, content_type: str) -> str:
     """A Hawk ``Authorization`` header, made as the taskcluster client makes it."""
+    credentials = {k: v.decode() if isinstance(v, bytes) else v for k, v in credentials.items()}
     ext = None
     certificate = credentials.get("certificate")
     if certificate:

@@ -139,7 +139,8 @@ class TaskRun:
 
     def queue(self) -> taskcluster.aio.Queue:
         """A queue client with the run's current temporary credentials (they change on reclaim)."""
-        options = {"rootUrl": self.worker.root_url, "credentials": self.credentials, "maxRetries": 5}
+        # The client turns the values of the credentials it is given into bytes, in place.
+        options = {"rootUrl": self.worker.root_url, "credentials": dict(self.credentials), "maxRetries": 5}
         return taskcluster.aio.Queue(options, session=self.session)
 
     def abandon(self, why: str) -> None:

@@ -88,7 +88,7 @@ class AuthCache:
                 if snapshot is None or snapshot.epoch != epoch:
                     roles = {r["role_id"]: orjson.loads(r["scopes"]) for r in session.rows("all_roles")}
                     rows = {r["client_id"]: r for r in session.rows("all_clients")}
-                    snapshot = _Snapshot(epoch, RoleIndex(roles), rows, {})
+                    snapshot = _Snapshot(epoch, RoleIndex(roles, checked=True), rows, {})  # roles were checked as they were written
                     self._snapshot = snapshot
             self._checked_at = time.monotonic()
             assert snapshot is not None

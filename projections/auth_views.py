@@ -12,12 +12,9 @@ from typing import Any
 import orjson
 
 from cairn.domain.auth_model import Client, Role
+from cairn.domain.timestamps import iso
 from cairn.projections.projection import Projection
 from cairn.projections.sql_session import SqlSession
-
-
-def iso(moment: Any) -> str:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class AuthViews(Projection):

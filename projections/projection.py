@@ -8,7 +8,9 @@ and from the log, when a view is rebuilt or verified.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, ClassVar
+
+from eventsourcing.utils import get_topic
 
 from cairn.projections.sql_session import SqlSession
 
@@ -22,6 +24,14 @@ class Projection:
     name: str = ""
     #: The tables this projection owns, and nothing else writes.
     tables: tuple[str, ...] = ()
+    #: For ``cairn projections verify``, {table: (column, ...)}: columns whose
+    #: values a rebuild cannot reproduce (autoincrement ids) and that are
+    #: compared by the order they give the rows instead ...
+    ordinal_columns: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+    #: ... columns left out of the comparison altogether ...
+    ignored_columns: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+    #: ... and the columns that name a row in a report (default: its primary key).
+    row_keys: ClassVar[Mapping[str, tuple[str, ...]]] = {}
 
     def __init__(self) -> None:
         self.handlers: dict[type, EventHandler] = {}
@@ -45,3 +55,22 @@ class Projection:
 
     def handles(self, event: Any) -> bool:
         return type(event) in self.handlers
+
+
+class FollowedProjection(Projection):
+    """A read-side view: folded by a log follower from its tracked position.
+
+    It is a consumer with the exactly-once guarantee — its rows and its
+    position commit together — reading only the events it has handlers for.
+    Its handlers get no aggregates: every row must follow from the events.
+    """
+
+    guarantee = "exactly-once"
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        return tuple(sorted(get_topic(cls) for cls in self.handlers))
+
+    def handle(self, session: SqlSession, batch: Iterable[Any]) -> None:
+        """Fold a follower's batch of logged events (``.position``, ``.event``)."""
+        self(session, [logged.event for logged in batch])

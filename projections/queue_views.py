@@ -34,6 +34,7 @@ def _json(value: Any) -> str:
 class QueueViews(Projection):
     name = "queue"
     tables = ("tasks", "task_groups", "pending", "claims", "dependencies", "dependency_waits")
+    ordinal_columns = {"pending": ("seq",)}
 
     def __init__(self, wake: Callable[[list[str]], None] = lambda queues: None) -> None:
         self.wake = wake

@@ -41,6 +41,13 @@ class CairnSQLiteRecorder(library.SQLiteApplicationRecorder):
     def _connection(self) -> Iterator[Any]:
         pool = self.datastore.pool
         conn = pool.get_connection(is_writer=None)
+        if not getattr(conn, "cairn_configured", False):
+            # WAL with synchronous=NORMAL: a commit survives the process being
+            # killed (it is in the WAL file); only a power cut or OS crash can
+            # lose the last commits, never corrupt the database. FULL would
+            # cost an fsync per commit, which is PostgreSQL's job in production.
+            conn._sqlite_conn.execute("PRAGMA synchronous=NORMAL")
+            conn.cairn_configured = True
         try:
             yield conn
         finally:

@@ -41,6 +41,7 @@ RECENT_TASKS = 20
 class WorkerViews(Projection):
     name = "workers"
     tables = ("task_queues", "queue_workers", "worker_recent_tasks", "claimed_runs")
+    ordinal_columns = {"worker_recent_tasks": ("seq",)}
 
     def register(self) -> None:
         self.on(Task.Defined, self.task_defined)

@@ -175,7 +175,10 @@ def settings_overrides() -> dict[str, Any]:
 
 @pytest.fixture
 def runtime(database_url: str, tmp_path: Path, settings_overrides: dict[str, Any]) -> Iterator[Runtime]:
-    rt = Runtime(test_settings(database_url, tmp_path, **settings_overrides), validate_output=True)
+    # The root URL names the port the live server will listen on, so that
+    # URLs Cairn signs for clients (uploads, downloads) point back at it.
+    overrides = {"root_url": f"http://127.0.0.1:{free_port()}", **settings_overrides}
+    rt = Runtime(test_settings(database_url, tmp_path, **overrides), validate_output=True)
     yield rt
     rt.close()
 
@@ -191,8 +194,8 @@ class LiveServer:
 
     def __init__(self, runtime: Runtime):
         self.runtime = runtime
-        self.port = free_port()
-        self.root_url = f"http://127.0.0.1:{self.port}"
+        self.root_url = runtime.settings.root_url
+        self.port = int(self.root_url.rsplit(":", 1)[1])
         config = uvicorn.Config(
             create_app(runtime), host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
         )

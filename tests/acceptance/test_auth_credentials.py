@@ -4,7 +4,7 @@ replays, and the endpoints that check signatures for others."""
 from __future__ import annotations
 
 import datetime
-from urllib.parse import urlparse
+from urllib.parse import urlsplit
 
 import httpx
 import mohawk
@@ -23,6 +23,11 @@ def error_of(call, *args, **kwargs):
     return failure.value
 
 
+def hawk_header(client_id, access_token, url, method="GET"):
+    credentials = {"id": client_id, "key": access_token, "algorithm": "sha256"}
+    return mohawk.Sender(credentials, url, method, content="", content_type="").request_header
+
+
 def client_with(server, client_id, scopes):
     created = server.client("auth").createClient(
         client_id, {"description": "x", "expires": taskcluster.fromNow("1 hour"), "scopes": scopes}
@@ -34,28 +39,28 @@ def using(server, credentials):
     return taskcluster.Auth({**server.options(), "credentials": credentials})
 
 
-def test_temporary_credentials_carry_the_scopes_they_name(server):
-    token = client_with(server, "test/issuer", ["auth:current-scopes", "thing:*", "auth:create-client:temp/*"])
+def test_temporary_credentials_carry_the_scopes_they_name_until_they_expire(server):
+    issuer_scopes = ["auth:current-scopes", "thing:*", "auth:create-client:temp/*"]
+    token = client_with(server, "test/issuer", issuer_scopes)
     start, expiry = NOW - datetime.timedelta(minutes=1), NOW + datetime.timedelta(minutes=10)
 
     anonymous = taskcluster.createTemporaryCredentials(
         "test/issuer", token, start, expiry, ["auth:current-scopes", "thing:a"]
     )
-    assert using(server, anonymous).currentScopes()["scopes"] == ["assume:anonymous", "auth:current-scopes", "thing:a"]
+    held = using(server, anonymous).currentScopes()["scopes"]
+    assert held == ["assume:anonymous", "auth:current-scopes", "thing:a"]
 
     named = taskcluster.createTemporaryCredentials(
         "test/issuer", token, start, expiry, ["auth:current-scopes", "thing:b"], name="temp/worker"
     )
     assert named["clientId"] == "temp/worker"
-    tester = using(server, named)
-    assert "thing:b" in tester.currentScopes()["scopes"]
-    assert error_of(tester.client, "test/issuer").status_code == 403
+    worker = using(server, named)
+    assert "thing:b" in worker.currentScopes()["scopes"]
+    assert error_of(worker.client, "test/issuer").status_code == 403
 
     beyond = taskcluster.createTemporaryCredentials("test/issuer", token, start, expiry, ["other:x"])
     assert error_of(using(server, beyond).currentScopes).status_code == 401
 
-
-def test_an_expired_certificate_is_refused(server):
     start, expiry = NOW - datetime.timedelta(hours=2), NOW - datetime.timedelta(hours=1)
     expired = taskcluster.createTemporaryCredentials("static/root", ROOT_TOKEN, start, expiry, ["*"])
     refused = error_of(using(server, expired).currentScopes)
@@ -64,21 +69,21 @@ def test_an_expired_certificate_is_refused(server):
 
 
 def test_authorized_scopes_narrow_a_call(server):
-    narrowed = server.client("auth", authorizedScopes=["auth:current-scopes", "auth:get-client:test/*"])
-    assert narrowed.currentScopes()["scopes"] == ["assume:anonymous", "auth:current-scopes", "auth:get-client:test/*"]
+    authorized = ["auth:current-scopes", "auth:get-client:test/*"]
+    narrowed = server.client("auth", authorizedScopes=authorized)
+    assert narrowed.currentScopes()["scopes"] == ["assume:anonymous", *authorized]
     assert error_of(narrowed.client, "static/root").status_code == 403
 
     client_with(server, "test/narrow", ["auth:current-scopes"])
     assert narrowed.client("test/narrow")["clientId"] == "test/narrow"
 
-
-def test_authorized_scopes_beyond_the_credentials_are_refused(server):
+    # Scopes beyond the credentials cannot be authorized.
     token = client_with(server, "test/small", ["auth:current-scopes"])
     widened = server.client("auth", client_id="test/small", access_token=token, authorizedScopes=["*"])
     assert error_of(widened.currentScopes).status_code == 401
 
 
-def test_signed_urls_work_for_a_get_until_they_expire(server):
+def test_signed_urls_expire_and_signed_requests_cannot_be_replayed(server):
     root = server.client("auth")
     client_with(server, "test/signed", [])
     signed = root.buildSignedUrl("client", "test/signed")
@@ -87,33 +92,22 @@ def test_signed_urls_work_for_a_get_until_they_expire(server):
     assert response.json()["clientId"] == "test/signed"
 
     narrowed = server.client("auth", authorizedScopes=["auth:current-scopes"])
-    assert httpx.get(narrowed.buildSignedUrl("currentScopes")).json()["scopes"] == [
-        "assume:anonymous", "auth:current-scopes",
-    ]  # fmt: skip
+    narrowed_scopes = httpx.get(narrowed.buildSignedUrl("currentScopes")).json()["scopes"]
+    assert narrowed_scopes == ["assume:anonymous", "auth:current-scopes"]
 
     expired = root.buildSignedUrl("currentScopes", expiration=-60)
     assert httpx.get(expired).status_code == 401
 
-
-def test_a_replayed_request_is_refused(server):
+    # A request signed once cannot be sent again.
     url = server.root_url + "/api/auth/v1/scopes/current"
-    sender = mohawk.Sender(
-        {"id": "static/root", "key": ROOT_TOKEN, "algorithm": "sha256"},
-        url, "GET", content="", content_type="",
-    )  # fmt: skip
-    headers = {"Authorization": sender.request_header}
+    headers = {"Authorization": hawk_header("static/root", ROOT_TOKEN, url)}
     assert httpx.get(url, headers=headers).status_code == 200
     replay = httpx.get(url, headers=headers)
     assert replay.status_code == 401
     assert replay.json()["code"] == "AuthenticationFailed"
 
 
-def hawk_header(client_id, access_token, url, method="GET"):
-    credentials = {"id": client_id, "key": access_token, "algorithm": "sha256"}
-    return mohawk.Sender(credentials, url, method, content="", content_type="").request_header
-
-
-def test_authenticate_hawk_checks_a_request_made_to_another_service(server):
+def test_signatures_are_checked_for_other_services_and_for_testing(server):
     token = client_with(server, "test/elsewhere", ["thing:x"])
     url = "https://other.example.com/api/thing/v1/x?y=1"
     request = {"method": "get", "resource": "/api/thing/v1/x?y=1", "host": "other.example.com", "port": 443}
@@ -130,15 +124,20 @@ def test_authenticate_hawk_checks_a_request_made_to_another_service(server):
 
     assert auth.authenticateHawk(request)["status"] == "no-auth"
 
+    signed = urlsplit(server.client("auth").buildSignedUrl("currentScopes"))
+    by_url = auth.authenticateHawk({"method": "get", "resource": f"{signed.path}?{signed.query}",
+                                    "host": signed.hostname, "port": signed.port})
+    assert (by_url["status"], by_url["scheme"], by_url["clientId"]) == ("auth-success", "hawk", "static/root")
 
-def test_test_authenticate_uses_its_own_fixed_client(server):
-    tester = server.client("auth", client_id="tester", access_token="no-secret")
+    # testAuthenticate checks signing against its own fixed client, `tester`.
+    as_tester = {"client_id": "tester", "access_token": "no-secret"}
+    tester = server.client("auth", **as_tester)
     result = tester.testAuthenticate({"clientScopes": ["test-scope:*"], "requiredScopes": ["test-scope:test"]})
     assert result == {"clientId": "tester", "scopes": ["assume:anonymous", "test-scope:*"]}
 
-    narrowed = server.client("auth", client_id="tester", access_token="no-secret",
-                             authorizedScopes=["test-scope:test1"])  # fmt: skip
-    refused = error_of(narrowed.testAuthenticate, {"clientScopes": ["test-scope:*"], "requiredScopes": ["test-scope:test2"]})
+    narrowed = server.client("auth", **as_tester, authorizedScopes=["test-scope:test1"])
+    asking = {"clientScopes": ["test-scope:*"], "requiredScopes": ["test-scope:test2"]}
+    refused = error_of(narrowed.testAuthenticate, asking)
     assert refused.body["code"] == "InsufficientScopes"
 
     wrong = server.client("auth", client_id="tester", access_token="wrong")
@@ -148,6 +147,6 @@ def test_test_authenticate_uses_its_own_fixed_client(server):
 
     assert tester.testAuthenticateGet()["clientId"] == "tester"
     assert httpx.get(tester.buildSignedUrl("testAuthenticateGet")).json()["clientId"] == "tester"
-    refused = error_of(server.client("auth", client_id="tester", access_token="no-secret",
-                                     authorizedScopes=["test:scopes-abc"]).testAuthenticateGet)  # fmt: skip
+    narrowed = server.client("auth", **as_tester, authorizedScopes=["test:other"])
+    refused = error_of(narrowed.testAuthenticateGet)
     assert refused.body["code"] == "InsufficientScopes"

@@ -27,7 +27,7 @@ class CairnAuth(taskcluster.Auth):
             "route": "/roles/<roleId>/history", "stability": "experimental",
             "output": "v1/list-entity-history-response.json#",
         },
-    }  # fmt: skip
+    }
 
     def clientHistory(self, *args, **kwargs):
         return self._makeApiCall(self.funcinfo["clientHistory"], *args, **kwargs)
@@ -76,7 +76,8 @@ def test_client_history_shows_who_did_what_in_order(server):
 
     # Deleted, the client keeps its history; pages follow each other.
     first = root.clientHistory("test/subject", query={"limit": 4})
-    rest = root.clientHistory("test/subject", query={"limit": 4, "continuationToken": first["continuationToken"]})
+    query = {"limit": 4, "continuationToken": first["continuationToken"]}
+    rest = root.clientHistory("test/subject", query=query)
     assert first["events"] + rest["events"] == events
     assert "continuationToken" not in rest
 

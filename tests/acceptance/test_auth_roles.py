@@ -29,7 +29,8 @@ def test_a_role_grants_its_scopes_to_those_who_assume_it(server):
     assert role["created"].endswith("Z")
 
     # The same create again is harmless and answers the same role.
-    assert root.createRole("project:builder", {"description": "builds", "scopes": ["queue:a", "queue:b"]}) == role
+    again = {"description": "builds", "scopes": ["queue:a", "queue:b"]}
+    assert root.createRole("project:builder", again) == role
     conflict = error_of(root.createRole, "project:builder", {"description": "other", "scopes": []})
     assert (conflict.status_code, conflict.body["code"]) == (409, "RequestConflict")
 
@@ -38,10 +39,8 @@ def test_a_role_grants_its_scopes_to_those_who_assume_it(server):
     assert "queue:a" in root.client("test/builder")["expandedScopes"]
     assert root.role("project:builder") == role
 
-
-def test_star_roles_and_parameters_expand(server):
-    root = server.client("auth")
-    root.createRole("repo:github.com/org/*", {"description": "every repo", "scopes": ["secrets:get:org/<..>"]})
+    # Star roles match by prefix and pass what the `*` matched as `<..>`.
+    root.createRole("repo:github.com/org/*", {"description": "repos", "scopes": ["secrets:get:org/<..>"]})
     root.createRole("repo:github.com/org/app:*", {"description": "app", "scopes": ["hooks:trigger:<..>"]})
     expanded = root.expandScopes({"scopes": ["assume:repo:github.com/org/app:main"]})["scopes"]
     assert expanded == [
@@ -59,7 +58,8 @@ def test_update_and_delete_change_what_callers_hold(server):
     member = client_with(server, "test/member", ["assume:team"])
     assert "thing:a" in member.currentScopes()["scopes"]
 
-    updated = root.updateRole("team", {"description": "still the team", "scopes": ["auth:current-scopes", "thing:b"]})
+    scopes = ["auth:current-scopes", "thing:b"]
+    updated = root.updateRole("team", {"description": "still the team", "scopes": scopes})
     assert updated["description"] == "still the team"
     held = member.currentScopes()["scopes"]
     assert "thing:b" in held and "thing:a" not in held
@@ -69,6 +69,14 @@ def test_update_and_delete_change_what_callers_hold(server):
     assert error_of(member.currentScopes).status_code == 403
     assert error_of(root.role, "team").status_code == 404
     assert error_of(root.updateRole, "team", {"description": "x", "scopes": []}).status_code == 404
+
+    # Role ids may hold slashes and spaces.
+    role_id = "repo:github.com/org/app:branch:main feature"
+    root.createRole(role_id, {"description": "odd id", "scopes": ["thing"]})
+    assert root.role(role_id)["roleId"] == role_id
+    assert root.updateRole(role_id, {"description": "still odd", "scopes": []})["scopes"] == []
+    root.deleteRole(role_id)
+    assert error_of(root.role, role_id).status_code == 404
 
 
 def test_cycles_and_bad_parameters_are_refused(server):
@@ -91,12 +99,14 @@ def test_a_caller_grants_only_scopes_it_holds(server):
     root = server.client("auth")
     root.createRole("helper", {"description": "h", "scopes": ["thing:helper"]})
     root.createRole("target", {"description": "t", "scopes": ["thing:held-by-role:*", "assume:helper"]})
-    caller = client_with(server, "test/role-admin", ["auth:create-role:*", "auth:update-role:*", "thing:mine:*"])
+    admin_scopes = ["auth:create-role:*", "auth:update-role:*", "thing:mine:*"]
+    caller = client_with(server, "test/role-admin", admin_scopes)
 
     refused = error_of(caller.createRole, "new", {"description": "n", "scopes": ["thing:not-mine"]})
     assert refused.status_code == 403
     assert "thing:not-mine" in refused.body["message"]
-    assert caller.createRole("new", {"description": "n", "scopes": ["thing:mine:x"]})["scopes"] == ["thing:mine:x"]
+    created = caller.createRole("new", {"description": "n", "scopes": ["thing:mine:x"]})
+    assert created["scopes"] == ["thing:mine:x"]
 
     # An update needs only the scopes the role did not already grant, directly or via roles.
     keep = ["thing:held-by-role:x", "thing:helper", "thing:mine:y", "assume:helper"]
@@ -131,13 +141,3 @@ def test_role_listings_page_through_every_role(server):
     for token in ("FOOBAR", "@@something##"):
         bad = error_of(root.listRoleIds, query={"limit": 1, "continuationToken": token})
         assert (bad.status_code, bad.body["code"]) == (400, "InvalidRequestArguments")
-
-
-def test_role_ids_with_slashes_and_spaces_round_trip(server):
-    root = server.client("auth")
-    role_id = "repo:github.com/org/app:branch:main feature"
-    root.createRole(role_id, {"description": "odd id", "scopes": ["thing"]})
-    assert root.role(role_id)["roleId"] == role_id
-    assert root.updateRole(role_id, {"description": "still odd", "scopes": []})["scopes"] == []
-    root.deleteRole(role_id)
-    assert error_of(root.role, role_id).status_code == 404

@@ -37,6 +37,8 @@ ERROR_SCHEMA = "/schemas/common/v1/error.json"
 CAIRN_ONLY: dict[tuple[str, str], str] = {
     ("auth", "clientHistory"): "a client's event history, which Taskcluster never kept",
     ("auth", "roleHistory"): "a role's event history, which Taskcluster never kept",
+    ("queue", "taskHistory"): "a task's event history, which Taskcluster never kept",
+    ("queue", "taskGroupHistory"): "a task group's event history, which Taskcluster never kept",
     ("events", "ping"): "the event stream service is Cairn's own",
     ("events", "stream"): "Pulse messages as resumable server-sent events",
 }

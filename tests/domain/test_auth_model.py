@@ -53,10 +53,10 @@ def test_a_client_records_each_change_it_makes():
     client.enable()
     assert event_names(client) == [
         "Created", "DescriptionChanged", "ScopesChanged", "AccessTokenReset", "Disabled", "Enabled",
-    ]  # fmt: skip
+    ]
     assert (client.description, client.scopes, client.sealed_token) == (
         "CI bot", ["queue:a", "queue:b"], "sealed-2",
-    )  # fmt: skip
+    )
 
 
 def test_every_event_names_who_caused_it():

@@ -31,7 +31,7 @@ def test_history_is_one_aggregate_in_log_order_with_positions(runtime):
     assert client[0].data == {
         "client_id": "team/ci", "description": "CI", "expires": EXPIRES, "scopes": ["a"],
         "delete_on_expiration": False,
-    }  # fmt: skip
+    }
     assert client[1].data == {}
 
 

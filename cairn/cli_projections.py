@@ -1,0 +1,291 @@
+"""``cairn projections list | rebuild | verify`` and ``cairn export``: views as the log makes them.
+
+Every view is derived from the log and can be made again from it. These
+commands work on the database in CAIRN_DATABASE_URL while Cairn keeps
+serving: a rebuild swaps its new tables in without stopping writers (see
+``projections/rebuild.py``), and a verify blocks nobody on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from cairn.settings import Settings
+
+LOCK_NAME = "projections-rebuild"
+#: The event store's own switch (eventsourcing reads ``<APP>_CREATE_TABLE`` first).
+SKIP_SCHEMA_VARIABLE = "CAIRN_CREATE_TABLE"
+
+
+@contextmanager
+def open_runtime() -> Iterator[Any]:
+    from cairn.runtime import Runtime
+
+    try:
+        settings = Settings.from_env()
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
+    with schema_as_it_is(settings):
+        runtime = Runtime(settings)
+    try:
+        yield runtime
+    finally:
+        runtime.close()
+
+
+@contextmanager
+def schema_as_it_is(settings: Settings) -> Iterator[None]:
+    """Start without running the schema's DDL again when every table is already there.
+
+    On PostgreSQL ``CREATE INDEX IF NOT EXISTS`` takes a SHARE lock on its
+    table even when the index exists; run next to busy writers (one holding
+    a view table and waiting for another) it can deadlock them, and these
+    commands are meant to run while Cairn serves.
+    """
+    if settings.backend != "postgres" or not _schema_present(settings):
+        yield
+        return
+    previous = os.environ.get(SKIP_SCHEMA_VARIABLE)
+    os.environ[SKIP_SCHEMA_VARIABLE] = "n"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(SKIP_SCHEMA_VARIABLE, None)
+        else:
+            os.environ[SKIP_SCHEMA_VARIABLE] = previous
+
+
+def _schema_present(settings: Settings) -> bool:
+    import psycopg
+
+    from cairn.projections.queries import load_schema
+    from cairn.projections.rebuild import _CREATE_INDEX, _CREATE_TABLE
+
+    names = ["cairn_events"]
+    for statement in load_schema("postgres"):
+        found = _CREATE_TABLE.match(statement) or _CREATE_INDEX.match(statement)
+        if found:
+            names.append(found[1])
+    try:
+        with psycopg.connect(settings.database_url, connect_timeout=10) as conn:
+            row = conn.execute("SELECT bool_and(to_regclass(n) IS NOT NULL) FROM unnest(%s::text[]) AS n", (names,)).fetchone()
+    except psycopg.Error:
+        return False
+    return bool(row and row[0])
+
+
+def write_side(runtime: Any) -> list[Any]:
+    from cairn.projections.projection import Projection
+
+    return [w for w in runtime.store.view_writers if isinstance(w, Projection)]
+
+
+def read_side(runtime: Any) -> list[Any]:
+    """The log followers that keep read-side views (``Runtime.view_followers``)."""
+    return list(getattr(runtime, "view_followers", []))
+
+
+def targets(runtime: Any, name: str | None) -> list[Any]:
+    from cairn.projections.rebuild import Target
+
+    found = [Target(p) for p in write_side(runtime)]
+    found += [Target(f.consumer, consumer=f.name) for f in read_side(runtime)]
+    if name is None:
+        return found
+    chosen = [t for t in found if t.name == name]
+    if not chosen:
+        names = ", ".join(t.name for t in found)
+        raise click.BadParameter(f"no projection {name!r}; there are: {names}", param_hint="NAME")
+    return chosen
+
+
+@contextmanager
+def only_one_at_a_time(runtime: Any) -> Iterator[None]:
+    """On PostgreSQL, one rebuild or verify at a time across every process."""
+    from cairn.consumers.leadership import Leadership
+
+    conninfo = runtime.settings.database_url if runtime.settings.backend == "postgres" else None
+    lock = Leadership(conninfo, LOCK_NAME)
+    if not lock.held():
+        raise click.ClickException("another `cairn projections rebuild` or `verify` is running")
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+class EventRate(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:,.0f} events/s" if speed else "", style="cyan")
+
+
+@contextmanager
+def progress_bar(description: str, total: int) -> Iterator[Any]:
+    """A rich progress bar on stderr; yields ``advance(n)``."""
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,.0f}/{task.total:,.0f}"),
+        EventRate(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=False,
+    )
+    with progress:
+        task = progress.add_task(description, total=max(total, 1))
+
+        def advance(n: int) -> None:
+            current = progress.tasks[0]
+            if current.completed + n > (current.total or 0):
+                progress.update(task, total=current.completed + n)
+            progress.advance(task, n)
+
+        yield advance
+
+
+def replay_all(runtime: Any, chosen: list[Any], suffix: str, description: str) -> Any:
+    """A Replay of ``chosen`` caught up in scratch tables, with a progress bar."""
+    from cairn.projections.rebuild import Replay
+
+    probe = Replay(runtime.log, chosen, suffix)
+    with runtime.store.reading() as session:
+        total = probe.remaining(probe.limits(session))
+    with progress_bar(description, total) as advance:
+        replay = Replay(runtime.log, chosen, suffix, progress=advance)
+        try:
+            replay.build()
+        except BaseException:
+            replay.drop()
+            raise
+    return replay
+
+
+@click.group()
+def projections() -> None:
+    """List, rebuild and verify the views derived from the log."""
+
+
+@projections.command("list")
+def list_projections() -> None:
+    """Every projection: its tables and row counts; read-side ones with their position."""
+    from cairn.consumers.log_follower import read_position
+
+    console = Console()
+    with open_runtime() as runtime:
+        head = runtime.log.recorder.max_notification_id() or 0
+        table = Table("projection", "kept", "position", "table", "rows", title=f"log head: {head:,}")
+        rows: list[tuple[str, str, str, list[str]]] = []
+        for p in write_side(runtime):
+            rows.append((p.name, "with each write", f"{head:,}", list(p.tables)))
+        for f in read_side(runtime):
+            position = read_position(runtime.store, f.name)
+            rows.append((f.name, "by a log follower", f"{position:,} ({head - position:,} behind)", list(f.consumer.tables)))
+        with runtime.store.reading() as session:
+            for name, kept, position, tables in rows:
+                for i, t in enumerate(tables):
+                    session.cursor.execute(f"SELECT count(*) AS n FROM {t}")
+                    count = dict(session.cursor.fetchall()[0])["n"]
+                    first = i == 0
+                    table.add_row(name if first else "", kept if first else "", position if first else "", t, f"{count:,}")
+        console.print(table)
+
+
+@projections.command()
+@click.argument("name", required=False)
+def rebuild(name: str | None) -> None:
+    """Replay the log into fresh tables and swap them in, without stopping Cairn.
+
+    NAME is one projection (see `cairn projections list`); without it, all.
+    """
+    from cairn.projections.rebuild import REBUILD_SUFFIX
+
+    with open_runtime() as runtime, only_one_at_a_time(runtime):
+        chosen = targets(runtime, name)
+        started = time.monotonic()
+        replay = replay_all(runtime, chosen, REBUILD_SUFFIX, "rebuilding")
+        try:
+            replay.swap()
+        except BaseException:
+            replay.drop()
+            raise
+        seconds = time.monotonic() - started
+        events = max([replay.written] + [t.position for t in chosen])
+        click.echo(
+            f"rebuilt {', '.join(t.name for t in chosen)} from {events:,} events "
+            f"in {seconds:.1f} s ({events / max(seconds, 1e-9):,.0f} events/s)"
+        )
+
+
+@projections.command()
+@click.argument("name", required=False)
+def verify(name: str | None) -> None:
+    """Rebuild into scratch tables and compare them with the live views.
+
+    Prints every difference and exits with status 1 if there is any.
+    """
+    from cairn.projections.rebuild import VERIFY_SUFFIX
+
+    with open_runtime() as runtime, only_one_at_a_time(runtime):
+        chosen = targets(runtime, name)
+        replay = replay_all(runtime, chosen, VERIFY_SUFFIX, "verifying")
+        try:
+            differences = replay.compare()
+        except BaseException:
+            replay.drop()
+            raise
+    for d in differences:
+        click.echo(d.describe())
+    names = ", ".join(t.name for t in chosen)
+    if differences:
+        click.echo(f"{len(differences)} difference(s) between the views and the log ({names})", err=True)
+        sys.exit(1)
+    click.echo(f"views match the log: {names}")
+
+
+@click.command()
+@click.argument("view", type=click.Choice(["runs"]))
+@click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="File to write; default stdout.")
+@click.option("--catch-up/--no-catch-up", default=True, show_default=True,
+              help="First fold the events the view has not followed yet.")
+def export(view: str, fmt: str, output: str | None, catch_up: bool) -> None:
+    """Export an analytics view for pandas, DuckDB or a warehouse.
+
+    `runs`: one row per run of every task — ids, queue, group, project,
+    scheduler, state and reasons, worker, times and durations in seconds.
+    """
+    from cairn.projections.runs_analytics import iter_runs, write_csv, write_parquet
+
+    with open_runtime() as runtime:
+        if catch_up:
+            for follower in read_side(runtime):
+                if follower.name == view:
+                    follower.catch_up()
+        pages = iter_runs(runtime.store)
+        if fmt == "csv":
+            if output is None:
+                count = write_csv(pages, sys.stdout)
+            else:
+                with open(output, "w", newline="") as out:
+                    count = write_csv(pages, out)
+        else:
+            try:
+                import pyarrow  # noqa: F401
+            except ImportError:
+                raise click.ClickException("parquet needs pyarrow: pip install pyarrow") from None
+            count = write_parquet(pages, output if output is not None else sys.stdout.buffer)
+    if output is not None:
+        click.echo(f"{count:,} runs written to {output}", err=True)

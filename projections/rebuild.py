@@ -1,0 +1,509 @@
+"""Rebuilding and verifying views from the log, while Cairn keeps serving.
+
+A rebuild replays the whole log into scratch copies of a projection's tables
+(``tasks__rebuild``, ...), made from the same DDL, and then swaps them in.
+Write-side views get what the recorder gives them: consecutive events of one
+aggregate are one save, passed with the aggregate's state after them, folded
+in memory as the replay goes. Read-side views get their events as their log
+follower does.
+
+Why the swap loses nothing, with writers still running:
+
+- The scratch tables catch up in committed chunks, again and again, until
+  the remaining tail is short; only then does the swap transaction begin.
+- On PostgreSQL, that transaction first takes ACCESS EXCLUSIVE locks on the
+  live tables being replaced and then ``LOCK TABLE <events> IN EXCLUSIVE
+  MODE`` — the lock every writer takes to insert events, held to its commit.
+  Writers lock views before events, so taking them in the same order cannot
+  deadlock with a writer; the locks are taken under a ``lock_timeout``
+  shorter than PostgreSQL's deadlock check (so if anything else ever closes
+  a cycle, it is the swap that gives way, rolls back to a savepoint and tries
+  again, never a writer). Holding both, no transaction can be part way
+  through writing these views or the log: every event up to the head is
+  committed, and none can follow until the swap commits. The tail is
+  applied to the scratch tables, which then equal the fold of the whole
+  log; live → ``__old``, scratch → live, old dropped, all in one commit.
+  Writers waiting on the locks resume on the new tables (PostgreSQL looks
+  the names up again after a wait).
+- On SQLite the unit of work already holds the one writer lock.
+- A read-side view is rebuilt to its follower's position, not the head: the
+  swap locks the view and the follower's position row, brings the scratch
+  tables to that position, and leaves it as it is — so the follower, which
+  commits rows and position together, resumes on rows that match it.
+
+``verify`` replays the same way into ``__verify`` tables and compares them
+with the live views in one consistent snapshot (PostgreSQL: a REPEATABLE
+READ transaction, whose events and views committed together; SQLite: the
+unit of work), blocking nobody on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from cairn.projections.projection import Projection
+from cairn.projections.queries import Query, load_schema
+from cairn.projections.sql_session import SqlSession
+
+REBUILD_SUFFIX = "__rebuild"
+VERIFY_SUFFIX = "__verify"
+OLD_SUFFIX = "__old"
+
+# --- scratch tables: the live DDL and queries, with table names rewritten
+
+_CREATE_TABLE = re.compile(r"^\s*CREATE\s+TABLE\s+IF\s+NOT\s+EXISTS\s+(\w+)", re.I)
+_CREATE_INDEX = re.compile(r"^\s*CREATE\s+(?:UNIQUE\s+)?INDEX\s+IF\s+NOT\s+EXISTS\s+(\w+)\s+ON\s+(\w+)", re.I)
+_IDENTIFIER = re.compile(r"'(?:[^']|'')*'|(?<![.\w:])(?<!%\()(\w+)")
+_ALIAS = re.compile(r"\bAS\s+$", re.I)
+
+
+def table_ddl(dialect: str, tables: Iterable[str]) -> dict[str, list[str]]:
+    """{table: [its CREATE TABLE, then its CREATE INDEX statements]} from ``load_schema``."""
+    wanted = set(tables)
+    found: dict[str, list[str]] = {t: [] for t in wanted}
+    for statement in load_schema(dialect):
+        table = _CREATE_TABLE.match(statement)
+        if table and table[1] in wanted:
+            found[table[1]].insert(0, statement)
+        index = _CREATE_INDEX.match(statement)
+        if index and index[2] in wanted:
+            found[index[2]].append(statement)
+    missing = [t for t, ddl in found.items() if not ddl or not _CREATE_TABLE.match(ddl[0])]
+    if missing:
+        raise ValueError(f"no CREATE TABLE in sql/*_schema.sql for {sorted(missing)}")
+    return found
+
+
+def rename_tables(sql: str, renames: Mapping[str, str]) -> str:
+    """``sql`` with every reference to a table in ``renames`` renamed.
+
+    Identifiers are renamed where they can name a table: not inside string
+    literals, not as a column after ``.``, not as an alias after ``AS``, and
+    not as a placeholder (``:name``, ``%(name)s``).
+    """
+
+    def rename(match: re.Match[str]) -> str:
+        name = match[1]
+        if name is None or name not in renames:
+            return match[0]
+        if _ALIAS.search(sql, max(0, match.start() - 8), match.start()):
+            return match[0]
+        return renames[name]
+
+    return _IDENTIFIER.sub(rename, sql)
+
+
+def scratch_names(dialect: str, tables: Iterable[str], suffix: str) -> dict[str, str]:
+    """Live name → scratch name, for the tables and their indexes."""
+    renames: dict[str, str] = {}
+    for table, ddl in table_ddl(dialect, tables).items():
+        renames[table] = table + suffix
+        for statement in ddl[1:]:
+            renames[_CREATE_INDEX.match(statement)[1]] = _CREATE_INDEX.match(statement)[1] + suffix  # type: ignore[index]
+    return renames
+
+
+def scratch_schema(dialect: str, tables: Iterable[str], suffix: str) -> list[str]:
+    """The DDL that creates scratch copies of ``tables``: table and index names + ``suffix``.
+
+    Derived from the live schema (``load_schema``), so a scratch table always
+    has the live table's columns, keys and indexes.
+    """
+    tables = list(tables)
+    renames = scratch_names(dialect, tables, suffix)
+    return [rename_tables(s, renames) for ddl in table_ddl(dialect, tables).values() for s in ddl]
+
+
+def scratch_queries(queries: Mapping[str, Query], renames: Mapping[str, str]) -> dict[str, Query]:
+    """Every named query, reading and writing the scratch tables instead of the live ones."""
+    return {name: Query(q.name, q.description, rename_tables(q.sql, renames)) for name, q in queries.items()}
+
+
+class ScratchSession(SqlSession):
+    """A session on scratch tables: commit callbacks (wake-ups) are for live views only."""
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        pass
+
+
+# --- replaying the log into scratch tables
+
+
+@dataclass
+class Target:
+    """A projection to rebuild; a read-side one names the consumer whose position it keeps."""
+
+    projection: Projection
+    consumer: str | None = None
+    position: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.projection.name
+
+    @property
+    def read_side(self) -> bool:
+        return self.consumer is not None
+
+
+class StateFolder:
+    """Aggregates as each event leaves them, folded in memory in log order."""
+
+    def __init__(self, event_log: Any, capacity: int = 200_000):
+        self.log = event_log
+        self.capacity = capacity
+        self._cache: OrderedDict[str, Any] = OrderedDict()
+
+    def fold(self, event: Any) -> Any:
+        key = event.originator_id
+        aggregate = self._cache.pop(key, None)
+        if aggregate is None or aggregate.version != event.originator_version - 1:
+            aggregate = None
+            if event.originator_version > 1:
+                aggregate = self.log.repository.get(key, version=event.originator_version - 1)
+        aggregate = event.mutate(aggregate)
+        self._cache[key] = aggregate
+        if len(self._cache) > self.capacity:
+            self._cache.popitem(last=False)
+        return aggregate
+
+
+@dataclass(frozen=True)
+class Difference:
+    projection: str
+    table: str
+    key: dict[str, Any] | None
+    live: dict[str, Any] | None
+    rebuilt: dict[str, Any] | None
+
+    def describe(self) -> str:
+        where = ", ".join(f"{k}={v!r}" for k, v in self.key.items()) if self.key else ""
+        head = f"{self.projection}: {self.table}" + (f" [{where}]" if where else "")
+        if self.live is None:
+            return f"{head}: missing from the view; the log gives {self.rebuilt}"
+        if self.rebuilt is None:
+            return f"{head}: in the view but not in the log: {self.live}"
+        changed = [
+            f"{c} is {self.live[c]!r} in the view, {self.rebuilt[c]!r} from the log"
+            for c in self.live
+            if self.live[c] != self.rebuilt.get(c)
+        ]
+        return f"{head}: " + "; ".join(changed)
+
+
+@dataclass
+class Replay:
+    """Scratch copies of some projections' tables, kept up with the log."""
+
+    event_log: Any
+    targets: Sequence[Target]
+    suffix: str = REBUILD_SUFFIX
+    progress: Callable[[int], None] = lambda n: None
+    read_batch: int = 1000
+    chunk: int = 0
+    folder: StateFolder = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.store = self.event_log.store
+        self.dialect: str = self.store.dialect
+        self.tables = [t for target in self.targets for t in target.projection.tables]
+        self.renames = scratch_names(self.dialect, self.tables, self.suffix)
+        self.queries = scratch_queries(self.store.queries, self.renames)
+        self.folder = StateFolder(self.event_log)
+        self.writers = [t for t in self.targets if not t.read_side]
+        self.written = 0
+        # Commit scratch rows in chunks; on SQLite each chunk holds the one
+        # writer lock, so keep them short there.
+        self.chunk = self.chunk or (20_000 if self.dialect == "postgres" else 2_000)
+
+    # scratch tables
+
+    def create(self) -> None:
+        with self.store.unit_of_work() as session:
+            self._drop(session)
+            for statement in scratch_schema(self.dialect, self.tables, self.suffix):
+                session.execute_sql(statement)
+
+    def drop(self) -> None:
+        with self.store.unit_of_work() as session:
+            self._drop(session)
+
+    def _drop(self, session: SqlSession) -> None:
+        cascade = " CASCADE" if self.dialect == "postgres" else ""
+        for table in self.tables:
+            session.execute_sql(f"DROP TABLE IF EXISTS {table}{self.suffix}{cascade}")
+            session.execute_sql(f"DROP TABLE IF EXISTS {table}{OLD_SUFFIX}{cascade}")
+
+    # catching up
+
+    def head(self, session: SqlSession) -> int:
+        recorder = self.event_log.recorder
+        column = "notification_id" if self.dialect == "postgres" else "rowid"
+        session.cursor.execute(f"SELECT max({column}) AS head FROM {recorder.events_table_name}")
+        row = session.cursor.fetchall()[0]
+        return int(dict(row)["head"] or 0)
+
+    def limits(self, session: SqlSession, lock: bool = False) -> dict[str | None, int]:
+        """How far each target must get: the head for write-side views, the follower's position for read-side."""
+        limits: dict[str | None, int] = {None: self.head(session)}
+        for target in self.targets:
+            if target.consumer is not None:
+                limits[target.consumer] = self._consumer_position(session, target.consumer, lock)
+        return limits
+
+    def _consumer_position(self, session: SqlSession, name: str, lock: bool) -> int:
+        if lock and self.dialect == "postgres":
+            session.cursor.execute("SELECT position FROM consumer_positions WHERE name = %s FOR UPDATE", (name,))
+            rows = session.cursor.fetchall()
+            return int(dict(rows[0])["position"]) if rows else 0
+        row = session.one("get_consumer_position", {"name": name})
+        return int(row["position"]) if row else 0
+
+    def remaining(self, limits: Mapping[str | None, int]) -> int:
+        """Events (by position) between the targets and ``limits``."""
+        behind = max(0, limits[None] - self.written) if self.writers else 0
+        for target in self.targets:
+            if target.consumer is not None:
+                behind += max(0, limits[target.consumer] - target.position)
+        return behind
+
+    def build(self, small_tail: int = 1000) -> None:
+        """Create the scratch tables and catch them up, in committed chunks, to within ``small_tail``."""
+        self.create()
+        while True:
+            with self.store.reading() as session:
+                limits = self.limits(session)
+            applied = 0
+            while self.remaining(limits) > 0:
+                with self.store.unit_of_work() as session:
+                    applied += self.advance(session, limits, self.chunk)
+            if applied <= small_tail:
+                return
+
+    def catch_up_in(self, session: SqlSession, limits: Mapping[str | None, int]) -> None:
+        """Bring the scratch tables to ``limits`` inside ``session``'s transaction."""
+        while self.remaining(limits) > 0 and self.advance(session, limits, self.chunk):
+            pass
+
+    def advance(self, session: SqlSession, limits: Mapping[str | None, int], budget: int) -> int:
+        """Apply up to about ``budget`` events towards ``limits``; returns how many were applied."""
+        scratch = ScratchSession(session.cursor, self.queries, self.dialect)
+        applied = 0
+        with _pipelined(session):
+            while self.writers and applied < budget and self.written < limits[None]:
+                batch = self._read(self.written, limits[None])
+                if not batch:
+                    self.written = limits[None]
+                    break
+                self._write(scratch, batch)
+                self.written = batch[-1][0]
+                applied += len(batch)
+                self.progress(len(batch))
+            for target in self.writers:
+                target.position = self.written
+            for target in self.targets:
+                limit = limits.get(target.consumer, 0)
+                while target.read_side and applied < budget and target.position < limit:
+                    batch = self._read(target.position, limit, target.projection)
+                    if not batch:
+                        self.progress(limit - target.position)
+                        target.position = limit
+                        break
+                    target.projection(scratch, [event for _, event in batch])
+                    self.progress(batch[-1][0] - target.position)
+                    target.position = batch[-1][0]
+                    applied += len(batch)
+        return applied
+
+    def _read(self, after: int, stop: int, followed: Projection | None = None) -> list[tuple[int, Any]]:
+        topics = list(getattr(followed, "topics", ())) if followed is not None else []
+        notifications = self.event_log.recorder.select_notifications(
+            start=after, limit=self.read_batch, stop=stop, topics=topics, inclusive_of_start=False
+        )
+        to_event = self.event_log.mapper.to_domain_event
+        return [(n.id, to_event(n)) for n in notifications]
+
+    def _write(self, scratch: SqlSession, batch: list[tuple[int, Any]]) -> None:
+        """Fold events and give write-side projections each run of one aggregate's events as one save."""
+        save: list[Any] = []
+        state: Any = None
+        for _, event in batch:
+            if save and event.originator_id != save[0].originator_id:
+                self._save(scratch, save, state)
+                save = []
+            state = self.folder.fold(event)
+            save.append(event)
+        if save:
+            self._save(scratch, save, state)
+
+    def _save(self, scratch: SqlSession, events: list[Any], state: Any) -> None:
+        aggregates = {events[0].originator_id: state}
+        for target in self.writers:
+            target.projection(scratch, events, aggregates)
+
+    # the end: swap or compare
+
+    def swap(self, attempts: int = 50) -> None:
+        """Replace the live tables with the scratch tables, caught up to the last event."""
+        with self.store.unit_of_work() as session:
+            if self.dialect == "postgres":
+                self._lock_live(session, attempts)
+            limits = self.limits(session, lock=True)
+            self.catch_up_in(session, limits)
+            for target in self.targets:
+                if target.consumer is not None and target.position > limits[target.consumer]:
+                    session.run("set_consumer_position", {"name": target.consumer, "position": target.position})
+            self._rename(session)
+
+    def compare(self) -> list[Difference]:
+        """Catch up and compare scratch and live tables in one consistent snapshot."""
+        differences: list[Difference] = []
+        with self.store.unit_of_work() as session:
+            if self.dialect == "postgres":
+                session.execute_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            self.catch_up_in(session, self.limits(session))
+            for target in self.targets:
+                for table in target.projection.tables:
+                    differences += compare_table(session, target.projection, table, self.renames[table])
+            self._drop(session)
+        return differences
+
+    def _lock_live(self, session: SqlSession, attempts: int) -> None:
+        import psycopg
+
+        session.cursor.execute("SELECT setting::int AS ms FROM pg_settings WHERE name = 'deadlock_timeout'")
+        deadlock_ms = int(dict(session.cursor.fetchall()[0])["ms"])
+        timeout_ms = max(10, deadlock_ms // (len(self.tables) + 3))
+        live = ", ".join(self.tables)
+        events = self.event_log.recorder.events_table_name
+        for attempt in range(attempts):
+            session.execute_sql("SAVEPOINT cairn_swap_locks")
+            try:
+                session.execute_sql(f"SET LOCAL lock_timeout = '{timeout_ms}ms'")
+                session.execute_sql(f"LOCK TABLE {live} IN ACCESS EXCLUSIVE MODE")
+                if self.writers:
+                    session.execute_sql(f"LOCK TABLE {events} IN EXCLUSIVE MODE")
+                session.execute_sql("SET LOCAL lock_timeout = 0")
+                session.execute_sql("RELEASE SAVEPOINT cairn_swap_locks")
+                return
+            except psycopg.errors.LockNotAvailable:
+                session.execute_sql("ROLLBACK TO SAVEPOINT cairn_swap_locks")
+                time.sleep(min(0.5, 0.01 * (attempt + 1)))
+        raise TimeoutError(f"could not lock {live} for the swap after {attempts} attempts")
+
+    def _rename(self, session: SqlSession) -> None:
+        for table in self.tables:
+            session.execute_sql(f"ALTER TABLE {table} RENAME TO {table}{OLD_SUFFIX}")
+            session.execute_sql(f"ALTER TABLE {table}{self.suffix} RENAME TO {table}")
+            session.execute_sql(f"DROP TABLE {table}{OLD_SUFFIX}")
+        if self.dialect == "postgres":
+            # Implicit names (keys, sequences) came with the scratch suffix: take the live ones back.
+            for table in self.tables:
+                for name, kind in _owned_relations(session, table):
+                    if self.suffix in name:
+                        session.execute_sql(f"ALTER {kind} {name} RENAME TO {name.replace(self.suffix, '')}")
+        else:
+            # SQLite cannot rename an index: build the live ones again.
+            ddl = table_ddl(self.dialect, self.tables)
+            for table in self.tables:
+                for statement in ddl[table][1:]:
+                    index = _CREATE_INDEX.match(statement)[1]  # type: ignore[index]
+                    session.execute_sql(f"DROP INDEX IF EXISTS {index}{self.suffix}")
+                    session.execute_sql(statement)
+
+
+@contextmanager
+def _pipelined(session: SqlSession) -> Iterator[None]:
+    """On PostgreSQL, send statements without waiting for each reply (psycopg's pipeline mode)."""
+    connection = getattr(session.cursor, "connection", None)
+    if True or session.dialect != "postgres" or connection is None:
+        yield
+        return
+    with connection.pipeline():
+        yield
+
+
+def _owned_relations(session: SqlSession, table: str) -> list[tuple[str, str]]:
+    session.cursor.execute(
+        """
+        SELECT i.relname AS name, 'INDEX' AS kind FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+        WHERE x.indrelid = %(table)s::regclass
+        UNION ALL
+        SELECT s.relname, 'SEQUENCE' FROM pg_depend d JOIN pg_class s ON s.oid = d.objid
+        WHERE d.refobjid = %(table)s::regclass AND s.relkind = 'S' AND d.deptype IN ('a', 'i')
+        """,
+        {"table": table},
+    )
+    return [(dict(r)["name"], dict(r)["kind"]) for r in session.cursor.fetchall()]
+
+
+# --- comparing a live table with its rebuilt copy
+
+_PRIMARY_KEY = re.compile(r"PRIMARY\s+KEY\s*\(([^)]*)\)", re.I)
+_INLINE_KEY = re.compile(r"^\s*(\w+)\s+\w+[^,\n]*?\bPRIMARY\s+KEY", re.I | re.M)
+_UNIQUE = re.compile(r"UNIQUE\s*\(([^)]*)\)", re.I)
+
+
+def row_key(dialect: str, projection: Projection, table: str) -> tuple[str, ...]:
+    """The columns that name a row: declared, else the first key of the DDL that is compared by value."""
+    if table in projection.row_keys:
+        return projection.row_keys[table]
+    create = table_ddl(dialect, [table])[table][0]
+    skip = set(projection.ordinal_columns.get(table, ())) | set(projection.ignored_columns.get(table, ()))
+    candidates = [(m[1],) for m in _INLINE_KEY.finditer(create)]
+    candidates += [tuple(c.strip() for c in m[1].split(",")) for m in _PRIMARY_KEY.finditer(create)]
+    candidates += [tuple(c.strip() for c in m[1].split(",")) for m in _UNIQUE.finditer(create)]
+    for key in candidates:
+        if not skip & set(key):
+            return key
+    return ()
+
+
+def _comparable(session: SqlSession, table: str, ordinal: Sequence[str], ignored: Sequence[str]) -> list[dict[str, Any]]:
+    session.cursor.execute(f"SELECT * FROM {table}")
+    rows = [dict(r) for r in session.cursor.fetchall()]
+    for column in ordinal:
+        # An autoincrement id is compared by the order it gives the rows.
+        for rank, row in enumerate(sorted(rows, key=lambda r: r[column])):
+            row[column] = rank
+    for row in rows:
+        for column in ignored:
+            row.pop(column, None)
+    return rows
+
+
+def compare_table(session: SqlSession, projection: Projection, table: str, scratch: str) -> list[Difference]:
+    ordinal = projection.ordinal_columns.get(table, ())
+    ignored = projection.ignored_columns.get(table, ())
+    live = _comparable(session, table, ordinal, ignored)
+    rebuilt = _comparable(session, scratch, ordinal, ignored)
+    columns = sorted(live[0]) if live else sorted(rebuilt[0]) if rebuilt else []
+
+    def as_tuple(row: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(row[c] for c in columns)
+
+    only_live = Counter(map(as_tuple, live)) - Counter(map(as_tuple, rebuilt))
+    only_rebuilt = Counter(map(as_tuple, rebuilt)) - Counter(map(as_tuple, live))
+    if not only_live and not only_rebuilt:
+        return []
+    key_columns = row_key(session.dialect, projection, table)
+
+    def keyed(rows: Iterable[tuple[Any, ...]]) -> dict[Any, dict[str, Any]]:
+        found = {}
+        for values in rows:
+            row = dict(zip(columns, values))
+            found[tuple(row[c] for c in key_columns) if key_columns else values] = row
+        return found
+
+    in_view, from_log = keyed(only_live.elements()), keyed(only_rebuilt.elements())
+    differences = []
+    for key in list(in_view) + [k for k in from_log if k not in in_view]:
+        names = dict(zip(key_columns, key)) if key_columns else None
+        differences.append(Difference(projection.name, table, names, in_view.get(key), from_log.get(key)))
+    return differences
