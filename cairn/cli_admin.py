@@ -48,10 +48,12 @@ def _future(offset: str, option: str) -> dt.datetime:
 @click.option("--name", help="A clientId for them (named temporary credentials; needs auth:create-client:<name>).")
 @json_option
 def signin(scopes: tuple[str, ...], expires: str, name: str | None, as_json: bool) -> None:
-    """Print temporary credentials made from yours, as export lines.
+    """Print temporary credentials as export lines.
+
+    They are made from your current (permanent) credentials.
 
     \b
-    eval "$(cairn signin --scope queue:create-task:* --expires 2h)"
+    eval "$(cairn signin --scope 'queue:create-task:*' --expires 2h)"
     """
     import taskcluster
 
@@ -143,7 +145,7 @@ def client_list(prefix: str, as_json: bool) -> None:
 @click.argument("client_id")
 @json_option
 def client_show(client_id: str, as_json: bool) -> None:
-    """A client: description, expiry, scopes and what they expand to."""
+    """A client, with its expanded scopes."""
     _print_client(api("auth").client(client_id), as_json)
 
 
@@ -156,7 +158,10 @@ def client_show(client_id: str, as_json: bool) -> None:
 @json_option
 def client_create(client_id: str, description: str, scopes: tuple[str, ...], expires: str,
                   delete_on_expiration: bool, as_json: bool) -> None:
-    """Create a client; prints its access token, which cannot be fetched again."""
+    """Create a client and print its access token.
+
+    The token is shown only this once; it cannot be fetched again.
+    """
     import taskcluster
 
     body = {
@@ -184,7 +189,7 @@ def _changed_scopes(current: list[str], scopes: tuple[str, ...], add: tuple[str,
 @json_option
 def client_update(client_id: str, description: str | None, scopes: tuple[str, ...], add: tuple[str, ...],
                   remove: tuple[str, ...], expires: str | None, as_json: bool) -> None:
-    """Change a client's description, expiry or scopes; the rest stays as it is."""
+    """Change a client's description, expiry or scopes."""
     import taskcluster
 
     auth = api("auth")
@@ -220,7 +225,7 @@ def client_enable(client_id: str, as_json: bool) -> None:
 @click.argument("client_id")
 @json_option
 def client_disable(client_id: str, as_json: bool) -> None:
-    """Disable a client: its credentials stop working until it is enabled."""
+    """Disable a client until it is enabled again."""
     found = api("auth").disableClient(client_id)
     _done(found, f"disabled client {client_id}", as_json)
 
@@ -229,7 +234,10 @@ def client_disable(client_id: str, as_json: bool) -> None:
 @click.argument("client_id")
 @json_option
 def client_reset_token(client_id: str, as_json: bool) -> None:
-    """Give a client a new access token (the old one stops working); prints it once."""
+    """Give a client a new access token.
+
+    The old one stops working; the new one is shown only this once.
+    """
     _print_client(api("auth").resetAccessToken(client_id), as_json)
 
 
@@ -307,7 +315,7 @@ def role_create(role_id: str, description: str, scopes: tuple[str, ...], as_json
 @json_option
 def role_update(role_id: str, description: str | None, scopes: tuple[str, ...], add: tuple[str, ...],
                 remove: tuple[str, ...], as_json: bool) -> None:
-    """Change a role's description or scopes; the rest stays as it is."""
+    """Change a role's description or scopes."""
     auth = api("auth")
     current = auth.role(role_id)
     body = {

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -77,11 +78,15 @@ def _keys() -> dict[str, Any]:
 
 @click.group(cls=CairnGroup)
 def history() -> None:
-    """The recorded events of a task, task group, client or role, oldest first."""
+    """Events of a task, group, client or role.
+
+    Each event with its log position, version, type, the client that caused
+    it, when, and what it recorded (anything token-like redacted).
+    """
 
 
 def _history_command(kind: str) -> None:
-    @history.command(kind, help=f"Every event of a {kind}: position, version, type, who, when, data.")
+    @history.command(kind, help=f"Every event of a {kind}, oldest first.")
     @click.argument("entity_id", metavar="ID")
     @click.option("--full", is_flag=True, help="Show each event's data in full in the table.")
     @json_option
@@ -102,7 +107,7 @@ for _kind in ("task", "client", "role"):
 @click.option("--full", is_flag=True, help="Show each event's data in full in the table.")
 @json_option
 def group_history(task_group_id: str, full: bool, as_json: bool) -> None:
-    """Every event of a task group and of each of its tasks, in log order."""
+    """Events of a group and its tasks, in log order."""
     from cairn.api.history_api import group_history as merged_history
 
     with opened_runtime() as runtime:
@@ -149,7 +154,10 @@ def _data_cell(data: dict[str, Any], full: bool) -> str:
 
 @click.group(cls=CairnGroup)
 def show() -> None:
-    """The state of a task, client or role as of a time or version, folded from its events."""
+    """An entity's state as of a time or version.
+
+    The state of a task, client or role, folded from its events up to --at.
+    """
 
 
 def _parse_at(at: str) -> int | datetime:
@@ -282,7 +290,7 @@ def _print_as_of(entry: Any) -> None:
 @click.option("--to", "end", type=click.IntRange(1), default=None, help="Last log position to replay.  [default: the head]")
 @click.option("--publish", is_flag=True, help="Publish the messages again to CAIRN_AMQP_URL instead of printing them.")
 def replay(start: int, end: int | None, publish: bool) -> None:
-    """Re-derive the Pulse messages of a range of the log.
+    """Re-derive the Pulse messages of a log range.
 
     Prints one JSON object a line (exchange, routingKey, cc, messageId,
     payload, position), or with --publish sends them to RabbitMQ as the
@@ -297,7 +305,11 @@ def replay(start: int, end: int | None, publish: bool) -> None:
             raise click.ClickException(f"nothing to replay: the log ends at position {head}")
         if publish and not runtime.settings.amqp_url:
             raise click.ClickException("CAIRN_AMQP_URL is not set: there is nowhere to publish")
-        progress = Progress(TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), console=stderr(), transient=True)
+        # On stderr, and only when stdout is not the same terminal; never capturing stdout.
+        progress = Progress(
+            TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), console=stderr(), transient=True,
+            redirect_stdout=False, redirect_stderr=False, disable=not publish and sys.stdout.isatty(),
+        )
         with progress:
             bar = progress.add_task("replay", total=end - start + 1)
             items = _derived(runtime, start, end, lambda position: progress.update(bar, completed=position - start + 1))

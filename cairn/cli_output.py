@@ -145,14 +145,24 @@ _OS_ERROR = re.compile(r"\[Errno -?\d+\] ([^\"')]+)")
 
 def one_line(error: BaseException) -> str:
     """A failure in one line, as the user should read it."""
-    from taskcluster.exceptions import (
-        TaskclusterAuthFailure,
-        TaskclusterConnectionError,
-        TaskclusterFailure,
-        TaskclusterRestFailure,
-    )
+    if isinstance(error, ImportError) and error.name:
+        package = error.name.split(".")[0]
+        return f"this command needs the {package} package: pip install {package}"
+    described = _client_failure(error)
+    if described is not None:
+        return described
+    if isinstance(error, (DomainError, OSError, ValueError)):
+        return _first_line(str(error)) or type(error).__name__
+    return f"{type(error).__name__}: {_first_line(str(error))}"
 
-    if isinstance(error, (TaskclusterRestFailure, TaskclusterAuthFailure)):
+
+def _client_failure(error: BaseException) -> str | None:
+    """What the official client's exception says: the API's error code and message, or why it got no answer."""
+    try:
+        from taskcluster import exceptions
+    except ImportError:  # then the failure cannot be the client's
+        return None
+    if isinstance(error, (exceptions.TaskclusterRestFailure, exceptions.TaskclusterAuthFailure)):
         body = error.body if isinstance(error.body, dict) else {}
         message = str(body.get("message") or error)
         line = _first_line(message)
@@ -162,13 +172,13 @@ def one_line(error: BaseException) -> str:
                 line += " " + " ".join(missing[1].split())
         code = body.get("code") or f"HTTP {getattr(error, 'status_code', '?')}"
         return f"{code}: {line}"
-    if isinstance(error, TaskclusterConnectionError):
+    if isinstance(error, exceptions.TaskclusterConnectionError):
         text = str(error.superExc or error)
         reason = _OS_ERROR.search(text)
         return f"cannot reach the server: {reason[1] if reason else _first_line(text)}"
-    if isinstance(error, (TaskclusterFailure, DomainError, OSError, ValueError)):
+    if isinstance(error, exceptions.TaskclusterFailure):
         return _first_line(str(error)) or type(error).__name__
-    return f"{type(error).__name__}: {_first_line(str(error))}"
+    return None
 
 
 def _first_line(text: str) -> str:

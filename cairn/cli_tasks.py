@@ -85,7 +85,7 @@ def _stringify_dates(value: Any) -> Any:
               help="Deadline from now, used when the definition has none.")
 @json_option
 def create(file: IO[str], task_id: str | None, deadline_offset: str, as_json: bool) -> None:
-    """Create a task from a YAML or JSON definition (FILE, or - for stdin).
+    """Create a task from YAML or JSON (FILE or -).
 
     ``created`` (now) and ``deadline`` are filled in when absent. Prints the
     taskId and the task's state.
@@ -155,7 +155,10 @@ def print_status(status: dict[str, Any]) -> None:
 @click.argument("task_id")
 @json_option
 def definition(task_id: str, as_json: bool) -> None:
-    """A task's definition (as YAML, which `cairn task create` reads back)."""
+    """A task's definition, as YAML.
+
+    `cairn task create` reads it back.
+    """
     result = api("queue").task(task_id)
     if as_json:
         print_json(result)
@@ -192,7 +195,7 @@ def artifacts(task_id: str, as_json: bool) -> None:
 @click.argument("task_id")
 @json_option
 def cancel(task_id: str, as_json: bool) -> None:
-    """Cancel a task: an unresolved run ends as exception/canceled."""
+    """Cancel a task (exception/canceled)."""
     _print_state(api("queue").cancelTask(task_id), as_json)
 
 
@@ -209,55 +212,72 @@ def rerun(task_id: str, as_json: bool) -> None:
 
 @task.command("log")
 @click.argument("task_id")
-@click.option("-f", "--follow", is_flag=True, help="Keep streaming while the task runs, until its log ends.")
+@click.option("-f", "--follow", is_flag=True, help="Wait for the task to run and stream its log until it resolves.")
 def task_log(task_id: str, follow: bool) -> None:
     """Print public/logs/live.log of the task's latest run.
 
-    While the run is going the log is streamed from the worker; once it has
-    ended, the stored copy is downloaded. With -f, waits for the task to
-    start and streams until its log is complete.
+    While the run is going the log is streamed from the worker (without -f,
+    what it has so far); once the run has ended, the stored copy is
+    downloaded. With -f, waits for the task to start, streams each run's log
+    as it is written — a retried task's next run too — until the task resolves.
     """
-    import taskcluster
-    import taskcluster.download
-    from taskcluster.exceptions import TaskclusterRestFailure
-
     queue = api("queue")
     out = click.open_file("-", "wb")
-    unreachable = 0
+    printed: set[int] = set()
+    announced = -1
     while True:
         task_status = queue.status(task_id)["status"]
         runs = task_status["runs"]
-        if not runs:
-            if not follow or task_status["state"] in RESOLVED:
-                raise click.ClickException(f"task {task_id} has no runs yet, so no log (use -f to wait for it)")
+        latest = len(runs) - 1
+        if latest < 0 and not follow:
+            raise click.ClickException(f"task {task_id} has no runs yet, so no log (use -f to wait for it)")
+        if latest < 0 or latest in printed:
+            if task_status["state"] in RESOLVED:
+                return
             time.sleep(1.0)
             continue
-        run_id, run = len(runs) - 1, runs[-1]
-        try:
-            content = queue.artifact(task_id, str(run_id), LIVE_LOG)
-        except TaskclusterRestFailure as e:
-            if e.status_code != 404 or not follow or run["state"] in RESOLVED:
-                raise click.ClickException(
-                    f"task {task_id} run {run_id} has no {LIVE_LOG}"
-                    + ("" if run["state"] in RESOLVED else " yet (use -f to wait for it)")
-                ) from None
+        if printed and latest != announced:
+            click.echo(f"--- run {latest} ({runs[latest]['reasonCreated']}) ---", err=True)
+            announced = latest
+        if _print_run_log(queue, task_id, latest, runs[latest]["state"], follow, out):
+            printed.add(latest)
+            if not follow:
+                return
+        else:
             time.sleep(0.5)
-            continue
-        if content["storageType"] != "reference":
-            data, _ = taskcluster.download.downloadArtifactToBuf(
-                taskId=task_id, runId=run_id, name=LIVE_LOG, queueService=queue
-            )
-            out.write(data)
-            out.flush()
-            return
-        if _stream(content["url"], out, follow):
-            return
-        # The worker no longer serves it: the run has just ended and its
-        # stored log is on the way, or the worker is gone.
-        unreachable += 1
-        if unreachable > 20:
-            raise click.ClickException(f"the live log of task {task_id} run {run_id} is unreachable: {content['url']}")
-        time.sleep(0.5)
+
+
+def _print_run_log(queue: Any, task_id: str, run_id: int, run_state: str, follow: bool, out: IO[bytes]) -> bool:
+    """Write one run's log to ``out``; False if it is not there yet (only when following)."""
+    import taskcluster.download
+    from taskcluster.exceptions import TaskclusterRestFailure
+
+    try:
+        content = queue.artifact(task_id, str(run_id), LIVE_LOG)
+    except TaskclusterRestFailure as e:
+        if e.status_code != 404:
+            raise
+        if not follow:
+            more = "" if run_state in RESOLVED else " yet (use -f to wait for it)"
+            raise click.ClickException(f"task {task_id} run {run_id} has no {LIVE_LOG}{more}") from None
+        if run_state in RESOLVED:
+            click.echo(f"(run {run_id} ended without a log)", err=True)
+            return True
+        return False
+    if content["storageType"] != "reference":
+        data, _ = taskcluster.download.downloadArtifactToBuf(
+            taskId=task_id, runId=run_id, name=LIVE_LOG, queueService=queue
+        )
+        out.write(data)
+        out.flush()
+        return True
+    if _stream(content["url"], out, follow):
+        return True
+    # The worker no longer serves it: the run has just ended and its stored
+    # log is on the way (the next look finds it), or the worker is gone.
+    if run_state in RESOLVED:
+        raise click.ClickException(f"the live log of task {task_id} run {run_id} is unreachable: {content['url']}")
+    return False
 
 
 def _stream(url: str, out: IO[bytes], follow: bool) -> bool:
@@ -291,7 +311,10 @@ def _stream(url: str, out: IO[bytes], follow: bool) -> bool:
 @click.option("--interval", default=2.0, show_default=True, type=click.FloatRange(0.2), help="Seconds between refreshes.")
 @json_option
 def group_status(task_group_id: str, once: bool, interval: float, as_json: bool) -> None:
-    """The tasks of a group and their states, refreshed until every task is resolved."""
+    """A group's tasks and states, live.
+
+    Refreshed until every task is resolved, unless --once.
+    """
     queue = api("queue")
 
     def listing() -> list[dict[str, Any]]:
@@ -325,7 +348,7 @@ def _group_view(task_group_id: str, tasks: list[dict[str, Any]]) -> Group:
     resolved = sum(n for state, n in counts.items() if state in RESOLVED)
     summary = Text.assemble(
         (f"task group {task_group_id}: ", "bold"), f"{resolved}/{len(tasks)} resolved",
-        *[piece for state, n in sorted(counts.items()) for piece in ("  ", state_text(f"{n} {state}"))],
+        *[piece for state, n in sorted(counts.items()) for piece in (f"  {n} ", state_text(state))],
     )
     rows = table("taskId", "name", "state", "runs", "taskQueueId")
     for t in tasks:

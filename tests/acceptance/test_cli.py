@@ -227,7 +227,7 @@ def test_task_log_follows_a_running_task_then_reads_the_stored_log(cli, server, 
         path = tmp_path / "slow.yml"
         path.write_text(yaml.safe_dump(task_definition(
             taskQueueId=task_queue_id,
-            payload={"command": "echo first line; sleep 2; echo second line"},
+            payload={"command": "echo first line; sleep 1; echo second line"},
         )))
         task_id = cli.run("task", "create", str(path)).stdout.split()[0]
         followed = cli.run("task", "log", task_id, "-f").stdout
@@ -366,7 +366,7 @@ def _run_a_task(cli: Cli, server: LiveServer, tmp_path: Path) -> str:
     return task_id
 
 
-def test_history_of_a_task_in_order_with_actors_and_show_at_an_earlier_time(cli, server, tmp_path):
+def test_a_task_s_history_in_order_its_state_at_an_earlier_time_and_its_replayed_messages(cli, server, tmp_path):
     task_id = _run_a_task(cli, server, tmp_path)
 
     events = cli.json("history", "task", task_id)["events"]
@@ -399,12 +399,8 @@ def test_history_of_a_task_in_order_with_actors_and_show_at_an_earlier_time(cli,
     assert [e["type"] for e in group if e.get("taskId") == task_id] == [e["type"] for e in events]
     assert {e["type"] for e in group if "taskId" not in e} == {"TaskGroupDefined", "TaskGroupResolved"}
 
-
-def test_replay_re_derives_the_messages_of_a_log_range(cli, server, tmp_path):
-    task_id = _run_a_task(cli, server, tmp_path)
-    events = cli.json("history", "task", task_id)["events"]
+    # Replaying the task's range of the log re-derives its Pulse messages.
     first, last = events[0]["position"], events[-1]["position"]
-
     lines = cli.run("replay", "--from", str(first), "--to", str(last)).stdout.splitlines()
     messages = [json.loads(line) for line in lines]
     mine = [m for m in messages if m["routingKey"].startswith(f"primary.{task_id}.")]
