@@ -95,8 +95,10 @@ class LogFollower:
     def step(self) -> int:
         """Process at most one batch; returns how many events were processed."""
         after = self.position()
-        batch = read_events(self.log, after, self.batch_size, self.consumer.topics)
+        # The head is read before the batch: an event committed in between is
+        # then past the head, and is read next time rather than skipped.
         last = self._last_position(after)
+        batch = read_events(self.log, after, self.batch_size, self.consumer.topics)
         if not batch:
             if last > after:
                 # Events exist past us, but none of our topics: move over them.

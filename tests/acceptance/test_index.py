@@ -120,10 +120,12 @@ def test_replaying_the_log_into_the_indexer_changes_nothing(server):
     index = server.client("index")
     later = taskcluster.slugId()
     index.insertTask(f"{ns}.b", entry(later, rank=0))
+    wait_for_indexer(server)
 
     runtime = server.runtime
     end = runtime.log.recorder.max_notification_id()
-    runtime.task_indexer._record(0)  # as after a crash that lost the position
+    with runtime.store.unit_of_work() as session:  # as after a crash that lost the position
+        session.run("set_consumer_position", {"name": "task-indexer", "position": 0})
     wait_for_indexer(server)
     assert runtime.log.recorder.max_notification_id() == end, "a replay recorded new events"
     assert index.findTask(f"{ns}.a")["taskId"] == first
