@@ -13,6 +13,7 @@ from cairn.api.call import Call
 from cairn.api.endpoints import Service
 from cairn.api.errors import InputError, ResourceNotFound
 from cairn.api.pagination import page
+from cairn.consumers.pending_signal import FALLBACK_RECHECK
 from cairn.domain.credentials import create_temporary_credentials
 from cairn.domain.task_model import PRIORITIES, Task
 from cairn.domain.timestamps import iso, parse_time, utcnow
@@ -534,10 +535,18 @@ async def claim_work(call: Call) -> dict[str, Any]:
         )
         if claims:
             return {"tasks": [_claim_body(call, c.task, c.run_id) for c in claims]}
-        remaining = give_up - time.monotonic()
-        if remaining <= 0 or await call.request.is_disconnected():
+        # Look again only when work arrives on this queue (or, should a
+        # notification be lost, after a fallback interval); meanwhile notice
+        # within a second a worker that hung up, which must not be handed
+        # work it will never run.
+        recheck = time.monotonic() + FALLBACK_RECHECK
+        while signal.generation(queue_id) == seen and time.monotonic() < recheck:
+            remaining = give_up - time.monotonic()
+            if remaining <= 0 or await call.request.is_disconnected():
+                return {"tasks": []}
+            await signal.wait(queue_id, seen, min(remaining, 1.0))
+        if time.monotonic() >= give_up or await call.request.is_disconnected():
             return {"tasks": []}
-        await signal.wait(queue_id, seen, remaining)
 
 
 @queue.endpoint(

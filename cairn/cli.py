@@ -60,8 +60,10 @@ def worker(task_queue_id: str, worker_group: str, worker_id: str | None, capacit
     the task payload is described by /schemas/worker/v1/payload.json.
     SIGTERM stops it: running tasks resolve as exception/worker-shutdown.
     """
-    from cairn.consumers.worker import default_worker_id, run_worker
-
+    try:
+        from cairn.consumers.worker import default_worker_id, run_worker
+    except ImportError as e:
+        raise click.ClickException(f"cairn worker needs the taskcluster client ({e}): pip install taskcluster") from None
     logging.basicConfig(level="INFO", format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
     try:
         run_worker(task_queue_id, worker_group, worker_id or default_worker_id(), capacity, work_dir)

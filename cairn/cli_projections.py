@@ -70,14 +70,10 @@ def schema_as_it_is(settings: Settings) -> Iterator[None]:
 def _schema_present(settings: Settings) -> bool:
     import psycopg
 
-    from cairn.projections.queries import load_schema
-    from cairn.projections.rebuild import _CREATE_INDEX, _CREATE_TABLE
+    from cairn.domain.event_log import EventLog
+    from cairn.projections.rebuild import schema_relations
 
-    names = ["cairn_events"]
-    for statement in load_schema("postgres"):
-        found = _CREATE_TABLE.match(statement) or _CREATE_INDEX.match(statement)
-        if found:
-            names.append(found[1])
+    names = [f"{EventLog.name}_events", *schema_relations("postgres")]
     try:
         with psycopg.connect(settings.database_url, connect_timeout=10) as conn:
             row = conn.execute("SELECT bool_and(to_regclass(n) IS NOT NULL) FROM unnest(%s::text[]) AS n", (names,)).fetchone()
@@ -225,7 +221,8 @@ def rebuild(name: str | None) -> None:
         events = max([replay.written] + [t.position for t in chosen])
         click.echo(
             f"rebuilt {', '.join(t.name for t in chosen)} from {events:,} events "
-            f"in {seconds:.1f} s ({events / max(seconds, 1e-9):,.0f} events/s)"
+            f"in {seconds:.1f} s ({events / max(seconds, 1e-9):,.0f} events/s); swapped in holding "
+            f"writers back {replay.locked_seconds * 1000:,.0f} ms (locks taken at attempt {replay.lock_attempts})"
         )
 
 

@@ -2,25 +2,23 @@
 
 A ``TaskRun`` owns one claimed run from start to resolution:
 
-1. ``public/logs/live.log`` becomes a ``reference`` artifact pointing at the
-   worker's live-log server, which streams the log file as it grows;
+1. ``public/logs/live.log`` points at the worker's live-log server, which
+   streams the log file as it grows (see :mod:`task_artifacts`);
 2. the payload is checked against ``schemas/worker/v1/payload.yml``; the
-   commands run in a fresh directory, each in its own process group, with
-   stdout and stderr appended to the log, all within ``maxRunTime``;
-   meanwhile the claim is reclaimed at a third of the time it has left;
-3. the declared artifacts are uploaded as ``object`` artifacts;
-4. the log is uploaded as ``public/logs/live_backing.log`` and
-   ``public/logs/live.log`` becomes a ``link`` to it (the queue lets a link
-   replace a reference, as generic-worker relies on);
-5. the run is reported: completed (exit 0), failed (non-zero, maxRunTime
+   commands run one after the other in a fresh directory, each in its own
+   process group, with stdout and stderr in the log, all within
+   ``maxRunTime``; meanwhile the claim is reclaimed whenever a third of the
+   time it has left has passed;
+3. the declared artifacts and then the log are uploaded;
+4. the run is reported: completed (exit 0), failed (non-zero, maxRunTime
    exceeded, an artifact missing), or exception (``malformed-payload``,
    ``intermittent-task`` for an ``onExitStatus.retry`` status,
    ``worker-shutdown``, ``internal-error``).
 
 A run is *abandoned* when the worker shuts down, or when a reclaim answers
-409 (the task was cancelled or the claim lapsed and went to someone else):
-the processes are killed at once, the log is still uploaded, and only a
-shutdown reports anything.
+409 — the task was cancelled, or the claim lapsed and went to another run:
+its processes are killed at once and the log is still uploaded, but only a
+shutdown is reported; a lost claim is no longer this worker's to resolve.
 """
 
 from __future__ import annotations
@@ -28,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import mimetypes
 import os
 import shlex
 import shutil
@@ -43,19 +40,18 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import taskcluster
-import yaml
 import taskcluster.aio
-import taskcluster.aio.upload
+import yaml
+from jsonschema import Draft7Validator
+from jsonschema.exceptions import best_match
 from taskcluster.exceptions import TaskclusterFailure, TaskclusterRestFailure
 
+from cairn.api.formats import checker as format_checker
+from cairn.consumers.task_artifacts import UPLOAD_ERRORS, RunArtifacts
 from cairn.consumers.task_proxy import TaskProxy
 
 log = logging.getLogger("cairn.worker")
 
-LIVE_LOG = "public/logs/live.log"
-BACKING_LOG = "public/logs/live_backing.log"
-LOG_CONTENT_TYPE = "text/plain; charset=utf-8"
 DEFAULT_MAX_RUN_TIME = 3600
 #: Variables of the worker's own environment that tasks see; its credentials are not among them.
 PASSED_THROUGH = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TERM", "USER", "LOGNAME", "SHELL")
@@ -75,17 +71,15 @@ class TaskLog:
 
     def __init__(self, path: Path):
         self.path = path
+        self.closed = False
         self._file = path.open("ab")
         self._grown = asyncio.Event()
-        self.closed = False
-        self.token = ""
 
     def write(self, data: bytes) -> None:
-        if self.closed or not data:
-            return
-        self._file.write(data)
-        self._file.flush()
-        self._wake()
+        if data and not self.closed:
+            self._file.write(data)
+            self._file.flush()
+            self._wake()
 
     def line(self, text: str) -> None:
         stamp = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -115,10 +109,6 @@ class TaskLog:
                     await grown.wait()
 
 
-class RunAbandoned(Exception):
-    """The run was stopped from outside: the worker is shutting down, or the claim is lost."""
-
-
 class TaskRun:
     def __init__(self, claim: dict[str, Any], worker: WorkerIdentity, session: aiohttp.ClientSession, live_logs: Any):
         self.task_id: str = claim["status"]["taskId"]
@@ -131,6 +121,9 @@ class TaskRun:
         self.live_logs = live_logs
         self.directory = worker.work_dir / f"{self.task_id}-{self.run_id}"
         self.workdir = self.directory / "work"
+        self.artifacts = RunArtifacts(
+            self.task_id, self.run_id, self.task["expires"], worker.root_url, self.queue, session
+        )
         self.abandoned: str | None = None
         self._execution: asyncio.Task[tuple[str, str]] | None = None
 
@@ -138,13 +131,13 @@ class TaskRun:
         return f"task {self.task_id} run {self.run_id}"
 
     def queue(self) -> taskcluster.aio.Queue:
-        """A queue client with the run's current temporary credentials (they change on reclaim)."""
+        """A queue client with the run's current temporary credentials (a reclaim replaces them)."""
         # The client turns the values of the credentials it is given into bytes, in place.
         options = {"rootUrl": self.worker.root_url, "credentials": dict(self.credentials), "maxRetries": 5}
         return taskcluster.aio.Queue(options, session=self.session)
 
     def abandon(self, why: str) -> None:
-        """Stop the run now: ``worker-shutdown`` or ``claim-lost``."""
+        """Stop the run now, because of ``worker-shutdown`` or ``claim-lost``."""
         if self.abandoned is None:
             self.abandoned = why
             if self._execution is not None:
@@ -156,7 +149,9 @@ class TaskRun:
         task_log = TaskLog(self.directory / "live.log")
         keeper = asyncio.create_task(self._keep_claim())
         try:
-            await self._publish_live_log(task_log)
+            await self._quietly("point the live log at this worker", self.artifacts.point_log_at(
+                self.live_logs.publish(task_log)
+            ))
             task_log.line(f"Task {self.task_id}, run {self.run_id}")
             task_log.line(
                 f"Worker {self.worker.worker_group}/{self.worker.worker_id} "
@@ -167,20 +162,19 @@ class TaskRun:
             if resolution is None:
                 task_log.line(f"Stopped after {elapsed:.3f} s; the run is no longer this worker's to report")
             else:
-                task_log.line(f"Resolving as {_describe(*resolution)} after {elapsed:.3f} s")
+                task_log.line(f"Resolving as {describe(*resolution)} after {elapsed:.3f} s")
+            task_log.close()
+            await self._quietly("upload the log", self.artifacts.upload_log(task_log.path))
+            if resolution is None:
+                log.info("%s: stopped after %.1f s, the claim was lost (cancelled or claimed away)", self, elapsed)
+                return
+            await self._quietly(f"report {describe(*resolution)}", self._report(*resolution))
+            log.info("%s: %s after %.1f s", self, describe(*resolution), elapsed)
         finally:
             keeper.cancel()
             task_log.close()
-            try:
-                await self._upload_log(task_log)
-            finally:
-                self.live_logs.unpublish(task_log)
-                shutil.rmtree(self.directory, ignore_errors=True)
-        if resolution is None:
-            log.info("%s: stopped after %.1f s: the claim was lost (cancelled or claimed away)", self, elapsed)
-            return
-        await self._report(*resolution)
-        log.info("%s: %s after %.1f s", self, _describe(*resolution), elapsed)
+            self.live_logs.unpublish(task_log)
+            shutil.rmtree(self.directory, ignore_errors=True)
 
     async def _run(self, task_log: TaskLog) -> tuple[str, str] | None:
         """(state, reason) to report, or None when the claim is lost."""
@@ -197,14 +191,14 @@ class TaskRun:
         if self.abandoned == "worker-shutdown":
             task_log.line("The worker is shutting down: the task was stopped and will be retried elsewhere")
             return "exception", "worker-shutdown"
-        task_log.line("The claim was lost (the task was cancelled, or claimed by another worker): the task was stopped")
+        task_log.line("The claim was lost (the task was cancelled, or claimed by another run): the task was stopped")
         return None
 
     async def _execute(self, task_log: TaskLog) -> tuple[str, str]:
         payload = self.task.get("payload")
         errors = payload_errors(payload)
         if errors:
-            task_log.line("The payload does not match the worker's schema (/schemas/worker/v1/payload.json):")
+            task_log.line("The payload does not match the worker's schema /schemas/worker/v1/payload.json:")
             for error in errors:
                 task_log.line("  " + error)
             return "exception", "malformed-payload"
@@ -217,20 +211,20 @@ class TaskRun:
         try:
             env = self._environment(payload.get("env", {}), proxy.url if proxy else None)
             started = time.monotonic()
-            exit_status = await run_commands(commands_of(payload["command"]), self.workdir, env, task_log, max_run_time)
+            status = await run_commands(commands_of(payload["command"]), self.workdir, env, task_log, max_run_time)
             elapsed = time.monotonic() - started
         finally:
             if proxy is not None:
                 await proxy.stop()
-        if exit_status is None:
+        if status is None:
             task_log.line(f"maxRunTime of {max_run_time} s exceeded: the task was killed after {elapsed:.3f} s")
         else:
-            task_log.line(f"Exit status {exit_status} after {elapsed:.3f} s")
-        artifacts_ok = await self._upload_artifacts(payload.get("artifacts", []), task_log)
-        if exit_status == 0 and artifacts_ok:
+            task_log.line(f"Exit status {status} after {elapsed:.3f} s")
+        uploaded = await self.artifacts.upload_declared(payload.get("artifacts", []), self.workdir, task_log.line)
+        if status == 0 and uploaded:
             return "completed", "completed"
-        if exit_status in payload.get("onExitStatus", {}).get("retry", []):
-            task_log.line(f"Exit status {exit_status} is listed in onExitStatus.retry: the task will be retried")
+        if status in payload.get("onExitStatus", {}).get("retry", []):
+            task_log.line(f"Exit status {status} is listed in onExitStatus.retry: the task will be retried")
             return "exception", "intermittent-task"
         return "failed", "failed"
 
@@ -251,7 +245,7 @@ class TaskRun:
         return env
 
     async def _keep_claim(self) -> None:
-        """Reclaim at a third of the time the claim has left; a 409 means it is lost."""
+        """Reclaim whenever a third of the claim's remaining time has passed; a 409 means it is lost."""
         while True:
             left = (_parse_time(self.taken_until) - datetime.now(timezone.utc)).total_seconds()
             await asyncio.sleep(max(left / 3, 0.2))
@@ -269,137 +263,47 @@ class TaskRun:
             self.credentials = reclaimed["credentials"]
             self.taken_until = reclaimed["takenUntil"]
 
-    # artifacts
-
-    async def _publish_live_log(self, task_log: TaskLog) -> None:
-        url = self.live_logs.publish(task_log)
-        try:
-            await self._create_artifact(
-                LIVE_LOG,
-                {"storageType": "reference", "expires": self.task["expires"], "contentType": LOG_CONTENT_TYPE, "url": url},
-            )
-        except (TaskclusterFailure, aiohttp.ClientError) as e:
-            log.warning("%s: could not create %s: %s", self, LIVE_LOG, e)
-
-    async def _upload_log(self, task_log: TaskLog) -> None:
-        try:
-            await self._upload_file(BACKING_LOG, task_log.path, LOG_CONTENT_TYPE, self.task["expires"])
-            await self._create_artifact(
-                LIVE_LOG,
-                {"storageType": "link", "expires": self.task["expires"], "contentType": LOG_CONTENT_TYPE,
-                 "artifact": BACKING_LOG},
-            )
-        except (TaskclusterFailure, aiohttp.ClientError, OSError) as e:
-            log.warning("%s: could not upload the log: %s", self, e)
-
-    async def _upload_artifacts(self, declared: list[dict[str, Any]], task_log: TaskLog) -> bool:
-        ok = True
-        for artifact in declared:
-            expires = artifact.get("expires", self.task["expires"])
-            try:
-                for name, path in _files_of(artifact, self.workdir):
-                    content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-                    await self._upload_file(name, path, content_type, expires)
-                    task_log.line(f"Uploaded artifact {name} ({path.stat().st_size} bytes, {content_type})")
-            except ArtifactMissing as e:
-                ok = False
-                task_log.line(f"Artifact {artifact['name']}: {e}")
-                error = {"storageType": "error", "expires": expires, "reason": e.reason, "message": str(e)}
-                await self._try(self._create_artifact(artifact["name"], error), task_log)
-            except (TaskclusterFailure, aiohttp.ClientError, OSError) as e:
-                ok = False
-                task_log.line(f"Artifact {artifact['name']}: upload failed: {e}")
-        return ok
-
-    async def _try(self, call: Any, task_log: TaskLog) -> None:
-        try:
-            await call
-        except (TaskclusterFailure, aiohttp.ClientError) as e:
-            task_log.line(f"... which the queue refused: {e}")
-
-    async def _create_artifact(self, name: str, request: dict[str, Any]) -> dict[str, Any]:
-        return await self.queue().createArtifact(self.task_id, str(self.run_id), name, request)
-
-    async def _upload_file(self, name: str, path: Path, content_type: str, expires: str) -> None:
-        created = await self._create_artifact(
-            name, {"storageType": "object", "expires": expires, "contentType": content_type}
-        )
-        objects = taskcluster.aio.Object(
-            {"rootUrl": self.worker.root_url, "credentials": created["credentials"]}, session=self.session
-        )
-        with path.open("rb") as f:
-            await taskcluster.aio.upload.uploadFromFile(
-                projectId=created["projectId"],
-                name=created["name"],
-                contentType=content_type,
-                contentLength=os.fstat(f.fileno()).st_size,
-                uploadId=created["uploadId"],
-                expires=created["expires"],
-                maxRetries=5,
-                objectService=objects,
-                file=f,
-            )
-        await self.queue().finishArtifact(self.task_id, str(self.run_id), name, {"uploadId": created["uploadId"]})
-
     async def _report(self, state: str, reason: str) -> None:
         queue, run_id = self.queue(), str(self.run_id)
+        if state == "completed":
+            await queue.reportCompleted(self.task_id, run_id)
+        elif state == "failed":
+            await queue.reportFailed(self.task_id, run_id)
+        else:
+            await queue.reportException(self.task_id, run_id, {"reason": reason})
+
+    async def _quietly(self, what: str, call: Any) -> None:
         try:
-            if state == "completed":
-                await queue.reportCompleted(self.task_id, run_id)
-            elif state == "failed":
-                await queue.reportFailed(self.task_id, run_id)
-            else:
-                await queue.reportException(self.task_id, run_id, {"reason": reason})
-        except (TaskclusterFailure, aiohttp.ClientError) as e:
-            log.warning("%s: could not report %s: %s", self, _describe(state, reason), e)
+            await call
+        except UPLOAD_ERRORS as e:
+            log.warning("%s: could not %s: %s", self, what, e)
 
 
-class ArtifactMissing(Exception):
-    def __init__(self, message: str, reason: str = "file-missing-on-worker"):
-        super().__init__(message)
-        self.reason = reason
+def describe(state: str, reason: str) -> str:
+    return state if state == reason else f"{state} ({reason})"
 
 
-def _files_of(artifact: dict[str, Any], workdir: Path) -> list[tuple[str, Path]]:
-    """(artifact name, file) for each file a declared artifact stands for."""
-    path = (workdir / artifact["path"]).resolve()
-    if not path.is_relative_to(workdir.resolve()):
-        raise ArtifactMissing(f"{artifact['path']} is outside the task's directory", "invalid-resource-on-worker")
-    if artifact["type"] == "file":
-        if not path.is_file():
-            raise ArtifactMissing(f"no file {artifact['path']}")
-        return [(artifact["name"], path)]
-    if not path.is_dir():
-        raise ArtifactMissing(f"no directory {artifact['path']}")
-    files = sorted(p for p in path.rglob("*") if p.is_file())
-    return [(f"{artifact['name']}/{p.relative_to(path).as_posix()}", p) for p in files]
+def _parse_time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 # payload
 
 
 @functools.cache
-def _payload_validator() -> Any:
-    from jsonschema import Draft7Validator
-
+def _payload_validator() -> Draft7Validator:
     text = (resources.files("cairn.schemas") / "worker" / "v1" / "payload.yml").read_text()
-    return Draft7Validator(yaml.safe_load(text), format_checker=Draft7Validator.FORMAT_CHECKER)
+    return Draft7Validator(yaml.safe_load(text), format_checker=format_checker)
 
 
 def payload_errors(payload: Any) -> list[str]:
     """What is wrong with a payload, one line per problem; empty when it is valid."""
-    from jsonschema.exceptions import best_match
-
-    errors = sorted(_payload_validator().iter_errors(payload), key=lambda e: list(map(str, e.absolute_path)))
     described = []
-    for error in errors:
+    for error in sorted(_payload_validator().iter_errors(payload), key=lambda e: list(map(str, e.absolute_path))):
         error = best_match([error]) or error
         where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
         described.append(f"payload{where}: {error.message}")
     return described
-
-
-# processes
 
 
 def commands_of(command: str | list[Any]) -> list[list[str]]:
@@ -411,9 +315,12 @@ def commands_of(command: str | list[Any]) -> list[list[str]]:
     return [list(argv) for argv in command]
 
 
+# processes
+
+
 async def run_commands(commands: list[list[str]], cwd: Path, env: dict[str, str], task_log: TaskLog,
                        max_run_time: float) -> int | None:
-    """The exit status of the last command run (the first non-zero), or None past ``max_run_time``."""
+    """The exit status of the last command run (the first that is non-zero), or None past ``max_run_time``."""
     try:
         async with asyncio.timeout(max_run_time):
             status = 0
@@ -462,11 +369,3 @@ def _kill_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
-
-
-def _describe(state: str, reason: str) -> str:
-    return state if state == reason else f"{state} ({reason})"
-
-
-def _parse_time(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))

@@ -25,13 +25,17 @@ import secrets
 import shutil
 import signal
 import socket
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import taskcluster
+import taskcluster.aio
 from aiohttp import web
+from taskcluster.exceptions import TaskclusterFailure
+
+from cairn.consumers.task_run import TaskRun, WorkerIdentity
 
 log = logging.getLogger("cairn.worker")
 
@@ -58,13 +62,13 @@ class LiveLogServer:
         await self._runner.cleanup()
 
     def publish(self, task_log: Any) -> str:
+        """The URL where ``task_log`` can be followed from now on."""
         token = secrets.token_urlsafe(24)
         self._logs[token] = task_log
-        task_log.token = token
         return f"{self.base_url}/log/{token}"
 
     def unpublish(self, task_log: Any) -> None:
-        self._logs.pop(getattr(task_log, "token", ""), None)
+        self._logs = {token: found for token, found in self._logs.items() if found is not task_log}
 
     async def _stream(self, request: web.Request) -> web.StreamResponse:
         task_log = self._logs.get(request.match_info["token"])
@@ -99,8 +103,6 @@ class Worker:
         capacity: int,
         work_dir: Path,
     ):
-        from cairn.consumers.task_run import WorkerIdentity
-
         self.options = options
         self.capacity = capacity
         self.identity = WorkerIdentity(
@@ -142,9 +144,6 @@ class Worker:
             await self.live_logs.stop()
 
     async def _claim_loop(self, session: aiohttp.ClientSession) -> None:
-        import taskcluster.aio
-        from taskcluster.exceptions import TaskclusterFailure
-
         queue = taskcluster.aio.Queue(self.options, session=session)
         ident = self.identity
         log.info(
@@ -179,8 +178,6 @@ class Worker:
                 self._start(claim, session)
 
     def _start(self, claim: dict[str, Any], session: aiohttp.ClientSession) -> None:
-        from cairn.consumers.task_run import TaskRun
-
         run = TaskRun(claim, self.identity, session, self.live_logs)
         log.info("%s: claimed (%s)", run, claim["task"].get("metadata", {}).get("name", ""))
         if self._stopping.is_set():
@@ -213,12 +210,6 @@ def run_worker(
     task_queue_id: str, worker_group: str, worker_id: str, capacity: int, work_dir: str | None
 ) -> None:
     """Run a worker until SIGTERM, with credentials from the TASKCLUSTER_* environment variables."""
-    # jsonschema[format-nongpl] imports rfc3987-syntax, which compiles a grammar
-    # for over a second at import time for the "iri" formats; the payload
-    # schema uses none of them, and a worker should start in well under one.
-    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
-    import taskcluster
-
     options = taskcluster.optionsFromEnvironment()
     if not options.get("rootUrl"):
         raise ValueError("TASKCLUSTER_ROOT_URL is not set")

@@ -2,13 +2,12 @@
 
 Each test starts the worker as a subprocess with the standard TASKCLUSTER_*
 variables, creates tasks with the official client and watches them resolve.
-Claims last 3 seconds here, so the worker reclaims about every second and
+Claims last 3 seconds here, so the worker reclaims about every second, and
 notices a cancelled task within about that long.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import signal
 import subprocess
@@ -31,15 +30,18 @@ RESOLVED = ("completed", "failed", "exception")
 
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
-    return {"claim_timeout": 3}
+    # Short claims, reaped at once when they lapse: a worker that failed to reclaim would show.
+    return {"claim_timeout": 3, "reaper_interval": 0.2}
 
 
 @pytest.fixture
 def server(runtime: Any) -> Iterator[LiveServer]:
-    """A live server told its own root URL, as the object service's data URLs need."""
+    """The live server, stopping without waiting for a stopped worker's claimWork long-poll.
+
+    That request's handler only notices its client is gone when its wait ends
+    (up to 5 s), and uvicorn would wait for it.
+    """
     live = LiveServer(runtime)
-    runtime.settings = dataclasses.replace(runtime.settings, root_url=live.root_url)
-    # A stopped worker's claimWork long-poll would otherwise hold the shutdown for seconds.
     live.server.config.timeout_graceful_shutdown = 0.1
     live.start()
     yield live
@@ -97,7 +99,7 @@ def create(queue: Any, payload: Any, **overrides: Any) -> str:
     return task_id
 
 
-def wait_for(check: Any, timeout: float = 20, what: str = "condition") -> Any:
+def wait_for(check: Any, timeout: float = 30, what: str = "condition") -> Any:
     give_up = time.monotonic() + timeout
     while True:
         value = check()
@@ -124,10 +126,14 @@ def task_log(queue: Any, task_id: str, run_id: int = 0) -> str:
     return bytes(data).decode()
 
 
-def test_a_task_that_exits_0_completes_and_its_log_holds_the_output(server, start_worker):
+def test_a_task_that_exits_0_completes_and_its_log_holds_the_output(server, start_worker, tmp_path):
     queue = server.client("queue")
     start_worker()
-    task_id = create(queue, {"command": [["echo", "hello"], ["sh", "-c", 'echo "task $TASK_ID run $RUN_ID"']]})
+    task_id = create(queue, {"command": [
+        ["echo", "hello"],
+        ["sh", "-c", 'echo "task $TASK_ID run $RUN_ID at $TASKCLUSTER_ROOT_URL"'],
+        ["sh", "-c", 'echo "worker credentials: ${TASKCLUSTER_ACCESS_TOKEN:-none}"'],
+    ]})
 
     status = resolved(queue, task_id)
     assert status["state"] == "completed"
@@ -136,17 +142,21 @@ def test_a_task_that_exits_0_completes_and_its_log_holds_the_output(server, star
     assert lines[0].endswith(f"Task {task_id}, run 0")
     assert "Worker tests/w1 on cairn-test/worker" in lines[1]
     assert "hello\n" in log
-    assert f"task {task_id} run 0\n" in log
+    assert f"task {task_id} run 0 at {server.root_url}\n" in log
+    assert "worker credentials: none\n" in log
     assert "Exit status 0 after" in lines[-2]
     assert "Resolving as completed after" in lines[-1]
     artifacts = {a["name"]: a for a in queue.listArtifacts(task_id, "0")["artifacts"]}
     assert artifacts["public/logs/live.log"]["storageType"] == "link"
     assert artifacts["public/logs/live_backing.log"]["storageType"] == "object"
+    # The task's directory is gone once it is done.
+    wait_for(lambda: not any((tmp_path / "work").iterdir()), what="the task directory to be removed")
 
 
 def test_exit_statuses_decide_how_runs_resolve(server, start_worker):
     queue = server.client("queue")
-    start_worker(capacity=3)
+    start_worker(capacity=4)
+    lasting = create(queue, {"command": "sleep 3.5"})  # longer than a claim lasts: reclaimed
     failing = create(queue, {"command": "echo failing; exit 1"})
     malformed = create(queue, {"command": [["true"]], "maxRunTime": "ten"})
     # Exits 3 (listed as retryable) on the first run, 0 on the retry.
@@ -166,6 +176,9 @@ def test_exit_statuses_decide_how_runs_resolve(server, start_worker):
     ]
     assert status["runs"][1]["reasonCreated"] == "retry"
     assert "listed in onExitStatus.retry" in task_log(queue, flaky, 0)
+
+    status = resolved(queue, lasting)
+    assert [(r["state"], r["reasonResolved"]) for r in status["runs"]] == [("completed", "completed")]
 
 
 def test_a_task_past_its_max_run_time_is_killed_and_fails(server, start_worker):
@@ -265,7 +278,10 @@ def test_the_live_log_can_be_followed_while_the_task_runs(server, start_worker):
     reference = wait_for(lambda: _content_or_none(queue, task_id), what="the live log")
     assert reference["storageType"] == "reference"
     seen = []
-    with httpx.stream("GET", reference["url"], timeout=10) as response:
+    # As a browser would: the queue redirects to the worker's live-log server.
+    url = f"{server.root_url}/api/queue/v1/task/{task_id}/runs/0/artifacts/public/logs/live.log"
+    with httpx.stream("GET", url, follow_redirects=True, timeout=10) as response:
+        assert str(response.url) == reference["url"]
         assert response.headers["content-type"] == "text/plain; charset=utf-8"
         for line in response.iter_lines():
             seen.append(line)
@@ -294,7 +310,7 @@ def test_sigterm_stops_the_worker_and_the_task_retries_elsewhere(server, start_w
     queue = server.client("queue")
     worker = start_worker()
     pid_file = tmp_path / "task.pid"
-    task_id = create(queue, {"command": f"echo $$ > {pid_file}; echo working; exec sleep 60"})
+    task_id = create(queue, {"command": f"echo working; echo $$ > {pid_file}; exec sleep 60"})
     pid = _pid_from(pid_file)
 
     assert worker.terminate() == 0
