@@ -35,6 +35,15 @@ def _kept_secret(path: Path, make: Callable[[], str]) -> str:
     return value
 
 
+def _cli_path() -> str:
+    """How to call `cairn` from here: the virtualenv's script, relative when it can be."""
+    script = Path(sys.executable).parent / "cairn"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
+
+
 @click.command()
 @click.option("--data-dir", default=".cairn", show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
@@ -78,7 +87,10 @@ def main(data_dir: str, host: str, port: int) -> None:
             start_new_session=True,
         )
     )
-    click.echo(f"A local worker runs tasks from the task queue {LOCAL_TASK_QUEUE} (payload: /schemas/worker/v1/payload.json).\n")
+    click.echo(f"A local worker runs tasks from the task queue {LOCAL_TASK_QUEUE} (payload: /schemas/worker/v1/payload.json).")
+    click.echo("Submit the example task and follow its log:\n")
+    click.echo(f"  {_cli_path()} task create examples/hello.yml")
+    click.echo(f"  {_cli_path()} task log -f <taskId>\n")
     try:
         while all(p.poll() is None for p in processes):
             try:
