@@ -11,7 +11,6 @@ go to stderr, so that stdout stays what a script asked for.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -40,15 +39,16 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON, 
 # output
 
 
-#: Width of tables written to a file or pipe (unless COLUMNS says otherwise).
+#: Width of tables written to a file or pipe, at the least.
 PIPE_WIDTH = 200
 
 
 def stdout() -> Console:
     # Made per call: click's test runner swaps sys.stdout between invocations.
     console = Console(highlight=False, soft_wrap=False)
-    if not console.is_terminal and "COLUMNS" not in os.environ:
-        console.width = PIPE_WIDTH
+    if not console.is_terminal:
+        # Piped or captured: a wide table beats one with its values cut off.
+        console.width = max(PIPE_WIDTH, console.width)
     return console
 
 
