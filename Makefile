@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DATA ?= .cairn
 
-.PHONY: install run test test-stress bench clean
+.PHONY: install run test bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,11 +20,9 @@ install: $(STAMP)
 run: install
 	@$(BIN)/python -m cairn.first_run --data-dir $(DATA)
 
+# Two workers: much of the suite waits on I/O (fsync, long polls, subprocesses).
 test: install
-	$(BIN)/python -m pytest -q
-
-test-stress: install
-	$(BIN)/python -m pytest -q -m slow --run-slow
+	$(BIN)/python -m pytest -q -n 2
 
 bench: install
 	$(BIN)/python -m bench
