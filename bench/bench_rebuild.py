@@ -134,6 +134,10 @@ def main() -> None:
 
         timed("rebuild", head, lambda: rebuild(writers))
         (follower,) = [f for f in runtime.view_followers if f.name == "runs"]
+        with runtime.store.unit_of_work() as session:  # follow from the start of the log
+            for table in follower.consumer.tables:
+                session.execute_sql(f"DELETE FROM {table}")
+            session.run("set_consumer_position", {"name": follower.name, "position": 0})
         timed("follow runs", head, follower.catch_up)
         timed("rebuild runs", head, lambda: rebuild([Target(follower.consumer, consumer=follower.name)]))
     finally:

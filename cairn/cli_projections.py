@@ -206,7 +206,7 @@ def rebuild(name: str | None) -> None:
 
     NAME is one projection (see `cairn projections list`); without it, all.
     """
-    from cairn.projections.rebuild import REBUILD_SUFFIX
+    from cairn.projections.rebuild import REBUILD_SUFFIX, SwapTimeout
 
     with open_runtime() as runtime, only_one_at_a_time(runtime):
         chosen = targets(runtime, name)
@@ -214,6 +214,9 @@ def rebuild(name: str | None) -> None:
         replay = replay_all(runtime, chosen, REBUILD_SUFFIX, "rebuilding")
         try:
             replay.swap()
+        except SwapTimeout as e:
+            replay.drop()
+            raise click.ClickException(str(e)) from None
         except BaseException:
             replay.drop()
             raise

@@ -44,6 +44,7 @@ unit of work), blocking nobody on PostgreSQL.
 
 from __future__ import annotations
 
+import random
 import re
 import sqlite3
 import time
@@ -56,6 +57,10 @@ from typing import Any
 from cairn.projections.projection import Projection
 from cairn.projections.queries import Query, load_queries, load_schema
 from cairn.projections.sql_session import SqlSession
+
+class SwapTimeout(Exception):
+    """Writers kept the live tables busy for longer than the swap would wait."""
+
 
 REBUILD_SUFFIX = "__rebuild"
 VERIFY_SUFFIX = "__verify"
@@ -197,10 +202,15 @@ class Difference:
     key: dict[str, Any] | None
     live: dict[str, Any] | None
     rebuilt: dict[str, Any] | None
+    #: Set when the row is the same but the ordinal column puts it out of order.
+    order: str | None = None
 
     def describe(self) -> str:
         where = ", ".join(f"{k}={v!r}" for k, v in self.key.items()) if self.key else ""
         head = f"{self.projection}: {self.table}" + (f" [{where}]" if where else "")
+        if self.order is not None:
+            shown = self.live if self.key is None else {self.order: (self.live or {}).get(self.order)}
+            return f"{head}: out of the order the log gives, by {self.order} ({shown})"
         if self.live is None:
             return f"{head}: missing from the view; the log gives {self.rebuilt}"
         if self.rebuilt is None:
@@ -236,7 +246,7 @@ class Replay:
         self.writers = [t for t in self.targets if not t.read_side]
         self.written = 0
         #: How the swap went: attempts to take the locks, and how long writers were held back.
-        self.lock_attempts = 1
+        self.lock_attempts = 0
         self.locked_seconds = 0.0
         # Commit scratch rows in chunks; on SQLite each chunk holds the one
         # writer lock, so keep them short there.
@@ -293,12 +303,21 @@ class Replay:
                 behind += max(0, limits[target.consumer] - target.position)
         return behind
 
-    def build(self, small_tail: int = 1000) -> None:
-        """Create the scratch tables and catch them up, in committed chunks, to within ``small_tail``."""
+    def build(self, small_tail: int = 200, rounds: int = 20) -> None:
+        """Create the scratch tables and catch them up, in committed chunks, to within ``small_tail``.
+
+        The swap applies what is left while writers wait, so the tail is
+        chased down first — for at most ``rounds`` rounds, should writers
+        keep ahead.
+        """
         self.create()
         if self.dialect == "postgres" and self.staged:
             self._build_staged()
-        while True:
+        self.catch_up(small_tail, rounds)
+
+    def catch_up(self, small_tail: int = 200, rounds: int = 20) -> None:
+        """Catch the scratch tables up in committed chunks, round after round, to within ``small_tail``."""
+        for _ in range(rounds):
             with self.store.reading() as session:
                 limits = self.limits(session)
             applied = 0
@@ -426,19 +445,37 @@ class Replay:
 
     # the end: swap or compare
 
-    def swap(self, attempts: int = 50) -> None:
-        """Replace the live tables with the scratch tables, caught up to the last event."""
-        with self.store.unit_of_work() as session:
-            if self.dialect == "postgres":
-                self.lock_attempts = self._lock_live(session, attempts)
-            locked = time.monotonic()
-            limits = self.limits(session, lock=True)
-            self.catch_up_in(session, limits)
-            for target in self.targets:
-                if target.consumer is not None and target.position > limits[target.consumer]:
-                    session.run("set_consumer_position", {"name": target.consumer, "position": target.position})
-            self._rename(session)
-        self.locked_seconds = time.monotonic() - locked
+    def swap(self, patience: float = 60.0) -> None:
+        """Replace the live tables with the scratch tables, caught up to the last event.
+
+        When the locks cannot be had at once, the attempt is dropped (nothing
+        was applied in it), the scratch tables catch up with what writers
+        added meanwhile, and the swap tries again — for ``patience`` seconds.
+        """
+        give_up = time.monotonic() + patience
+        self.lock_attempts = 0
+        while True:
+            self.lock_attempts += 1
+            with self.store.unit_of_work() as session:
+                locked = self.dialect != "postgres" or self._lock_live(session)
+                if locked:
+                    started = time.monotonic()
+                    limits = self.limits(session, lock=True)
+                    self.catch_up_in(session, limits)
+                    for target in self.targets:
+                        if target.consumer is not None and target.position > limits[target.consumer]:
+                            session.run("set_consumer_position", {"name": target.consumer, "position": target.position})
+                    self._rename(session)
+            if locked:
+                self.locked_seconds = time.monotonic() - started
+                return
+            if time.monotonic() > give_up:
+                raise SwapTimeout(
+                    f"writers kept {', '.join(self.tables)} busy for {patience:.0f} s "
+                    f"({self.lock_attempts} attempts to lock them); nothing was swapped"
+                )
+            self.catch_up(rounds=1)
+            time.sleep(random.uniform(0.005, 0.05))
 
     def compare(self) -> list[Difference]:
         """Catch up and compare scratch and live tables in one consistent snapshot."""
@@ -453,28 +490,31 @@ class Replay:
             self._drop(session)
         return differences
 
-    def _lock_live(self, session: SqlSession, attempts: int) -> int:
+    def _lock_live(self, session: SqlSession) -> bool:
+        """Lock the live tables, then the log; False if that would have meant waiting too long.
+
+        Each lock is waited for at most ``deadlock_timeout / (tables + 3)``, so
+        the swap gives up well before a writer waiting on it would run its
+        deadlock check; it then rolls back to its savepoint, dropping every
+        lock it took.
+        """
         import psycopg
 
         session.cursor.execute("SELECT setting::int AS ms FROM pg_settings WHERE name = 'deadlock_timeout'")
         deadlock_ms = int(dict(session.cursor.fetchall()[0])["ms"])
         timeout_ms = max(10, deadlock_ms // (len(self.tables) + 3))
-        live = ", ".join(self.tables)
-        events = self.event_log.recorder.events_table_name
-        for attempt in range(attempts):
-            session.execute_sql("SAVEPOINT cairn_swap_locks")
-            try:
-                session.execute_sql(f"SET LOCAL lock_timeout = '{timeout_ms}ms'")
-                session.execute_sql(f"LOCK TABLE {live} IN ACCESS EXCLUSIVE MODE")
-                if self.writers:
-                    session.execute_sql(f"LOCK TABLE {events} IN EXCLUSIVE MODE")
-                session.execute_sql("SET LOCAL lock_timeout = 0")
-                session.execute_sql("RELEASE SAVEPOINT cairn_swap_locks")
-                return attempt + 1
-            except psycopg.errors.LockNotAvailable:
-                session.execute_sql("ROLLBACK TO SAVEPOINT cairn_swap_locks")
-                time.sleep(min(0.5, 0.01 * (attempt + 1)))
-        raise TimeoutError(f"could not lock {live} for the swap after {attempts} attempts")
+        session.execute_sql("SAVEPOINT cairn_swap_locks")
+        try:
+            session.execute_sql(f"SET LOCAL lock_timeout = '{timeout_ms}ms'")
+            session.execute_sql(f"LOCK TABLE {', '.join(self.tables)} IN ACCESS EXCLUSIVE MODE")
+            if self.writers:
+                session.execute_sql(f"LOCK TABLE {self.event_log.recorder.events_table_name} IN EXCLUSIVE MODE")
+            session.execute_sql("SET LOCAL lock_timeout = 0")
+        except psycopg.errors.LockNotAvailable:
+            session.execute_sql("ROLLBACK TO SAVEPOINT cairn_swap_locks")
+            return False
+        session.execute_sql("RELEASE SAVEPOINT cairn_swap_locks")
+        return True
 
     def _rename(self, session: SqlSession) -> None:
         for table in self.tables:
@@ -552,13 +592,9 @@ def row_key(dialect: str, projection: Projection, table: str) -> tuple[str, ...]
     return ()
 
 
-def _comparable(session: SqlSession, table: str, ordinal: Sequence[str], ignored: Sequence[str]) -> list[dict[str, Any]]:
+def _rows(session: SqlSession, table: str, ignored: Sequence[str]) -> list[dict[str, Any]]:
     session.cursor.execute(f"SELECT * FROM {table}")
     rows = [dict(r) for r in session.cursor.fetchall()]
-    for column in ordinal:
-        # An autoincrement id is compared by the order it gives the rows.
-        for rank, row in enumerate(sorted(rows, key=lambda r: r[column])):
-            row[column] = rank
     for row in rows:
         for column in ignored:
             row.pop(column, None)
@@ -566,31 +602,74 @@ def _comparable(session: SqlSession, table: str, ordinal: Sequence[str], ignored
 
 
 def compare_table(session: SqlSession, projection: Projection, table: str, scratch: str) -> list[Difference]:
+    """Rows that differ between a live table and its rebuilt copy.
+
+    Rows are compared as multisets of their values, without the ignored and
+    ordinal columns; then, for each ordinal column, the rows present on both
+    sides are compared by the order it gives them.
+    """
     ordinal = projection.ordinal_columns.get(table, ())
-    ignored = projection.ignored_columns.get(table, ())
-    live = _comparable(session, table, ordinal, ignored)
-    rebuilt = _comparable(session, scratch, ordinal, ignored)
-    columns = sorted(live[0]) if live else sorted(rebuilt[0]) if rebuilt else []
-
-    def as_tuple(row: dict[str, Any]) -> tuple[Any, ...]:
-        return tuple(row[c] for c in columns)
-
-    only_live = Counter(map(as_tuple, live)) - Counter(map(as_tuple, rebuilt))
-    only_rebuilt = Counter(map(as_tuple, rebuilt)) - Counter(map(as_tuple, live))
-    if not only_live and not only_rebuilt:
-        return []
+    live = _rows(session, table, projection.ignored_columns.get(table, ()))
+    rebuilt = _rows(session, scratch, projection.ignored_columns.get(table, ()))
+    sample = live[0] if live else rebuilt[0] if rebuilt else {}
+    columns = sorted(c for c in sample if c not in ordinal)
     key_columns = row_key(session.dialect, projection, table)
 
-    def keyed(rows: Iterable[tuple[Any, ...]]) -> dict[Any, dict[str, Any]]:
-        found = {}
-        for values in rows:
-            row = dict(zip(columns, values))
-            found[tuple(row[c] for c in key_columns) if key_columns else values] = row
-        return found
+    def values(row: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(row[c] for c in columns)
 
-    in_view, from_log = keyed(only_live.elements()), keyed(only_rebuilt.elements())
+    def name(row: dict[str, Any]) -> dict[str, Any] | None:
+        return {c: row[c] for c in key_columns} if key_columns else None
+
+    live_counts, rebuilt_counts = Counter(map(values, live)), Counter(map(values, rebuilt))
+    in_view = {values(r): r for r in live if live_counts[values(r)] > rebuilt_counts[values(r)]}
+    from_log = {values(r): r for r in rebuilt if rebuilt_counts[values(r)] > live_counts[values(r)]}
+    by_key = {tuple((name(r) or {}).values()) or v: r for v, r in from_log.items()}
     differences = []
-    for key in list(in_view) + [k for k in from_log if k not in in_view]:
-        names = dict(zip(key_columns, key)) if key_columns else None
-        differences.append(Difference(projection.name, table, names, in_view.get(key), from_log.get(key)))
+    for v, row in in_view.items():
+        key = tuple((name(row) or {}).values()) or v
+        differences.append(Difference(projection.name, table, name(row), row, by_key.pop(key, None)))
+    differences += [Difference(projection.name, table, name(r), None, r) for r in by_key.values()]
+    for column in ordinal:
+        differences += [
+            Difference(projection.name, table, name(r), r, None, order=column)
+            for r in _out_of_order(live, rebuilt, column, values)
+        ]
     return differences
+
+
+def _out_of_order(
+    live: list[dict[str, Any]], rebuilt: list[dict[str, Any]], column: str, values: Callable[[dict[str, Any]], Any]
+) -> list[dict[str, Any]]:
+    """Live rows that ``column`` puts out of the order the rebuild gives: the fewest to move."""
+    rank = {values(r): i for i, r in enumerate(sorted(rebuilt, key=lambda r: r[column]))}
+    in_order = [r for r in sorted(live, key=lambda r: r[column]) if values(r) in rank]
+    ranks = [rank[values(r)] for r in in_order]
+    # The longest run of live rows already in the rebuilt order stays; the rest moved.
+    tails: list[int] = []
+    ends: list[int] = []
+    previous = [-1] * len(ranks)
+    for i, r in enumerate(ranks):
+        at = _bisect(tails, r)
+        previous[i] = ends[at - 1] if at else -1
+        if at == len(tails):
+            tails.append(r)
+            ends.append(i)
+        else:
+            tails[at], ends[at] = r, i
+    keep, i = set(), ends[-1] if ends else -1
+    while i >= 0:
+        keep.add(i)
+        i = previous[i]
+    return [row for i, row in enumerate(in_order) if i not in keep]
+
+
+def _bisect(tails: list[int], value: int) -> int:
+    low, high = 0, len(tails)
+    while low < high:
+        middle = (low + high) // 2
+        if tails[middle] < value:
+            low = middle + 1
+        else:
+            high = middle
+    return low

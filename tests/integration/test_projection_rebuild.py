@@ -103,8 +103,13 @@ def test_verify_passes_finds_a_tampered_row_and_rebuild_fixes_it(runtime):
     with runtime.store.unit_of_work() as session:
         session.execute_sql(f"UPDATE tasks SET state = 'completed' WHERE task_id = '{tasks['running']}'")
         session.execute_sql("DELETE FROM roles WHERE role_id = 'project:ci'")
+        # The first of the two pending runs moves behind the other: claim order changed.
+        session.execute_sql(f"UPDATE pending SET seq = seq + 1000 WHERE task_id = '{tasks['rerun']}'")
     result = cli(runtime, "projections", "verify")
     assert result.exit_code == 1, result.output
+    (moved,) = [line for line in result.output.splitlines() if "out of the order the log gives, by seq" in line]
+    assert moved.startswith("queue: pending [task_id=")
+    assert tasks["rerun"] in moved or tasks["reprioritised"] in moved
     assert f"queue: tasks [task_id='{tasks['running']}']: state is 'completed' in the view, 'running'" in result.output
     assert "auth: roles [role_id='project:ci']: missing from the view" in result.output
 
