@@ -8,6 +8,7 @@ over on its next try.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import psycopg
@@ -15,6 +16,7 @@ import psycopg
 log = logging.getLogger("cairn.leadership")
 
 LOCK_SPACE = 7321100
+VERIFY_EVERY = 5.0
 
 
 class Leadership:
@@ -22,14 +24,20 @@ class Leadership:
         self.conninfo = conninfo
         self.name = name
         self._conn: psycopg.Connection[Any] | None = None
+        self._verify_at = 0.0
 
     def held(self) -> bool:
         """Try to lead (or keep leading); True while this process leads."""
         if self.conninfo is None:
             return True
-        if self._conn is not None and not self._conn.closed:
+        if self._conn is not None:
+            # A lost connection shows as broken once a statement fails on it,
+            # so the lock is verified with one cheap check every few seconds.
+            if not self._conn.closed and not self._conn.broken and time.monotonic() < self._verify_at:
+                return True
             try:
                 self._conn.execute("SELECT 1")
+                self._verify_at = time.monotonic() + VERIFY_EVERY
                 return True
             except psycopg.Error:
                 self._conn.close()
@@ -44,6 +52,7 @@ class Leadership:
             conn.close()
             return False
         self._conn = conn
+        self._verify_at = time.monotonic() + VERIFY_EVERY
         log.info("this process now leads %s", self.name)
         return True
 

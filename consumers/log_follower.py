@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -72,6 +73,7 @@ class LogFollower:
         conninfo: str | None = None,
         batch_size: int = 1000,
         idle_wait: float = 1.0,
+        coalesce: float = 0.02,
     ):
         self.log = event_log
         self.store = event_log.store
@@ -80,6 +82,11 @@ class LogFollower:
         self.conninfo = conninfo
         self.batch_size = batch_size
         self.idle_wait = idle_wait
+        self.coalesce = coalesce
+        # The leader alone moves the position, so it keeps it in memory
+        # between steps (read again whenever leadership is taken).
+        self._position: int | None = None
+        self._recorded_at = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.leadership = Leadership(conninfo, consumer.name)
@@ -94,20 +101,24 @@ class LogFollower:
 
     def step(self) -> int:
         """Process at most one batch; returns how many events were processed."""
-        after = self.position()
+        after = self._position if self._position is not None else self.position()
         # The head is read before the batch: an event committed in between is
         # then past the head, and is read next time rather than skipped.
         last = self._last_position(after)
         batch = read_events(self.log, after, self.batch_size, self.consumer.topics)
         if not batch:
-            if last > after:
-                # Events exist past us, but none of our topics: move over them.
+            # Events exist past us, but none of our topics: move over them,
+            # writing the position down now and then rather than every time.
+            if last > after and (last - after >= self.batch_size or time.monotonic() - self._recorded_at > 5):
                 self._record(last)
+            elif last > after:
+                self._position = last
             return 0
         if self.consumer.guarantee == "exactly-once":
             with self.store.unit_of_work() as session:
                 self.consumer.handle(session, batch)
                 session.run("set_consumer_position", {"name": self.name, "position": batch[-1].position})
+            self._position = batch[-1].position
         else:
             self.consumer.handle(None, batch)
             self._record(batch[-1].position)
@@ -121,6 +132,8 @@ class LogFollower:
     def _record(self, position: int) -> None:
         with self.store.unit_of_work() as session:
             session.run("set_consumer_position", {"name": self.name, "position": position})
+        self._position = position
+        self._recorded_at = time.monotonic()
 
     def catch_up(self) -> int:
         total = 0
@@ -144,6 +157,7 @@ class LogFollower:
     def _run(self) -> None:
         while not self._stop.is_set():
             if not self.leadership.held():
+                self._position = None
                 self._stop.wait(2.0)
                 continue
             seen = self.signal.generation
@@ -151,11 +165,14 @@ class LogFollower:
                 processed = self.step()
             except Exception:
                 log.exception("consumer %s failed; retrying", self.name)
+                self._position = None
                 self._stop.wait(1.0)
                 continue
             if processed == 0:
                 self.caught_up.set()
                 self.signal.wait(seen, self.idle_wait)
+                # Let a burst of commits land, and take them as one batch.
+                self._stop.wait(self.coalesce)
 
 
 class AggregateFolder:
