@@ -10,6 +10,7 @@ a reader following the log never passes over an id that fills in later.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -34,12 +35,34 @@ class CairnPostgresRecorder(library.PostgresApplicationRecorder):
         )
 
     def create_table(self) -> None:
-        # Several processes may start at once: serialise schema creation.
+        """Create the events table and every view, once per version of the schema.
+
+        Several processes may start at once, so creation is serialised by an
+        advisory lock; and it is skipped when the recorded fingerprint of the
+        DDL matches, because even ``CREATE INDEX IF NOT EXISTS`` takes a SHARE
+        lock that would make a starting process queue behind (and deadlock
+        with) writers already busy.
+        """
+        statements = load_schema(self.dialect)
+        fingerprint = hashlib.sha256(
+            "\n".join([self.events_table_name, *statements]).encode()
+        ).hexdigest()
         with self.datastore.get_connection() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(7321001)")
+            exists = conn.execute("SELECT to_regclass('cairn_schema') IS NOT NULL AS e").fetchone()
+            if exists["e"]:
+                row = conn.execute("SELECT fingerprint FROM cairn_schema WHERE id = 1").fetchone()
+                if row is not None and row["fingerprint"] == fingerprint:
+                    return
             super().create_table()
-            for statement in load_schema(self.dialect):
+            for statement in statements:
                 conn.execute(statement)
+            conn.execute("CREATE TABLE IF NOT EXISTS cairn_schema (id INTEGER PRIMARY KEY, fingerprint TEXT NOT NULL)")
+            conn.execute(
+                "INSERT INTO cairn_schema (id, fingerprint) VALUES (1, %s) "
+                "ON CONFLICT (id) DO UPDATE SET fingerprint = excluded.fingerprint",
+                (fingerprint,),
+            )
 
     @contextmanager
     def unit_of_work(self) -> Iterator[SqlSession]:
