@@ -171,8 +171,13 @@ class LogFollower:
             if processed == 0:
                 self.caught_up.set()
                 self.signal.wait(seen, self.idle_wait)
-                # Let a burst of commits land, and take them as one batch.
-                self._stop.wait(self.coalesce)
+                if self.signal.generation == seen:
+                    # A quiet log: read the position again, in case an
+                    # operator moved it (to replay a range, say).
+                    self._position = None
+                else:
+                    # Let a burst of commits land, and take them as one batch.
+                    self._stop.wait(self.coalesce)
 
 
 class AggregateFolder:

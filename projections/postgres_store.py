@@ -18,6 +18,7 @@ from typing import Any
 
 from eventsourcing.persistence import StoredEvent
 from eventsourcing import postgres as library
+from psycopg.sql import SQL
 
 from cairn.projections.queries import load_queries, load_schema
 from cairn.projections.sql_session import SqlSession, ViewWriter
@@ -89,6 +90,47 @@ class CairnPostgresRecorder(library.PostgresApplicationRecorder):
             return
         with self.datastore.get_connection() as conn:
             yield SqlSession(conn.cursor(), self.queries, self.dialect)
+
+    def select_events(
+        self,
+        originator_id: Any,
+        *,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> Sequence[StoredEvent]:
+        """An aggregate's events; inside a unit of work, read in its transaction.
+
+        A command then needs one connection, not two: were every pooled
+        connection held by a transaction waiting for a second one to load an
+        aggregate, the pool would run dry under load.
+        """
+        session = self._current.get()
+        if session is None:
+            return super().select_events(originator_id, gt=gt, lte=lte, desc=desc, limit=limit)
+        statement = self.select_events_statement
+        params: list[Any] = [originator_id]
+        if gt is not None:
+            statement += SQL(" AND originator_version > %s")
+            params.append(gt)
+        if lte is not None:
+            statement += SQL(" AND originator_version <= %s")
+            params.append(lte)
+        statement += SQL(" ORDER BY originator_version DESC" if desc else " ORDER BY originator_version ASC")
+        if limit is not None:
+            statement += SQL(" LIMIT %s")
+            params.append(limit)
+        session.cursor.execute(statement, params, prepare=True)
+        return [
+            StoredEvent(
+                originator_id=row["originator_id"],
+                originator_version=row["originator_version"],
+                topic=row["topic"],
+                state=bytes(row["state"]),
+            )
+            for row in session.cursor.fetchall()
+        ]
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
