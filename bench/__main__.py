@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -37,9 +38,15 @@ def main() -> None:
     except psycopg.Error:
         pass
 
+    amqp_url = os.environ.get("CAIRN_BENCH_AMQP", "amqp://guest:guest@127.0.0.1:5672/")
+    try:
+        socket.create_connection(("127.0.0.1", 5672), timeout=1).close()
+    except OSError:
+        amqp_url = ""
+
     results: dict[str, dict] = {}
     for backend in backends:
-        results[backend] = lifecycle.run(backend, args.lifecycles, args.samples)
+        results[backend] = lifecycle.run(backend, args.lifecycles, args.samples, amqp_url)
 
     scopes = subprocess.run([sys.executable, str(HERE / "bench_scopes.py")], capture_output=True, text=True)
     results["scopes"] = {"output": scopes.stdout}
@@ -66,6 +73,8 @@ def main() -> None:
     row("server CPU per lifecycle", lambda r: f"{r['server_cpu_ms_per_lifecycle']:.2f} ms")
     row("dispatch latency p50 / p99", lambda r: f"{r['dispatch']['p50_ms']:.1f} / {r['dispatch']['p99_ms']:.1f} ms")
     row("dependency release p50 / p99", lambda r: f"{r['dependency_release']['p50_ms']:.1f} / {r['dependency_release']['p99_ms']:.1f} ms")
+    if amqp_url:
+        row("commit → AMQP delivery p50 / p99", lambda r: f"{r['amqp_publish']['p50_ms']:.1f} / {r['amqp_publish']['p99_ms']:.1f} ms")
     console = Console()
     console.print(table)
     console.print(results["scopes"]["output"])

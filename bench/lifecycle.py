@@ -11,7 +11,9 @@ compared with, because these machines are noisy:
 - dispatch latency: a worker waits in claimWork, a task is created; the time
   from createTask's answer to claimWork's;
 - dependency release: a prerequisite's reportCompleted to its dependent's
-  task-pending message on the event stream.
+  task-pending message on the event stream (so: commit → SSE delivery);
+- AMQP publish delay: createTask's answer to its task-defined message
+  arriving from RabbitMQ (commit → publish → delivery), when RabbitMQ is up.
 """
 
 from __future__ import annotations
@@ -51,8 +53,9 @@ def _free_port() -> int:
 class Server:
     """`cairn serve` in a subprocess, on a fresh database."""
 
-    def __init__(self, backend: str):
+    def __init__(self, backend: str, amqp_url: str = ""):
         self.backend = backend
+        self.amqp_url = amqp_url
         self.dir = Path(tempfile.mkdtemp(prefix="cairn-bench-"))
         self.port = _free_port()
         self.root_url = f"http://127.0.0.1:{self.port}"
@@ -75,6 +78,7 @@ class Server:
             CAIRN_DATA_DIR=str(self.dir),
             CAIRN_ROOT_URL=self.root_url,
             CAIRN_LOG_LEVEL="warning",
+            CAIRN_AMQP_URL=self.amqp_url,
         )
         self.process = subprocess.Popen(
             [sys.executable, "-m", "cairn.cli", "serve", "--port", str(self.port)], env=env
@@ -228,6 +232,51 @@ def release_latency(server: Server, samples: int) -> list[float]:
     return latencies
 
 
+def amqp_delay(server: Server, amqp_url: str, samples: int) -> list[float]:
+    """createTask's answer (its events committed) → its task-defined message arriving from RabbitMQ."""
+    import asyncio
+
+    import aio_pika
+
+    queue = server.client()
+    queue_id = f"bench/a{uuid.uuid4().hex[:8]}"
+    arrived: dict[str, float] = {}
+    ready, stop = threading.Event(), threading.Event()
+
+    async def consume() -> None:
+        connection = await aio_pika.connect_robust(amqp_url)
+        async with connection:
+            channel = await connection.channel()
+            exchange = await channel.declare_exchange(
+                "exchange/taskcluster-queue/v1/task-defined", aio_pika.ExchangeType.TOPIC, durable=True
+            )
+            bound = await channel.declare_queue(exclusive=True, auto_delete=True)
+            await bound.bind(exchange, routing_key="#")
+
+            async def collect(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+                arrived[orjson.loads(message.body)["status"]["taskId"]] = time.perf_counter()
+                await message.ack()
+
+            await bound.consume(collect)
+            ready.set()
+            while not stop.is_set():
+                await asyncio.sleep(0.01)
+
+    threading.Thread(target=lambda: asyncio.run(consume()), daemon=True).start()
+    ready.wait(15)
+    delays = []
+    for _ in range(samples):
+        task_id = taskcluster.slugId()
+        queue.createTask(task_id, definition(queue_id))
+        committed = time.perf_counter()
+        give_up = time.monotonic() + 10
+        while task_id not in arrived and time.monotonic() < give_up:
+            time.sleep(0.0005)
+        delays.append(arrived[task_id] - committed)
+    stop.set()
+    return delays
+
+
 def percentiles(values: list[float]) -> dict[str, float]:
     ordered = sorted(values)
     return {
@@ -236,10 +285,13 @@ def percentiles(values: list[float]) -> dict[str, float]:
     }
 
 
-def run(backend: str, count: int, samples: int) -> dict[str, Any]:
+def run(backend: str, count: int, samples: int, amqp_url: str = "") -> dict[str, Any]:
     with Server(backend) as server:
         result: dict[str, Any] = dict(lifecycles(server, count))
         result["database_limit_lifecycles_per_s"] = database_limit(server)
         result["dispatch"] = percentiles(dispatch_latency(server, samples))
         result["dependency_release"] = percentiles(release_latency(server, samples))
+    if amqp_url:
+        with Server(backend, amqp_url) as server:
+            result["amqp_publish"] = percentiles(amqp_delay(server, amqp_url, samples))
     return result
