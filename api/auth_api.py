@@ -53,11 +53,6 @@ def granting(scope: str, granted: str) -> dict[str, Any]:
     return {"AllOf": [scope, {"for": "scope", "in": granted, "each": "<scope>"}]}
 
 
-@auth.endpoint("ping", "GET", "/ping", title="Ping Server", category="Monitoring")
-def ping(call: Call) -> dict[str, Any]:
-    """Respond without doing anything; shows that the server is up."""
-    return {"alive": True, "uptime": call.runtime.uptime()}
-
 
 # clients
 

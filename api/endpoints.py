@@ -61,12 +61,22 @@ class Endpoint:
         return _ROUTE_PARAM.sub(lambda m: "{%s}" % m[1], self.route)
 
 
+def _ping(call: Any) -> dict[str, Any]:
+    """Respond without doing anything; shows that the server is up."""
+    return {"alive": True, "uptime": call.runtime.uptime()}
+
+
 @dataclass
 class Service:
+    """A Taskcluster-style service; like Taskcluster's, each starts with ``ping``."""
+
     name: str
     title: str
     description: str
     endpoints: list[Endpoint] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.endpoint("ping", "GET", "/ping", title="Ping Server", category="Monitoring")(_ping)
 
     def endpoint(
         self,

@@ -13,6 +13,7 @@ exchange asked for (``events:listen:*`` when none is named).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -37,12 +38,6 @@ events = Service(
     ),
 )
 
-
-@events.endpoint("ping", "GET", "/ping", title="Ping Server", category="Ping")
-def ping(call: Call) -> dict[str, Any]:
-    """Respond without doing anything; shows that the server is up."""
-    call.authorize()
-    return {"alive": True, "uptime": call.runtime.uptime()}
 
 
 @events.endpoint(
@@ -104,6 +99,10 @@ async def _sse(items: AsyncIterator[Any]) -> AsyncIterator[bytes]:
             }
             yield b"id: " + str(item.position).encode() + b"\nevent: message\ndata: " + orjson.dumps(data) + b"\n\n"
     finally:
+        # The client went away (or the stream ended): stop the pending read,
+        # let it finish unwinding, then close the subscription.
         if next_item is not None:
             next_item.cancel()
+            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                await next_item
         await iterator.aclose()

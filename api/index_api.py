@@ -62,12 +62,6 @@ def _listed(call: Call) -> str:
     return namespace
 
 
-@index.endpoint("ping", "GET", "/ping", title="Ping Server", category="Monitoring")
-def ping(call: Call) -> dict[str, Any]:
-    """Respond without doing anything; shows that the server is up."""
-    call.authorize()
-    return {"alive": True, "uptime": call.runtime.uptime()}
-
 
 @index.endpoint(
     "findTask",

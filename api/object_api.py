@@ -40,12 +40,6 @@ objects = Service(
 )
 
 
-@objects.endpoint("ping", "GET", "/ping", title="Ping Server", category="Monitoring")
-def ping(call: Call) -> dict[str, Any]:
-    """Respond without doing anything; shows that the server is up."""
-    call.authorize()
-    return {"alive": True, "uptime": call.runtime.uptime()}
-
 
 @objects.endpoint(
     "createUpload",

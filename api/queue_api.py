@@ -64,12 +64,6 @@ def _task_scope_params(task: Task) -> dict[str, Any]:
     }
 
 
-@queue.endpoint("ping", "GET", "/ping", title="Ping Server", category="Ping")
-def ping(call: Call) -> dict[str, Any]:
-    """Respond without doing anything; shows that the server is up."""
-    call.authorize()
-    return {"alive": True, "uptime": call.runtime.uptime()}
-
 
 # tasks
 

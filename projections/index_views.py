@@ -23,6 +23,7 @@ from cairn.domain.index_model import IndexedTask, parent_namespaces, split_names
 from cairn.domain.timestamps import iso, parse_time
 from cairn.projections.projection import Projection
 from cairn.projections.sql_session import SqlSession
+from cairn.projections.read_model import ReadModel
 
 REBUILD_BATCH = 1000
 
@@ -109,13 +110,8 @@ def _entry(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class IndexReadModel:
-    def __init__(self, store: Any):
-        self.store = store
+class IndexReadModel(ReadModel):
 
-    def _rows(self, name: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        with self.store.reading() as session:
-            return session.rows(name, params)
 
     def entry(self, namespace: str, now: str) -> dict[str, Any] | None:
         rows = self._rows("get_index_entry", {"namespace": namespace, "now": now})

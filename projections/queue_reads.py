@@ -5,19 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from cairn.projections.read_model import ReadModel
 
 
-class QueueReadModel:
-    def __init__(self, store: Any):
-        self.store = store
+class QueueReadModel(ReadModel):
 
-    def _rows(self, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-        with self.store.reading() as session:
-            return session.rows(name, params)
 
-    def _one(self, name: str, params: dict[str, Any]) -> dict[str, Any] | None:
-        rows = self._rows(name, params)
-        return rows[0] if rows else None
 
     # QueueReads, for commands
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from cairn.projections.read_model import ReadModel
 
 
 def _artifact(row: dict[str, Any]) -> dict[str, Any]:
@@ -35,13 +36,8 @@ def _object(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class StorageReadModel:
-    def __init__(self, store: Any):
-        self.store = store
+class StorageReadModel(ReadModel):
 
-    def _rows(self, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-        with self.store.reading() as session:
-            return session.rows(name, params)
 
     def artifact(self, task_id: str, run_id: int, name: str) -> dict[str, Any] | None:
         rows = self._rows("get_artifact", {"task_id": task_id, "run_id": run_id, "name": name})

@@ -31,6 +31,7 @@ from cairn.domain.timestamps import iso, parse_time
 from cairn.domain.worker_model import Worker, split_worker_key
 from cairn.projections.projection import Projection
 from cairn.projections.sql_session import SqlSession
+from cairn.projections.read_model import ReadModel
 
 QUEUE_LIFETIME = timedelta(days=5)
 WORKER_LIFETIME = timedelta(days=1)
@@ -170,19 +171,11 @@ def _task_queue_of(session: SqlSession, task_id: str, task: Any) -> str | None:
     return row["task_queue_id"] if row else None
 
 
-class WorkerReadModel:
+class WorkerReadModel(ReadModel):
     """The worker views as the API and the claim guard read them."""
 
-    def __init__(self, store: Any):
-        self.store = store
 
-    def _rows(self, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-        with self.store.reading() as session:
-            return session.rows(name, params)
 
-    def _one(self, name: str, params: dict[str, Any]) -> dict[str, Any] | None:
-        rows = self._rows(name, params)
-        return rows[0] if rows else None
 
     # WorkerReads, for commands
 

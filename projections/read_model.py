@@ -1,0 +1,20 @@
+"""The base of every read model: named queries run in a reading session."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ReadModel:
+    """Reads views through ``store.reading()``: the current transaction if there is one."""
+
+    def __init__(self, store: Any):
+        self.store = store
+
+    def _rows(self, name: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        with self.store.reading() as session:
+            return session.rows(name, params)
+
+    def _one(self, name: str, params: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        rows = self._rows(name, params)
+        return rows[0] if rows else None
