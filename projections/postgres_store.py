@@ -31,6 +31,11 @@ class CairnPostgresRecorder(library.PostgresApplicationRecorder):
         super().__init__(*args, **kwargs)
         self.queries = load_queries(self.dialect)
         self.view_writers: list[ViewWriter] = []
+        # The library sets a lock timeout of 0 (none) before every lock: the
+        # default already, so one statement fewer per save.
+        self.lock_table_statements = [
+            stmt for stmt in self.lock_table_statements if "lock_timeout" not in stmt.as_string()
+        ]
         self._current: ContextVar[SqlSession | None] = ContextVar(
             f"cairn-pg-session-{id(self)}", default=None
         )
@@ -144,7 +149,9 @@ class CairnPostgresRecorder(library.PostgresApplicationRecorder):
                 write(session, domain_events, aggregates)
             if not stored_events:
                 return []
-            self._insert_stored_events(session.cursor, stored_events)
+            # Lock, notify and insert travel together: one round trip, not three.
+            with session.cursor.connection.pipeline():
+                self._insert_stored_events(session.cursor, stored_events)
             return self._fetch_ids_after_insert_events(session.cursor, stored_events)
 
 
