@@ -49,7 +49,8 @@ def main() -> None:
         results[backend] = lifecycle.run(backend, args.lifecycles, args.samples, amqp_url)
 
     scopes = subprocess.run([sys.executable, str(HERE / "bench_scopes.py")], capture_output=True, text=True)
-    results["scopes"] = {"output": scopes.stdout}
+    auth = subprocess.run([sys.executable, str(HERE / "bench_auth.py")], capture_output=True, text=True)
+    results["scopes"] = {"output": scopes.stdout + auth.stdout}
 
     if "postgres" in backends:
         url = lifecycle.PG_ADMIN.rsplit("/", 1)[0] + "/cairn_bench_rebuild"
