@@ -117,6 +117,7 @@ class LogFollower:
         if self.consumer.guarantee == "exactly-once":
             with self.store.unit_of_work() as session:
                 self.consumer.handle(session, batch)
+                session.placed_in_log()
                 session.run("set_consumer_position", {"name": self.name, "position": batch[-1].position})
             self._position = batch[-1].position
         else:

@@ -152,7 +152,9 @@ class CairnPostgresRecorder(library.PostgresApplicationRecorder):
             # Lock, notify and insert travel together: one round trip, not three.
             with session.cursor.connection.pipeline():
                 self._insert_stored_events(session.cursor, stored_events)
-            return self._fetch_ids_after_insert_events(session.cursor, stored_events)
+            ids = self._fetch_ids_after_insert_events(session.cursor, stored_events)
+            session.placed_in_log()
+            return ids
 
 
 class CairnPostgresFactory(library.PostgresFactory):

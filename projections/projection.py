@@ -52,6 +52,8 @@ class Projection:
             handler = handlers.get(type(e))
             if handler is not None:
                 handler(session, e, aggregates.get(e.originator_id))
+                if session.eager_log_order:
+                    session.placed_in_log()
 
     def handles(self, event: Any) -> bool:
         return type(event) in self.handlers

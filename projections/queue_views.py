@@ -82,7 +82,7 @@ class QueueViews(Projection):
 
     def run_pending(self, session: SqlSession, e: Any, task: Any) -> None:
         session.run("delete_waits_of", {"dependent": task.task_id})
-        session.run(
+        session.run_in_log_order(
             "insert_pending",
             {
                 "task_queue_id": task.task_queue_id,

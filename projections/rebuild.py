@@ -149,6 +149,8 @@ def scratch_queries(queries: Mapping[str, Query], renames: Mapping[str, str]) ->
 class ScratchSession(SqlSession):
     """A session on scratch tables: commit callbacks (wake-ups) are for live views only."""
 
+    eager_log_order = True
+
     def on_commit(self, callback: Callable[[], None]) -> None:
         pass
 
@@ -404,6 +406,7 @@ class Replay:
                     target.position = limit
                     break
                 target.projection(scratch, [event for _, event in batch])
+                scratch.placed_in_log()
                 self.progress(batch[-1][0] - target.position)
                 target.position = batch[-1][0]
                 applied += len(batch)
@@ -442,6 +445,8 @@ class Replay:
         aggregates = {events[0].originator_id: state}
         for target in self.writers:
             target.projection(scratch, events, aggregates)
+        # As the recorder does once a save's events are in the log.
+        scratch.placed_in_log()
 
     # the end: swap or compare
 

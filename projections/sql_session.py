@@ -21,6 +21,7 @@ class SqlSession:
         self.queries = queries
         self.dialect = dialect
         self.after_commit: list[Callable[[], None]] = []
+        self.in_log_order: list[Callable[[], Any]] = []
 
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once the transaction has committed (never if it rolls back)."""
@@ -31,6 +32,29 @@ class SqlSession:
         callbacks, self.after_commit = self.after_commit, []
         for callback in callbacks:
             callback()
+
+    #: Replaying the log, where the boundaries of the original saves are not
+    #: recorded, queries deferred to log order run right after their event.
+    eager_log_order = False
+
+    def run_in_log_order(self, name: str, params: Mapping[str, Any]) -> None:
+        """Run a query once this transaction holds its place in the log.
+
+        For rows whose autoincrement order means something (the pending
+        queue's first-in, first-out): inserted after the events are, under
+        the log's lock, concurrent transactions number them in the order the
+        log records, and a rebuild reproduces that order exactly.
+        """
+        self.in_log_order.append(lambda: self.run(name, params))
+
+    def call_in_log_order(self, step: Callable[[], Any]) -> None:
+        """Like ``run_in_log_order``, for a step that reads before it writes."""
+        self.in_log_order.append(step)
+
+    def placed_in_log(self) -> None:
+        queued, self.in_log_order = self.in_log_order, []
+        for step in queued:
+            step()
 
     def run(self, name: str, params: Mapping[str, Any] | None = None) -> int:
         self.cursor.execute(self.queries[name].sql, params or {})

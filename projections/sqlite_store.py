@@ -104,7 +104,9 @@ class CairnSQLiteRecorder(library.SQLiteApplicationRecorder):
         with self.unit_of_work() as session:
             for write in self.view_writers:
                 write(session, domain_events, aggregates)
-            return self._insert_events(session.cursor, stored_events)
+            ids = self._insert_events(session.cursor, stored_events)
+            session.placed_in_log()
+            return ids
 
 
 class CairnSQLiteFactory(library.SQLiteFactory):
