@@ -41,7 +41,6 @@ _DOMAIN_TO_API: dict[type[Exception], type[errors.ApiError]] = {
     domain_errors.Conflict: errors.RequestConflict,
     domain_errors.InvalidInput: errors.InputError,
     domain_errors.Expired: errors.ResourceExpired,
-    ConcurrentChange: errors.RequestConflict,
 }
 
 

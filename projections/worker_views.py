@@ -55,7 +55,8 @@ class WorkerViews(Projection):
 
     def task_defined(self, session: SqlSession, e: Any, _: Any) -> None:
         now = e.timestamp
-        session.call_in_log_order(lambda: queue_seen(session, e.definition["taskQueueId"], iso(now + QUEUE_LIFETIME), None, now))
+        queue_id = e.definition["taskQueueId"]
+        session.call_in_log_order(lambda: queue_seen(session, queue_id, iso(now + QUEUE_LIFETIME), None, now))
 
     def run_claimed(self, session: SqlSession, e: Any, task: Any) -> None:
         task_id = e.originator_id.removeprefix("task/")
@@ -66,7 +67,8 @@ class WorkerViews(Projection):
         worker = {"task_queue_id": queue_id, "worker_group": e.worker_group, "worker_id": e.worker_id}
         session.call_in_log_order(lambda: queue_seen(session, queue_id, iso(now + WORKER_LIFETIME), now, now))
         session.call_in_log_order(lambda: worker_seen(session, worker, iso(now + WORKER_LIFETIME), now))
-        session.run_in_log_order("insert_worker_recent_task", {**worker, "task_id": task_id, "run_id": e.run_id})
+        recent = {**worker, "task_id": task_id, "run_id": e.run_id}
+        session.run_in_log_order("insert_worker_recent_task", recent)
         session.run_in_log_order("prune_worker_recent_tasks", worker)
         session.run(
             "insert_claimed_run",
@@ -80,7 +82,8 @@ class WorkerViews(Projection):
             return
         now = e.timestamp
         worker = {k: claim[k] for k in ("task_queue_id", "worker_group", "worker_id")}
-        session.call_in_log_order(lambda: queue_seen(session, claim["task_queue_id"], iso(now + WORKER_LIFETIME), now, now))
+        queue_id = claim["task_queue_id"]
+        session.call_in_log_order(lambda: queue_seen(session, queue_id, iso(now + WORKER_LIFETIME), now, now))
         session.call_in_log_order(lambda: worker_seen(session, worker, iso(now + WORKER_LIFETIME), now))
 
     def run_resolved(self, session: SqlSession, e: Any, _: Any) -> None:
@@ -120,8 +123,9 @@ class WorkerViews(Projection):
         queue_id, group, worker_id = split_worker_key(e.originator_id)
         worker = {"task_queue_id": queue_id, "worker_group": group, "worker_id": worker_id}
         now = e.timestamp
-        session.call_in_log_order(lambda: queue_seen(session, queue_id, e.expires, now, now, refresh=timedelta(0)))
-        session.call_in_log_order(lambda: worker_seen(session, worker, e.expires, now, refresh=timedelta(0)))
+        # Declaring is explicit: it always writes, unthrottled.
+        session.call_in_log_order(lambda: queue_seen(session, queue_id, e.expires, now, now, timedelta(0)))
+        session.call_in_log_order(lambda: worker_seen(session, worker, e.expires, now, timedelta(0)))
 
 
 def queue_seen(
