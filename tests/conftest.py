@@ -75,13 +75,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip_slow)
 
 
-def reference_dir() -> Path:
+def reference_path() -> Path:
+    """Where Taskcluster's reference data lives: CAIRN_REFERENCE_DIR, else beside the repo."""
     default = Path(__file__).resolve().parents[2] / "shared" / "reference"
-    path = Path(os.environ.get("CAIRN_REFERENCE_DIR", default))
-    if not path.is_dir():
+    return Path(os.environ.get("CAIRN_REFERENCE_DIR", default))
+
+
+def reference_dir(needed: str = "") -> Path:
+    """The reference directory, holding ``needed``; a test without it skips, or fails in CI."""
+    path = reference_path()
+    if not (path / needed).exists():
+        message = f"Taskcluster reference data not found in {path} (set CAIRN_REFERENCE_DIR)"
         if IN_CI:
-            pytest.fail(f"reference data missing at {path}")
-        pytest.skip(f"reference data missing at {path}")
+            pytest.fail(message)
+        pytest.skip(message)
     return path
 
 

@@ -7,7 +7,6 @@ exchange references exist, and accept and reject realistic documents.
 """
 
 import json
-import os
 import pathlib
 import urllib.parse
 
@@ -17,6 +16,7 @@ from jsonschema import Draft7Validator
 from referencing import Registry
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT7
+from tests.conftest import reference_dir
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SCHEMAS = REPO / "schemas"
@@ -78,14 +78,6 @@ def _refs(node, base):
             yield from _refs(item, base)
 
 
-def _reference_dir():
-    directory = pathlib.Path(os.environ.get("CAIRN_REFERENCE_DIR", REPO.parent / "shared" / "reference"))
-    if not (directory / "endpoints.json").is_file():
-        message = f"Taskcluster reference not found in {directory} (set CAIRN_REFERENCE_DIR)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return directory
 
 
 def _schema_path(service, name):
@@ -161,7 +153,7 @@ def test_ids_are_unique():
 
 @pytest.mark.parametrize("service", ["auth", "index"])
 def test_every_endpoint_schema_exists(service):
-    endpoints = json.loads((_reference_dir() / "endpoints.json").read_text())[service]
+    endpoints = json.loads((reference_dir("endpoints.json") / "endpoints.json").read_text())[service]
     missing = sorted(
         f"{endpoint['name']}: {name}"
         for endpoint in endpoints
@@ -173,7 +165,7 @@ def test_every_endpoint_schema_exists(service):
 
 
 def test_every_auth_message_schema_exists():
-    exchanges = json.loads((_reference_dir() / "exchanges.json").read_text())["auth"]["exchanges"]
+    exchanges = json.loads((reference_dir("exchanges.json") / "exchanges.json").read_text())["auth"]["exchanges"]
     missing = sorted(
         f"{exchange['name']}: {exchange['schema']}"
         for exchange in exchanges

@@ -14,8 +14,6 @@ served publicly, and agree with Taskcluster's published contract.
 from __future__ import annotations
 
 import json
-import os
-import pathlib
 from typing import Any
 from urllib.parse import urljoin
 
@@ -28,8 +26,8 @@ from cairn.api.endpoints import Endpoint, Service
 from cairn.api.schemas import load_schemas
 from cairn.domain.scope_templates import ScopeTemplate
 from cairn.server import SERVICES
+from tests.conftest import reference_dir
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
 ERROR_SCHEMA = "/schemas/common/v1/error.json"
 
 #: Endpoints Cairn declares that Taskcluster does not have, each with the reason.
@@ -276,20 +274,12 @@ def test_openapi_document_is_valid_and_complete(server):
 # --- The contract with Taskcluster ------------------------------------------------
 
 
-def _reference_dir() -> pathlib.Path:
-    directory = pathlib.Path(os.environ.get("CAIRN_REFERENCE_DIR", REPO.parent / "shared" / "reference"))
-    if not (directory / "endpoints.json").is_file():
-        message = f"Taskcluster reference not found in {directory} (set CAIRN_REFERENCE_DIR)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return directory
 
 
 @pytest.fixture(scope="module")
 def reference() -> dict[str, dict[str, dict[str, Any]]]:
     """Taskcluster's endpoints: service -> name -> entry."""
-    data = json.loads((_reference_dir() / "endpoints.json").read_text())
+    data = json.loads((reference_dir("endpoints.json") / "endpoints.json").read_text())
     return {
         service: {entry["name"]: entry for entry in entries}
         for service, entries in data.items()

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import reference_path
+
 _MISSING = object()
 
 
 def reference_dir() -> Path:
-    default = REPO_ROOT.parent / "shared" / "reference"
-    return Path(os.environ.get("CAIRN_REFERENCE_DIR", default))
+    return reference_path()
 
 
 @cache
