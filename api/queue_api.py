@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from cairn.api.call import Call
 from cairn.api.endpoints import Service
-from cairn.api.errors import InputError, ResourceNotFound
+from cairn.api.errors import ResourceNotFound
 from cairn.api.pagination import page
 from cairn.consumers.pending_signal import FALLBACK_RECHECK
 from cairn.domain.credentials import create_temporary_credentials

@@ -7,24 +7,12 @@ only known once it is made).
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 import taskcluster
 
 from tests.acceptance.queue_helpers import claim_one, task_definition
 from tests.conftest import ROOT_TOKEN, LiveServer
-
-
-@pytest.fixture
-def server(runtime: Any) -> Iterator[LiveServer]:
-    live = LiveServer(runtime)
-    runtime.settings = dataclasses.replace(runtime.settings, root_url=live.root_url)
-    live.start()
-    yield live
-    live.stop()
 
 
 def in_one_day() -> str:

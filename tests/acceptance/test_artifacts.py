@@ -15,13 +15,12 @@ from cairn.domain.aggregate import acting_as
 from cairn.domain.timestamps import utcnow
 from cairn.projections.history import read_history
 from tests.acceptance.queue_helpers import claim_one, task_definition
-from tests.acceptance.storage_helpers import (  # noqa: F401  (server: the fixture)
+from tests.acceptance.storage_helpers import (
     blob_path,
     client_with_scopes,
     corrupt,
     in_one_day,
     running_task,
-    server,
 )
 
 

@@ -18,11 +18,10 @@ from taskcluster.exceptions import TaskclusterRestFailure
 from cairn.domain.timestamps import iso, parse_time, utcnow
 from cairn.projections.history import read_history
 from cairn.projections.index_views import rebuild_index
-from tests.acceptance.storage_helpers import (  # noqa: F401  (server: the fixture)
+from tests.acceptance.storage_helpers import (
     client_with_scopes,
     in_one_day,
     running_task,
-    server,
 )
 
 WAIT_SECONDS = 15.0

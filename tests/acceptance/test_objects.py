@@ -17,12 +17,11 @@ from taskcluster.exceptions import ObjectHashVerificationError, TaskclusterRestF
 from cairn.domain.aggregate import acting_as
 from cairn.domain.timestamps import utcnow
 from cairn.projections.history import read_history
-from tests.acceptance.storage_helpers import (  # noqa: F401  (server: the fixture)
+from tests.acceptance.storage_helpers import (
     blob_path,
     client_with_scopes,
     corrupt,
     in_one_day,
-    server,
 )
 
 PROJECT = "cairn-tests"
