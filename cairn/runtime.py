@@ -247,4 +247,12 @@ class Runtime:
             await self.reaper.stop()
 
     def close(self) -> None:
+        # Background threads must not outlive the runtime, even when the
+        # server's shutdown did not get as far as stop(): stopping is idempotent.
+        for follower in [getattr(self, "task_indexer", None), *self.view_followers]:
+            if follower is not None:
+                follower.stop()
+        self.event_stream.stop()
+        self.pending_signal.stop()
+        self.log_signal.stop()
         self.log.close()

@@ -86,7 +86,9 @@ def test_sigkill_under_load_loses_nothing_that_was_acknowledged(database_url, tm
     for thread in threads:
         thread.start()
     try:
-        time.sleep(3)
+        give_up = time.monotonic() + 60
+        while (len(created) < 20 or len(completed) < 5) and time.monotonic() < give_up:
+            time.sleep(0.05)
         server.send_signal(signal.SIGKILL)
         server.wait(10)
         acknowledged_before_crash = (len(created), len(completed))
