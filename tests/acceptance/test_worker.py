@@ -310,7 +310,7 @@ def test_sigterm_stops_the_worker_and_the_task_retries_elsewhere(server, start_w
     queue = server.client("queue")
     worker = start_worker()
     pid_file = tmp_path / "task.pid"
-    task_id = create(queue, {"command": f"echo working; echo $$ > {pid_file}; exec sleep 60"})
+    task_id = create(queue, {"command": f"echo working; sleep 0.5; echo $$ > {pid_file}; exec sleep 60"})
     pid = _pid_from(pid_file)
 
     assert worker.terminate() == 0
