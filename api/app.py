@@ -15,6 +15,7 @@ import logging
 import re
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -79,6 +80,14 @@ def error_response(
     return json_response(body, error.status, headers)
 
 
+@dataclass
+class _Attempt:
+    """What an error response reports of the request: its route arguments and parsed body."""
+
+    params: dict[str, str]
+    payload: Any = None
+
+
 class EndpointRunner:
     """Runs one declared endpoint for a Starlette request."""
 
@@ -93,48 +102,62 @@ class EndpointRunner:
         self.auth_before = not endpoint.deferred_auth
 
     async def handle(self, request: Request) -> Response:
-        endpoint = self.endpoint
-        params = dict(request.path_params)
-        payload: Any = None
+        # A sync handler runs with authentication and input checks in one
+        # worker-thread call: a hop to the thread pool costs more than Hawk.
+        attempt = _Attempt(dict(request.path_params))
         try:
             runtime = request.app.state.runtime
             raw = await self._read_body(request, runtime.settings.max_body_bytes)
-            if endpoint.own_authentication:
+            if not self.is_async:
+                return await run_in_threadpool(self._run_sync, attempt, request, raw, runtime)
+            if self.endpoint.own_authentication:
                 caller = Caller("anonymous", [], "none")
             else:
-                caller = await runtime.authenticate_request(request, raw)
-            payload = self._parse_body(raw)
-            self._check_params(params)
-            query = dict(request.query_params)
-            query.pop("bewit", None)
-            call = Call(endpoint, request, params, query, payload, caller, runtime)
-            if self.auth_before:
-                call.authorize()
+                caller = await run_in_threadpool(runtime.authenticate, request, raw)
+            call = self._prepare(attempt, request, raw, caller, runtime)
             with acting_as(caller.client_id):
-                if self.is_async:
-                    result = await endpoint.handler(call)
-                else:
-                    result = await run_in_threadpool(endpoint.handler, call)
-            if not call.authorized:
-                raise RuntimeError(f"{endpoint.name} did not authorize the call")
-            return self._respond(result, runtime)
-        except errors.ApiError as e:
-            return error_response(e, endpoint.name, params, payload)
-        except domain_errors.DomainError as e:
-            api_error = _DOMAIN_TO_API.get(type(e), errors.InputError)
-            return error_response(api_error(e.message), endpoint.name, params, payload)
-        except ConcurrentChange as e:
-            return error_response(errors.RequestConflict(str(e) or None), endpoint.name, params, payload)
-        except (OperationalError, InterfaceError):
-            log.warning("database unavailable during %s", endpoint.name, exc_info=True)
-            return error_response(errors.ServiceUnavailable(), endpoint.name, params, payload)
-        except Exception:
-            incident = uuid.uuid4().hex
-            log.exception("incident %s in %s", incident, endpoint.name)
-            error = errors.InternalServerError(
-                f"Internal server error; incident id {incident}."
-            )
-            return error_response(error, endpoint.name, params, payload)
+                result = await self.endpoint.handler(call)
+            return self._respond(call, result, runtime)
+        except Exception as e:  # every failure becomes Taskcluster's error body
+            return self._failure(e, attempt)
+
+    def _run_sync(self, attempt: _Attempt, request: Request, raw: bytes, runtime: Any) -> Response:
+        if self.endpoint.own_authentication:
+            caller = Caller("anonymous", [], "none")
+        else:
+            caller = runtime.authenticate(request, raw)
+        call = self._prepare(attempt, request, raw, caller, runtime)
+        with acting_as(caller.client_id):
+            result = self.endpoint.handler(call)
+        return self._respond(call, result, runtime)
+
+    def _prepare(self, attempt: _Attempt, request: Request, raw: bytes, caller: Caller, runtime: Any) -> Call:
+        attempt.payload = self._parse_body(raw)
+        self._check_params(attempt.params)
+        query = dict(request.query_params)
+        query.pop("bewit", None)
+        call = Call(self.endpoint, request, attempt.params, query, attempt.payload, caller, runtime)
+        if self.auth_before:
+            call.authorize()
+        return call
+
+    def _failure(self, error: Exception, attempt: _Attempt) -> Response:
+        name, params, payload = self.endpoint.name, attempt.params, attempt.payload
+        if isinstance(error, errors.ApiError):
+            return error_response(error, name, params, payload)
+        if isinstance(error, domain_errors.DomainError):
+            api_error = _DOMAIN_TO_API.get(type(error), errors.InputError)
+            return error_response(api_error(error.message), name, params, payload)
+        if isinstance(error, ConcurrentChange):
+            return error_response(errors.RequestConflict(str(error) or None), name, params, payload)
+        if isinstance(error, (OperationalError, InterfaceError)):
+            log.warning("database unavailable during %s", name, exc_info=error)
+            return error_response(errors.ServiceUnavailable(), name, params, payload)
+        incident = uuid.uuid4().hex
+        log.error("incident %s in %s", incident, name, exc_info=error)
+        return error_response(
+            errors.InternalServerError(f"Internal server error; incident id {incident}."), name, params, payload
+        )
 
     async def _read_body(self, request: Request, limit: int) -> bytes:
         declared = request.headers.get("content-length")
@@ -176,7 +199,9 @@ class EndpointRunner:
                     f"URL parameter {name}={value!r} must match {pattern.pattern}"
                 )
 
-    def _respond(self, result: Any, runtime: Any) -> Response:
+    def _respond(self, call: Call, result: Any, runtime: Any) -> Response:
+        if not call.authorized:
+            raise RuntimeError(f"{self.endpoint.name} did not authorize the call")
         if isinstance(result, Response):
             return result
         if result is None:

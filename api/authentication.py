@@ -31,8 +31,13 @@ def hawk_request(request: Request, body: bytes | None) -> HawkRequest:
     )
 
 
-async def authenticate(authenticator: HawkAuthenticator, request: Request, body: bytes) -> Caller:
-    result = await run_in_threadpool(authenticator.authenticate, hawk_request(request, body))
+async def authenticate(authenticator: HawkAuthenticator, request: Request, body: bytes | None) -> Caller:
+    return await run_in_threadpool(authenticate_now, authenticator, request, body)
+
+
+def authenticate_now(authenticator: HawkAuthenticator, request: Request, body: bytes | None) -> Caller:
+    """Authenticate in this thread; the first request after an auth change may read the database."""
+    result = authenticator.authenticate(hawk_request(request, body))
     if result.failed:
         raise AuthenticationFailed(f"Authentication failed: {result.message}")
     expires = result.expires.isoformat() if result.expires else None

@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlparse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from cairn.api.authentication import authenticate
+from cairn.api.authentication import authenticate_now
 from cairn.api.call import Caller
 from cairn.api.hawk import HawkAuthenticator
 from cairn.api.signed_urls import DataUrls
@@ -194,8 +194,8 @@ class Runtime:
     def _signal_on_commit(self, session: Any, events: Any, aggregates: Any) -> None:
         session.on_commit(self.log_signal.bump)
 
-    async def authenticate_request(self, request: Request, body: bytes) -> Caller:
-        return await authenticate(self.authenticator, request, body)
+    def authenticate(self, request: Request, body: bytes) -> Caller:
+        return authenticate_now(self.authenticator, request, body)
 
     def uptime(self) -> float:
         return time.monotonic() - self.started
