@@ -4,6 +4,7 @@ One thread follows the log from the head, folds each event onto its
 aggregate, derives its messages, keeps the most recent ones in a ring
 buffer, and hands each to the subscribers whose filter matches — an
 in-memory check, so idle subscribers cost no database work at all.
+With no subscriber at all it only keeps track of the head.
 
 A subscriber that resumes from an older position first reads history from
 the log (deriving messages the same way, on its own fold), then switches to
@@ -149,6 +150,9 @@ class EventStream:
         while not self._stop.is_set():
             seen = self.signal.generation
             try:
+                if not self._subscribers and self._skip_to_head():
+                    self.signal.wait(seen, 1.0)
+                    continue
                 logged = read_events(self.log, self.head, HISTORY_BATCH)
                 items = derive(self._folder, logged)
             except Exception:
@@ -164,6 +168,23 @@ class EventStream:
                     self.head = logged[-1].position
             if not logged:
                 self.signal.wait(seen, 1.0)
+
+    def _skip_to_head(self) -> bool:
+        """With nobody listening, keep only the head: no events read, nothing derived.
+
+        The buffer is emptied, as it must hold an unbroken run up to the head;
+        a subscriber resuming from before the head reads that range from the
+        log instead. False if a subscriber arrived meanwhile: then the events
+        after the old head are read and delivered as usual.
+        """
+        head = self.log.recorder.max_notification_id() or 0
+        with self._lock:
+            if self._subscribers:
+                return False
+            if head != self.head:
+                self.buffer.clear()
+                self.head = head
+        return True
 
     async def subscribe(self, stream_filter: StreamFilter, after: Position | None) -> AsyncIterator[StreamItem]:
         """Messages matching ``stream_filter`` after ``after`` (None: from now on)."""
