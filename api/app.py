@@ -109,7 +109,14 @@ class EndpointRunner:
             runtime = request.app.state.runtime
             raw = await self._read_body(request, runtime.settings.max_body_bytes)
             if not self.is_async:
-                return await run_in_threadpool(self._run_sync, attempt, request, raw, runtime)
+                call, outcome = await run_in_threadpool(self._run_sync, attempt, request, raw, runtime)
+                if not inspect.iscoroutine(outcome):
+                    return outcome
+                # A handler that has to wait (claimWork's long poll) hands back
+                # its wait as a coroutine, to be run here on the event loop.
+                with acting_as(call.caller.client_id):
+                    result = await outcome
+                return self._respond(call, result, runtime)
             if self.endpoint.own_authentication:
                 caller = Caller("anonymous", [], "none")
             else:
@@ -121,7 +128,7 @@ class EndpointRunner:
         except Exception as e:  # every failure becomes Taskcluster's error body
             return self._failure(e, attempt)
 
-    def _run_sync(self, attempt: _Attempt, request: Request, raw: bytes, runtime: Any) -> Response:
+    def _run_sync(self, attempt: _Attempt, request: Request, raw: bytes, runtime: Any) -> tuple[Call, Any]:
         if self.endpoint.own_authentication:
             caller = Caller("anonymous", [], "none")
         else:
@@ -129,7 +136,9 @@ class EndpointRunner:
         call = self._prepare(attempt, request, raw, caller, runtime)
         with acting_as(caller.client_id):
             result = self.endpoint.handler(call)
-        return self._respond(call, result, runtime)
+        if inspect.iscoroutine(result):
+            return call, result
+        return call, self._respond(call, result, runtime)
 
     def _prepare(self, attempt: _Attempt, request: Request, raw: bytes, caller: Caller, runtime: Any) -> Call:
         attempt.payload = self._parse_body(raw)

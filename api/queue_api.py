@@ -514,21 +514,28 @@ def task_credentials(call: Call, task: Task, run_id: int) -> dict[str, str]:
     greedy=("taskQueueId",),
     params={"taskQueueId": TASK_QUEUE_ID},
 )
-async def claim_work(call: Call) -> dict[str, Any]:
+def claim_work(call: Call) -> Any:
     """Claim up to ``tasks`` pending runs; waits up to 20 seconds for work to arrive."""
-    runtime = call.runtime
-    queue_id = call.params["taskQueueId"]
+    give_up = time.monotonic() + CLAIM_WAIT_SECONDS
+    # Read before claiming: work that arrives after the claim found none moves it.
+    seen = call.runtime.pending_signal.generation(call.params["taskQueueId"])
+    claims = _claim(call)
+    if claims:
+        return {"tasks": [_claim_body(call, c.task, c.run_id) for c in claims]}
+    return _wait_for_work(call, seen, give_up)
+
+
+def _claim(call: Call) -> list[Any]:
     body = call.body
     count = min(int(body.get("tasks", 1)), 32)
-    signal = runtime.pending_signal
-    give_up = time.monotonic() + CLAIM_WAIT_SECONDS
+    return call.runtime.claim_for_worker(call.params["taskQueueId"], body["workerGroup"], body["workerId"], count)
+
+
+async def _wait_for_work(call: Call, seen: int, give_up: float) -> dict[str, Any]:
+    """claimWork's long poll, on the event loop: no thread is held while it waits."""
+    queue_id = call.params["taskQueueId"]
+    signal = call.runtime.pending_signal
     while True:
-        seen = signal.generation(queue_id)
-        claims = await run_in_threadpool(
-            runtime.claim_for_worker, queue_id, body["workerGroup"], body["workerId"], count
-        )
-        if claims:
-            return {"tasks": [_claim_body(call, c.task, c.run_id) for c in claims]}
         # Look again only when work arrives on this queue (or, should a
         # notification be lost, after a fallback interval); meanwhile notice
         # within a second a worker that hung up, which must not be handed
@@ -541,6 +548,14 @@ async def claim_work(call: Call) -> dict[str, Any]:
             await signal.wait(queue_id, seen, min(remaining, 1.0))
         if time.monotonic() >= give_up or await call.request.is_disconnected():
             return {"tasks": []}
+        seen = signal.generation(queue_id)
+        tasks = await run_in_threadpool(_claim_bodies, call)
+        if tasks:
+            return {"tasks": tasks}
+
+
+def _claim_bodies(call: Call) -> list[dict[str, Any]]:
+    return [_claim_body(call, c.task, c.run_id) for c in _claim(call)]
 
 
 @queue.endpoint(
