@@ -4,7 +4,7 @@ One thread follows the log from the head, folds each event onto its
 aggregate, derives its messages, keeps the most recent ones in a ring
 buffer, and hands each to the subscribers whose filter matches — an
 in-memory check, so idle subscribers cost no database work at all.
-With no subscriber at all it only keeps track of the head.
+With no subscriber at all it reads nothing.
 
 A subscriber that resumes from an older position first reads history from
 the log (deriving messages the same way, on its own fold), then switches to
@@ -134,6 +134,8 @@ class EventStream:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._folder = AggregateFolder(event_log)
+        # True while nobody listens and the head is not followed.
+        self._stale = False
 
     def start(self) -> None:
         self.head = self.log.recorder.max_notification_id() or 0
@@ -150,7 +152,11 @@ class EventStream:
         while not self._stop.is_set():
             seen = self.signal.generation
             try:
-                if not self._subscribers and self._skip_to_head():
+                with self._lock:
+                    if not self._subscribers:
+                        # Nobody listens: read nothing; the next subscriber finds the head.
+                        self._stale = True
+                if self._stale:
                     self.signal.wait(seen, 1.0)
                     continue
                 logged = read_events(self.log, self.head, HISTORY_BATCH)
@@ -169,31 +175,25 @@ class EventStream:
             if not logged:
                 self.signal.wait(seen, 1.0)
 
-    def _skip_to_head(self) -> bool:
-        """With nobody listening, keep only the head: no events read, nothing derived.
-
-        The buffer is emptied, as it must hold an unbroken run up to the head;
-        a subscriber resuming from before the head reads that range from the
-        log instead. False if a subscriber arrived meanwhile: then the events
-        after the old head are read and delivered as usual.
-        """
-        head = self.log.recorder.max_notification_id() or 0
-        with self._lock:
-            if self._subscribers:
-                return False
-            if head != self.head:
-                self.buffer.clear()
-                self.head = head
-        return True
-
     async def subscribe(self, stream_filter: StreamFilter, after: Position | None) -> AsyncIterator[StreamItem]:
         """Messages matching ``stream_filter`` after ``after`` (None: from now on)."""
         subscriber = _Subscriber(asyncio.get_running_loop(), stream_filter)
-        with self._lock:
-            self._subscribers.add(subscriber)
-            head = self.head
-            buffered = [i for i in self.buffer if after is not None and i.position > after]
-            oldest = self.buffer[0].position.notification if self.buffer else head + 1
+        while True:
+            newest = await run_in_threadpool(self._newest) if self._stale else None
+            with self._lock:
+                if self._stale:
+                    if newest is None:
+                        continue  # it went stale meanwhile: read the head first
+                    # Events were skipped while nobody listened: the buffer no
+                    # longer runs unbroken to the head, so it starts afresh there.
+                    self.head = max(self.head, newest)
+                    self.buffer.clear()
+                    self._stale = False
+                self._subscribers.add(subscriber)
+                head = self.head
+                buffered = [i for i in self.buffer if after is not None and i.position > after]
+                oldest = self.buffer[0].position.notification if self.buffer else head + 1
+                break
         try:
             last = after if after is not None else Position(head, 1 << 30)
             if after is not None:
@@ -215,6 +215,9 @@ class EventStream:
         finally:
             with self._lock:
                 self._subscribers.discard(subscriber)
+
+    def _newest(self) -> int:
+        return self.log.recorder.max_notification_id() or 0
 
     async def _history(self, stream_filter: StreamFilter, after: Position, until: int) -> AsyncIterator[StreamItem]:
         folder = AggregateFolder(self.log, capacity=2_000)
