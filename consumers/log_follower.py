@@ -169,7 +169,9 @@ class LogFollower:
                 self._position = None
                 self._stop.wait(1.0)
                 continue
-            if processed == 0:
+            # A short batch reached the head as it was read: wait for the next
+            # commit rather than spend a read on finding nothing.
+            if processed < self.batch_size:
                 self.caught_up.set()
                 self.signal.wait(seen, self.idle_wait)
                 if self.signal.generation == seen:
