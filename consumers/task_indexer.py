@@ -22,12 +22,13 @@ position never moves past an event that was not yet visible when read.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from typing import Any
 
 from cairn.consumers.log_follower import Guarantee, LoggedEvent
 from cairn.domain.aggregate import acting_as
 from cairn.domain.errors import DomainError
-from cairn.domain.index_model import completion_requests
+from cairn.domain.index_model import ROUTE_PREFIX, completion_requests
 from cairn.domain.index_service import IndexService
 from cairn.domain.task_model import Task
 from cairn.domain.timestamps import utcnow
@@ -43,16 +44,29 @@ class TaskIndexer:
     guarantee: Guarantee = "at-least-once"
     topics: tuple[str, ...] = ()
 
-    def __init__(self, event_log: Any, index: IndexService):
+    def __init__(self, event_log: Any, index: IndexService, remembered: int = 50_000):
         self.log = event_log
         self.index = index
+        # Whether a recently defined task names index routes, seen as its
+        # definition went by: a completion of a task that names none needs
+        # no load. A task defined before this process started is loaded.
+        self._routes: OrderedDict[str, bool] = OrderedDict()
+        self._remembered = remembered
 
     def handle(self, session: Any, batch: list[LoggedEvent]) -> None:
         with acting_as(ACTOR):
             for logged in batch:
                 e = logged.event
-                if isinstance(e, Task.RunResolved) and e.state == "completed":
-                    self.index_completion(e.originator_id, logged.position)
+                if isinstance(e, Task.Defined):
+                    self._remember(e.originator_id, e.definition)
+                elif isinstance(e, Task.RunResolved) and e.state == "completed":
+                    if self._routes.get(e.originator_id) is not False:
+                        self.index_completion(e.originator_id, logged.position)
+
+    def _remember(self, task_key: str, definition: dict[str, Any]) -> None:
+        self._routes[task_key] = any(r.startswith(ROUTE_PREFIX) for r in definition.get("routes", ()))
+        if len(self._routes) > self._remembered:
+            self._routes.popitem(last=False)
 
     def index_completion(self, task_key: str, position: int) -> None:
         task = self.log.get(task_key)
