@@ -335,7 +335,27 @@ async def run_commands(commands: list[list[str]], cwd: Path, env: dict[str, str]
 
 
 async def run_process(argv: list[str], cwd: Path, env: dict[str, str], task_log: TaskLog) -> int:
-    """Run one command in a new process group; whatever is left of the group when it ends is killed."""
+    """Run one command in a new process group; whatever is left of the group when it ends is killed.
+
+    Everything the command writes before it is killed reaches the log, even when the caller is
+    cancelled (the run abandoned, ``maxRunTime`` past). The command therefore runs in a task of its
+    own that is never cancelled: cancelling asyncio while it is still connecting a started process's
+    pipes makes asyncio kill the process itself and drop whatever it had written meanwhile — a
+    command that printed something and was stopped within milliseconds lost that output. Instead, a
+    cancellation asks that task to stop, and waits while it kills the group and copies the pipe to
+    its end.
+    """
+    stopping = asyncio.Event()
+    running = asyncio.create_task(_run_to_end(argv, cwd, env, task_log, stopping))
+    try:
+        return await asyncio.shield(running)
+    finally:
+        stopping.set()
+        await asyncio.wait([running])
+
+
+async def _run_to_end(argv: list[str], cwd: Path, env: dict[str, str], task_log: TaskLog,
+                      stopping: asyncio.Event) -> int:
     try:
         process = await asyncio.create_subprocess_exec(
             *argv, cwd=cwd, env=env, stdin=asyncio.subprocess.DEVNULL,
@@ -346,17 +366,18 @@ async def run_process(argv: list[str], cwd: Path, env: dict[str, str], task_log:
         return 127
     assert process.stdout is not None
     copying = asyncio.create_task(_copy(process.stdout, task_log))
+    exiting = asyncio.create_task(process.wait())
+    stopped = asyncio.create_task(stopping.wait())
+    await asyncio.wait([exiting, stopped], return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    _kill_group(process.pid)
+    status = await exiting
     try:
-        return await process.wait()
-    finally:
-        _kill_group(process.pid)
-        if process.returncode is None:
-            await process.wait()
-        try:
-            # A process that left the group may still hold the pipe open.
-            await asyncio.wait_for(copying, 5)
-        except asyncio.TimeoutError:
-            pass
+        # A process that left the group may still hold the pipe open.
+        await asyncio.wait_for(copying, 5)
+    except TimeoutError:
+        pass
+    return status
 
 
 async def _copy(stream: asyncio.StreamReader, task_log: TaskLog) -> None:

@@ -49,8 +49,10 @@ def server(runtime: Any) -> Iterator[LiveServer]:
 
 
 class WorkerProcess:
-    def __init__(self, server: Any, directory: Path, capacity: int):
+    def __init__(self, server: Any, directory: Path, capacity: int, task_queue: str):
+        directory.mkdir()
         self.log_path = directory / "worker.stderr"
+        self.work_dir = directory / "work"
         env = dict(os.environ)
         env.update(
             TASKCLUSTER_ROOT_URL=server.root_url,
@@ -58,9 +60,9 @@ class WorkerProcess:
             TASKCLUSTER_ACCESS_TOKEN=server.options()["credentials"]["accessToken"],
         )
         command = [
-            sys.executable, "-m", "cairn.cli", "worker", "--task-queue", TASK_QUEUE,
+            sys.executable, "-m", "cairn.cli", "worker", "--task-queue", task_queue,
             "--worker-group", "tests", "--worker-id", "w1", "--capacity", str(capacity),
-            "--work-dir", str(directory / "work"),
+            "--work-dir", str(self.work_dir),
         ]
         with self.log_path.open("wb") as stderr:
             self.process = subprocess.Popen(command, env=env, stdout=stderr, stderr=stderr)
@@ -82,8 +84,8 @@ class WorkerProcess:
 def start_worker(server, tmp_path):
     started: list[WorkerProcess] = []
 
-    def start(capacity: int = 1) -> WorkerProcess:
-        worker = WorkerProcess(server, tmp_path, capacity)
+    def start(capacity: int = 1, task_queue: str = TASK_QUEUE) -> WorkerProcess:
+        worker = WorkerProcess(server, tmp_path / f"worker-{len(started)}", capacity, task_queue)
         started.append(worker)
         return worker
 
@@ -126,9 +128,9 @@ def task_log(queue: Any, task_id: str, run_id: int = 0) -> str:
     return bytes(data).decode()
 
 
-def test_a_task_that_exits_0_completes_and_its_log_holds_the_output(server, start_worker, tmp_path):
+def test_a_task_that_exits_0_completes_and_its_log_holds_the_output(server, start_worker):
     queue = server.client("queue")
-    start_worker()
+    worker = start_worker()
     task_id = create(queue, {"command": [
         ["echo", "hello"],
         ["sh", "-c", 'echo "task $TASK_ID run $RUN_ID at $TASKCLUSTER_ROOT_URL"'],
@@ -150,7 +152,7 @@ def test_a_task_that_exits_0_completes_and_its_log_holds_the_output(server, star
     assert artifacts["public/logs/live.log"]["storageType"] == "link"
     assert artifacts["public/logs/live_backing.log"]["storageType"] == "object"
     # The task's directory is gone once it is done.
-    wait_for(lambda: not any((tmp_path / "work").iterdir()), what="the task directory to be removed")
+    wait_for(lambda: not any(worker.work_dir.iterdir()), what="the task directory to be removed")
 
 
 def test_exit_statuses_decide_how_runs_resolve(server, start_worker):
@@ -310,7 +312,8 @@ def test_sigterm_stops_the_worker_and_the_task_retries_elsewhere(server, start_w
     queue = server.client("queue")
     worker = start_worker()
     pid_file = tmp_path / "task.pid"
-    task_id = create(queue, {"command": f"echo working; sleep 0.5; echo $$ > {pid_file}; exec sleep 60"})
+    # Signalled as soon as the task has written its first line, whether or not the worker has read it yet.
+    task_id = create(queue, {"command": f"echo working; echo $$ > {pid_file}; exec sleep 60"})
     pid = _pid_from(pid_file)
 
     assert worker.terminate() == 0
@@ -323,6 +326,43 @@ def test_sigterm_stops_the_worker_and_the_task_retries_elsewhere(server, start_w
     log = task_log(queue, task_id)
     assert "working\n" in log
     assert "The worker is shutting down" in log
+
+
+def test_all_a_task_wrote_before_the_worker_stopped_it_is_in_its_log(server, start_worker, tmp_path):
+    """Output written within milliseconds of the worker's SIGTERM is never lost.
+
+    The task signals its worker itself right after its first line, then writes numbered lines until
+    it is killed, noting in a file each number once its line is written. The signal lands while the
+    worker may still be starting the process or reading its pipe; whichever, the uploaded log holds
+    the first line and every line noted, in order. A worker that dropped such output did so in most
+    attempts, so ten attempts (five workers at a time, each on a queue of its own) catch it.
+    """
+    queue = server.client("queue")
+    give_up = time.monotonic() + 20
+    for first in (0, 5):
+        attempts = []
+        for attempt in range(first, first + 5):
+            task_queue = f"cairn-test/stopped-{attempt}"
+            worker = start_worker(task_queue=task_queue)
+            noted = tmp_path / f"noted-{attempt}"
+            task_id = create(queue, {
+                "command": f'echo first; kill -TERM "$WORKER_PID"; '
+                           f'i=0; while i=$((i + 1)); do echo "line $i"; echo $i >> {noted}; done',
+                "env": {"WORKER_PID": str(worker.process.pid)},
+            }, taskQueueId=task_queue)
+            attempts.append((attempt, worker, task_id, noted))
+        for attempt, worker, task_id, noted in attempts:
+            assert worker.process.wait(15) == 0
+            status = queue.status(task_id)["status"]
+            assert status["runs"][0]["reasonResolved"] == "worker-shutdown"
+            output = [line for line in task_log(queue, task_id).splitlines() if not line.startswith("[cairn-worker ")]
+            assert output[:1] == ["first"], f"attempt {attempt}: the first line is missing"
+            assert output[1:] == [f"line {n}" for n in range(1, len(output))], f"attempt {attempt}"
+            numbers = noted.read_text().split() if noted.exists() else []
+            last_noted = int(numbers[-1]) if numbers else 0
+            assert len(output) - 1 >= last_noted, f"attempt {attempt}: line {last_noted} was written, not logged"
+        if time.monotonic() > give_up:
+            break
 
 
 def test_the_taskcluster_proxy_signs_with_the_task_scopes(server, start_worker):
