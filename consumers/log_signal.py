@@ -48,6 +48,7 @@ class LogSignal:
             try:
                 with psycopg.connect(conninfo, autocommit=True) as conn:
                     conn.execute(f'LISTEN "{channel}"')
+                    self.bump()  # for whatever was committed while nobody listened
                     while not self._stopping.is_set():
                         if any(True for _ in conn.notifies(timeout=1.0, stop_after=1024)):
                             self.bump()

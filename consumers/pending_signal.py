@@ -9,6 +9,7 @@ In one process the queue views bump the generation after their commit. With
 PostgreSQL, other processes' commits arrive by ``LISTEN cairn_pending``; a
 listener that loses its connection reconnects, and waiters re-check on a
 fallback timeout, so a lost notification delays work but never strands it.
+A listener that reconnects wakes every waiter, for what it may have missed.
 """
 
 from __future__ import annotations
@@ -50,6 +51,10 @@ class PendingSignal:
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self._wake, list(task_queue_ids))
 
+    def notify_all(self) -> None:
+        """Thread-safe: work may have arrived on any queue."""
+        self.notify(list(self._generations))
+
     def _wake(self, task_queue_ids: list[str]) -> None:
         for queue in task_queue_ids:
             for waiter in self._waiters.pop(queue, set()):
@@ -83,6 +88,8 @@ class PendingSignal:
             try:
                 with psycopg.connect(conninfo, autocommit=True) as conn:
                     conn.execute("LISTEN cairn_pending")
+                    # What was sent while nobody listened is lost: every waiter looks again.
+                    self.notify_all()
                     while not self._stopping.is_set():
                         for note in conn.notifies(timeout=1.0, stop_after=256):
                             self.notify([note.payload])
