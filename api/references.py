@@ -186,8 +186,25 @@ def _json(schema: dict[str, Any]) -> dict[str, Any]:
     return {"application/json": {"schema": schema}}
 
 
+#: Query arguments that are not just any string (see pagination.py and listWorkers).
+_QUERY_SCHEMAS: dict[str, dict[str, Any]] = {
+    "limit": {"type": "integer", "minimum": 1},
+    "prefix": {"type": "string", "pattern": "^[A-Za-z0-9!@/:.+|_-]*$"},  # of a clientId
+    "quarantined": {"type": "string", "enum": ["true", "false"]},
+}
+
+#: An example of each route parameter that may contain `/`, showing that it may.
+_SLASHED_EXAMPLES = {
+    "clientId": "project/ci",
+    "roleId": "repo:github.com/org/repo:*",
+    "taskQueueId": "proj-builds/linux",
+    "name": "public/logs/live.log",
+}
+
+
 def _query_parameter(name: str) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
+    schema = _QUERY_SCHEMAS.get(name, {"type": "string"})
+    return {"name": name, "in": "query", "required": False, "schema": schema}
 
 
 def _path_parameter(endpoint: Endpoint, name: str) -> dict[str, Any]:
@@ -197,6 +214,8 @@ def _path_parameter(endpoint: Endpoint, name: str) -> dict[str, Any]:
     parameter = {"name": name, "in": "path", "required": True, "schema": schema}
     if name in endpoint.greedy:
         parameter["description"] = "May contain `/`."
+        if name in _SLASHED_EXAMPLES:
+            parameter["example"] = _SLASHED_EXAMPLES[name]
     return parameter
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import httpx
 import mohawk
 import pytest
@@ -22,6 +25,21 @@ def put(server, path: str, body: bytes, content_type: str = "application/json") 
         url, "PUT", content=body, content_type=content_type,
     )
     return httpx.put(url, content=body, headers={"Authorization": sender.request_header, "Content-Type": content_type})
+
+
+def as_root(server, method: str, path: str, body: object = None) -> httpx.Response:
+    """A request signed as root, with ``body`` (if any) as JSON."""
+    url = server.root_url + path
+    content = json.dumps(body).encode() if body is not None else b""
+    content_type = "application/json" if content else ""
+    sender = mohawk.Sender(
+        {"id": "static/root", "key": ROOT_TOKEN, "algorithm": "sha256"},
+        url, method, content=content, content_type=content_type, always_hash_content=bool(content),
+    )
+    headers = {"Authorization": sender.request_header}
+    if content:
+        headers["Content-Type"] = content_type
+    return httpx.request(method, url, content=content, headers=headers)
 
 
 def events_in_log(server) -> int:
@@ -82,3 +100,27 @@ def test_a_bewit_cannot_be_used_for_a_post(server):
 def test_wrong_method_and_unknown_service_are_404s(server):
     assert_taskcluster_error(httpx.delete(server.root_url + "/api/queue/v1/ping"), 404, "ResourceNotFound")
     assert_taskcluster_error(httpx.get(server.root_url + "/api/nothing/v1/ping"), 404, "ResourceNotFound")
+
+
+def test_the_openapi_document_says_what_query_and_route_arguments_are_accepted(server):
+    """Schemathesis, reading the document, once sent limits, prefixes and worker
+    filters the server refuses, and could not send a taskQueueId at all."""
+    document = httpx.get(server.root_url + "/api/openapi.json").json()
+    parameters = {
+        (operation["operationId"], parameter["name"]): parameter
+        for item in document["paths"].values()
+        for operation in item.values()
+        for parameter in operation["parameters"]
+    }
+    assert parameters["queue.listProvisioners", "limit"]["schema"] == {"type": "integer", "minimum": 1}
+    prefix = parameters["auth.listClients", "prefix"]["schema"]["pattern"]
+    assert re.fullmatch(prefix, "project/ci") and not re.search(prefix, "a b")
+    assert parameters["queue.listWorkers", "quarantined"]["schema"]["enum"] == ["true", "false"]
+    slashed = ["queue.claimWork taskQueueId", "queue.getArtifact name", "auth.client clientId", "auth.role roleId"]
+    for key in (tuple(s.split()) for s in slashed):
+        parameter = parameters[key]
+        assert "/" in parameter["example"]
+        assert re.search(parameter["schema"]["pattern"], parameter["example"])
+    for limit in ("ten", "0", "-1"):
+        response = as_root(server, "GET", f"/api/queue/v1/provisioners?limit={limit}")
+        assert_taskcluster_error(response, 400, "InvalidRequestArguments")
