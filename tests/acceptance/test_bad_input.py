@@ -102,6 +102,13 @@ def test_wrong_method_and_unknown_service_are_404s(server):
     assert_taskcluster_error(httpx.get(server.root_url + "/api/nothing/v1/ping"), 404, "ResourceNotFound")
 
 
+def test_batch_lookups_without_task_ids_find_nothing(server):
+    """`taskIds` defaults to [] (as in Taskcluster's schema); an empty body once got a 500."""
+    queue = server.client("queue")
+    assert queue.tasks({}) == {"tasks": []}
+    assert queue.statuses({}) == {"statuses": []}
+
+
 def test_the_openapi_document_says_what_query_and_route_arguments_are_accepted(server):
     """Schemathesis, reading the document, once sent limits, prefixes and worker
     filters the server refuses, and could not send a taskQueueId at all."""
