@@ -25,6 +25,10 @@ QUEUE_PARAMS = {"taskQueueId": TASK_QUEUE_ID}
 PROVISIONER_PARAMS = {"provisionerId": GENERIC_ID}
 WORKER_TYPE_PARAMS = {"provisionerId": GENERIC_ID, "workerType": GENERIC_ID}
 WORKER_PARAMS = {**WORKER_TYPE_PARAMS, "workerGroup": GENERIC_ID, "workerId": GENERIC_ID}
+# Declaring a worker makes its task queue known, so the queue's id must be a
+# valid taskQueueId: the workerType is held to the second half of that pattern.
+TASK_QUEUE_WORKER_TYPE = r"[a-z]([-a-z0-9]{0,36}[a-z0-9])?"
+DECLARED_WORKER_PARAMS = {**WORKER_PARAMS, "workerType": TASK_QUEUE_WORKER_TYPE}
 
 
 def _reads(call: Call) -> Any:
@@ -489,7 +493,7 @@ def quarantine_worker(call: Call) -> dict[str, Any]:
     },
     input="update-worker-request",
     output="worker-response",
-    params=WORKER_PARAMS,
+    params=DECLARED_WORKER_PARAMS,
     deferred_auth=True,
 )
 def declare_worker(call: Call) -> dict[str, Any]:

@@ -109,6 +109,17 @@ def test_batch_lookups_without_task_ids_find_nothing(server):
     assert queue.statuses({}) == {"statuses": []}
 
 
+@pytest.mark.parametrize("worker_type", ["0", "Linux", "linux_"])
+def test_a_worker_cannot_be_declared_outside_a_valid_task_queue(server, worker_type):
+    """The declared worker's task queue `prov/<workerType>` must be a taskQueueId; once a 500."""
+    before = events_in_log(server)
+    path = f"/api/queue/v1/provisioners/prov/worker-types/{worker_type}/group/worker"
+    response = put(server, path, b'{"expires": "2030-01-01T00:00:00.000Z"}')
+    assert_taskcluster_error(response, 400, "InvalidRequestArguments")
+    assert "workerType" in response.json()["message"]
+    assert events_in_log(server) == before
+
+
 def test_the_openapi_document_says_what_query_and_route_arguments_are_accepted(server):
     """Schemathesis, reading the document, once sent limits, prefixes and worker
     filters the server refuses, and could not send a taskQueueId at all."""
