@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from cairn.api import errors
+from cairn.api import body_limits, errors
 from cairn.api.call import Call, Caller, require
 from cairn.api.endpoints import Endpoint, Service
 from cairn.api.schemas import load_schemas
@@ -192,6 +192,10 @@ class EndpointRunner:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError as e:
             raise errors.MalformedPayload(f"The request body is not valid JSON: {e}") from None
+        if body_limits.nested_deeper_than(raw, body):
+            raise errors.MalformedPayload(f"The request body nests deeper than {body_limits.MAX_DEPTH} levels.")
+        if body_limits.holds_nul(raw, body):
+            raise errors.InputValidationError("The request body holds a NUL character (\\u0000), which Cairn refuses.")
         if self.input_uri:
             problems = load_schemas().errors(self.input_uri, body)
             if problems:

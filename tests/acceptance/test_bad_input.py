@@ -10,6 +10,7 @@ import mohawk
 import pytest
 import taskcluster
 
+from tests.acceptance.queue_helpers import task_definition
 from tests.conftest import ROOT_TOKEN
 
 
@@ -59,6 +60,32 @@ def test_malformed_json_is_refused(server):
     response = put(server, f"/api/queue/v1/task/{taskcluster.slugId()}", b'{"taskQueueId": ')
     assert_taskcluster_error(response, 400, "MalformedPayload")
     assert events_in_log(server) == before
+
+
+def nested(depth: int) -> object:
+    value: object = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+def test_a_body_nested_too_deep_to_store_is_refused(server):
+    """orjson reads 1,024 levels but writes only 255: such a body once got a bare 500."""
+    before = events_in_log(server)
+    task = {**task_definition(), "payload": {"deep": nested(300)}}
+    response = put(server, f"/api/queue/v1/task/{taskcluster.slugId()}", json.dumps(task).encode())
+    assert_taskcluster_error(response, 400, "MalformedPayload")
+    assert "deeper than 100 levels" in response.json()["message"]
+    entry = {"taskId": taskcluster.slugId(), "rank": 0, "expires": "2030-01-01T00:00:00.000Z", "data": nested(300)}
+    response = put(server, "/api/index/v1/task/project.deep", json.dumps(entry).encode())
+    assert_taskcluster_error(response, 400, "MalformedPayload")
+    assert events_in_log(server) == before
+
+
+def test_a_body_nested_a_little_is_accepted(server):
+    task = {**task_definition(), "payload": {"deep": nested(50)}}
+    response = put(server, f"/api/queue/v1/task/{taskcluster.slugId()}", json.dumps(task).encode())
+    assert response.status_code == 200, response.text
 
 
 def test_an_oversized_body_is_refused(server):
@@ -142,3 +169,28 @@ def test_the_openapi_document_says_what_query_and_route_arguments_are_accepted(s
     for limit in ("ten", "0", "-1"):
         response = as_root(server, "GET", f"/api/queue/v1/provisioners?limit={limit}")
         assert_taskcluster_error(response, 400, "InvalidRequestArguments")
+
+
+@pytest.mark.parametrize(
+    "method, path, body",
+    [
+        ("PUT", "/api/auth/v1/clients/nul", {"description": "a\u0000b", "expires": "2030-01-01T00:00:00.000Z"}),
+        ("POST", "/api/queue/v1/tasks", {"taskIds": ["\u0000"]}),
+        ("PUT", "/api/queue/v1/task/fN1SbArXTPSVFNUvaOlinQ", task_definition(payload={"env": {"A\u0000": "1"}})),
+    ],
+    ids=["in-a-value", "in-a-lookup", "in-a-key"],
+)
+def test_a_nul_character_in_a_body_is_refused_on_both_back_ends(server, method, path, body):
+    """PostgreSQL stores NUL neither in text nor in jsonb: such bodies once got a 500 there."""
+    before = events_in_log(server)
+    response = as_root(server, method, path, body)
+    assert_taskcluster_error(response, 400, "InputValidationError")
+    assert "NUL" in response.json()["message"]
+    assert events_in_log(server) == before
+
+
+def test_a_backslash_before_u0000_is_no_nul(server):
+    task = task_definition(payload={"text": "\\u0000"})
+    response = as_root(server, "PUT", f"/api/queue/v1/task/{taskcluster.slugId()}", task)
+    assert response.status_code == 200, response.text
+    assert server.client("queue").task(response.json()["status"]["taskId"])["payload"] == {"text": "\\u0000"}
