@@ -33,9 +33,12 @@ class _Page:
     @staticmethod
     def after(token: str) -> str:
         try:
-            return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+            key = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
         except (ValueError, UnicodeDecodeError):
             raise InvalidRequestArguments("continuationToken is not valid") from None
+        if "\x00" in key:  # no key holds NUL, and PostgreSQL cannot even compare with one
+            raise InvalidRequestArguments("continuationToken is not valid")
+        return key
 
     def __call__(
         self, call: Any, items: Sequence[T], key: Callable[[T], str]

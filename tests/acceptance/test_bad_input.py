@@ -194,3 +194,13 @@ def test_a_backslash_before_u0000_is_no_nul(server):
     response = as_root(server, "PUT", f"/api/queue/v1/task/{taskcluster.slugId()}", task)
     assert response.status_code == 200, response.text
     assert server.client("queue").task(response.json()["status"]["taskId"])["payload"] == {"text": "\\u0000"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/auth/v1/clients/", "/api/queue/v1/provisioners", "/api/queue/v1/task-queues", "/api/index/v1/tasks/a"],
+)
+def test_a_continuation_token_that_decodes_to_nul_is_refused(server, path):
+    """`AA` is base64 for a NUL byte: on PostgreSQL such a token once got a 500."""
+    response = as_root(server, "GET", f"{path}?continuationToken=AA")
+    assert_taskcluster_error(response, 400, "InvalidRequestArguments")
