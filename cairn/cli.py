@@ -27,7 +27,9 @@ def main() -> None:
 @main.command(epilog=_settings_help())
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
-def serve(host: str, port: int) -> None:
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Server processes sharing the port (PostgreSQL only): one per core uses every core.")
+def serve(host: str, port: int, workers: int) -> None:
     """Start the Cairn server."""
     import uvicorn
 
@@ -39,6 +41,15 @@ def serve(host: str, port: int) -> None:
     except ValueError as e:
         raise click.ClickException(str(e)) from None
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if workers > 1:
+        # Processes coordinate through PostgreSQL (advisory locks elect the
+        # log followers' leaders; LISTEN wakes claimWork in every process).
+        # SQLite's writers queue on a lock inside one process.
+        if settings.backend != "postgres":
+            raise click.ClickException("--workers needs PostgreSQL (CAIRN_DATABASE_URL=postgresql://...)")
+        uvicorn.run("cairn.server:app_from_env", factory=True, workers=workers, host=host, port=port,
+                    log_level=settings.log_level, access_log=False)
+        return
     runtime = Runtime(settings)
     app = create_app(runtime)
     uvicorn.run(app, host=host, port=port, log_level=settings.log_level, access_log=False)

@@ -22,3 +22,10 @@ SERVICES = [auth, queue, events, objects, index]
 
 def create_app(runtime: Runtime) -> Starlette:
     return build_app(runtime, SERVICES, extra_routes=reference_routes(SERVICES) + object_data_routes() + root_listing_routes())
+
+
+def app_from_env() -> Starlette:
+    """The app of one of several server processes (``cairn serve --workers N``)."""
+    from cairn.settings import Settings
+
+    return create_app(Runtime(Settings.from_env()))

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,10 @@ from tests.acceptance.queue_helpers import task_definition
 from tests.conftest import ROOT_TOKEN, SECRET_KEY
 
 
-def start_server(database_url: str, data_dir: Path, port: int, **settings: str) -> subprocess.Popen:
-    """Start ``cairn serve`` and return once it answers a ping; claims last 2 s unless told otherwise."""
+def start_server(
+    database_url: str, data_dir: Path, port: int, serve_args: Sequence[str] = (), **settings: str
+) -> subprocess.Popen:
+    """Start ``cairn serve [serve_args]`` and return once it answers a ping; claims last 2 s unless told otherwise."""
     env = dict(os.environ)
     env.update(
         CAIRN_DATABASE_URL=database_url,
@@ -31,7 +34,7 @@ def start_server(database_url: str, data_dir: Path, port: int, **settings: str) 
         CAIRN_LOG_LEVEL="warning",
     )
     env.update({"CAIRN_" + name.upper(): value for name, value in settings.items()})
-    process = subprocess.Popen([sys.executable, "-m", "cairn.cli", "serve", "--port", str(port)], env=env)
+    process = subprocess.Popen([sys.executable, "-m", "cairn.cli", "serve", "--port", str(port), *serve_args], env=env)
     give_up = time.monotonic() + 30
     while time.monotonic() < give_up and process.poll() is None:
         try:
