@@ -24,8 +24,9 @@ run: install
 test: install
 	$(BIN)/python -m pytest -q -n 2
 
+# BENCH_ARGS scales it: e.g. make bench BENCH_ARGS="--rss-tasks 1000000 --profile"
 bench: install
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(DATA) .pytest_cache

@@ -5,9 +5,14 @@ compared with, because these machines are noisy:
 
 - lifecycles/s (createTask → claimWork → reportCompleted) with the official
   client, one thread, and the server's CPU per lifecycle (user + system time
-  of the server process, read from /proc, divided by lifecycles);
+  of the server's process tree, read from /proc, divided by lifecycles);
+- the same with many threads, one client object each, all on one shared task
+  queue (each thread is a scheduler and a worker: it creates a task, claims
+  whichever task the queue hands it, and completes that one), with the
+  client process's own CPU, which is the limit there;
 - the database's limit: three durable single-row transactions per
-  lifecycle, timed with the same driver on the same database;
+  lifecycle, timed with the same driver on the same database, from one
+  connection and from many at once (PostgreSQL commits those together);
 - dispatch latency: a worker waits in claimWork, a task is created; the time
   from createTask's answer to claimWork's;
 - dependency release: a prerequisite's reportCompleted to its dependent's
@@ -18,6 +23,7 @@ compared with, because these machines are noisy:
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import signal
@@ -31,17 +37,22 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 import mohawk
 import orjson
 import psycopg
 import taskcluster
-
 from cairn.domain.token_cipher import TokenCipher
 
+from bench import procstat
+
 PG_ADMIN = os.environ.get("CAIRN_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+# Connections for the concurrent limit. Cairn's pool may open 32, but PostgreSQL's
+# group commit is saturated well before that here (16 → 64 connections adds ~15%),
+# and a shared PostgreSQL has other clients to serve.
+LIMIT_CONNECTIONS = 16
 
 
 def _free_port() -> int:
@@ -69,7 +80,7 @@ class Server:
         else:
             self.url = f"sqlite:///{self.dir / 'cairn.db'}"
 
-    def __enter__(self) -> Server:
+    def __enter__(self) -> Self:
         env = dict(os.environ)
         env.update(
             CAIRN_DATABASE_URL=self.url,
@@ -92,7 +103,7 @@ class Server:
                 time.sleep(0.1)
         raise RuntimeError("cairn serve did not start")
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.process.send_signal(signal.SIGTERM)
         self.process.wait(30)
         if self.database:
@@ -100,8 +111,10 @@ class Server:
                 admin.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return procstat.tree_cpu_seconds(self.process.pid)
+
+    def rss_bytes(self) -> int:
+        return procstat.tree_rss_bytes(self.process.pid)
 
     def client(self, service: str = "queue") -> Any:
         cls = getattr(taskcluster, service.capitalize())
@@ -142,8 +155,100 @@ def lifecycles(server: Server, count: int) -> dict[str, float]:
     }
 
 
+def threaded_lifecycles(server: Server, threads: int, count: int) -> dict[str, float]:
+    """``count`` lifecycles from ``threads`` threads, one official client each, on one shared task queue."""
+    queue_id = f"bench/t{uuid.uuid4().hex[:8]}"
+    claim = {"workerGroup": "bench", "workerId": "w", "tasks": 1}
+    remaining = [count]
+    lock = threading.Lock()
+    failures: list[BaseException] = []
+
+    def loop(queue: Any, gate: threading.Barrier) -> None:
+        gate.wait()
+        while True:
+            with lock:
+                if remaining[0] <= 0 or failures:
+                    return
+                remaining[0] -= 1
+            try:
+                queue.createTask(taskcluster.slugId(), definition(queue_id))
+                tasks: list[dict[str, Any]] = []
+                while not tasks:
+                    tasks = queue.claimWork(queue_id, claim)["tasks"]
+                queue.reportCompleted(tasks[0]["status"]["taskId"], str(tasks[0]["runId"]))
+            except BaseException as e:  # noqa: BLE001  (re-raised in the caller)
+                failures.append(e)
+                return
+
+    def batch(size: int) -> float:
+        remaining[0] = size
+        gate = threading.Barrier(threads + 1)
+        workers = [threading.Thread(target=loop, args=(server.client(), gate)) for _ in range(threads)]
+        for worker in workers:
+            worker.start()
+        gate.wait()
+        started = time.perf_counter()
+        for worker in workers:
+            worker.join()
+        if failures:
+            raise failures[0]
+        return time.perf_counter() - started
+
+    batch(threads * 2)
+    cpu, client_cpu = server.cpu_seconds(), procstat.own_cpu_seconds()
+    elapsed = batch(count)
+    cpu, client_cpu = server.cpu_seconds() - cpu, procstat.own_cpu_seconds() - client_cpu
+    return {
+        "threads": threads,
+        "lifecycles": count,
+        "lifecycles_per_s": count / elapsed,
+        "server_cpu_ms_per_lifecycle": cpu / count * 1000,
+        "client_cpu_ms_per_lifecycle": client_cpu / count * 1000,
+        "server_cores_busy": cpu / elapsed,
+        "client_cores_busy": client_cpu / elapsed,
+    }
+
+
+def concurrent_database_limit(server: Server, connections: int = LIMIT_CONNECTIONS,
+                              each: int = 100) -> dict[str, float]:
+    """Lifecycles/s at three durable single-row transactions each, from ``connections`` connections at once.
+
+    PostgreSQL commits concurrent transactions together (one WAL flush for
+    many), so this is the limit a concurrent load is measured against.
+    (SQLite has one writer at a time: its limit is the serial one.) Should
+    PostgreSQL refuse some connections (too many clients), the rest do the work.
+    """
+
+    async def insert_all() -> tuple[float, int]:
+        conns = []
+        for _ in range(connections):
+            try:
+                conns.append(await psycopg.AsyncConnection.connect(server.url, autocommit=True))
+            except psycopg.OperationalError:
+                if not conns:
+                    raise
+                break
+        await conns[0].execute("CREATE TABLE IF NOT EXISTS bench_limit_many (x bigint)")
+
+        async def insert(conn: psycopg.AsyncConnection) -> None:
+            for i in range(each):
+                async with conn.transaction():
+                    await conn.execute("INSERT INTO bench_limit_many VALUES (%s)", (i,))
+
+        started = time.perf_counter()
+        await asyncio.gather(*(insert(c) for c in conns))
+        elapsed = time.perf_counter() - started
+        await conns[0].execute("DROP TABLE bench_limit_many")
+        for conn in conns:
+            await conn.close()
+        return elapsed, len(conns)
+
+    elapsed, opened = asyncio.run(insert_all())
+    return {"lifecycles_per_s": opened * each / elapsed / 3, "connections": opened}
+
+
 def database_limit(server: Server, count: int = 300) -> float:
-    """Lifecycles/s if each cost exactly three durable single-row transactions."""
+    """Lifecycles/s if each cost exactly three durable single-row transactions, one after another."""
     if server.backend == "postgres":
         with psycopg.connect(server.url, autocommit=True) as conn:
             conn.execute("CREATE TABLE IF NOT EXISTS bench_limit (x bigint)")
@@ -157,13 +262,14 @@ def database_limit(server: Server, count: int = 300) -> float:
         db = sqlite3.connect(str(server.dir / "limit.db"), isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("CREATE TABLE t (x INTEGER)")
+        db.execute("CREATE TABLE IF NOT EXISTS t (x INTEGER)")
         started = time.perf_counter()
         for i in range(count):
             db.execute("BEGIN IMMEDIATE")
             db.execute("INSERT INTO t VALUES (?)", (i,))
             db.execute("COMMIT")
         elapsed = time.perf_counter() - started
+        db.close()
     return count / elapsed / 3
 
 
@@ -174,7 +280,7 @@ def dispatch_latency(server: Server, samples: int) -> list[float]:
     for _ in range(samples):
         answered: dict[str, float] = {}
 
-        def claim() -> None:
+        def claim(answered: dict[str, float] = answered) -> None:
             waiting.claimWork(queue_id, {"workerGroup": "bench", "workerId": "w", "tasks": 1})
             answered["at"] = time.perf_counter()
 
@@ -199,19 +305,22 @@ def release_latency(server: Server, samples: int) -> list[float]:
                            url, "GET", content="", content_type="", always_hash_content=False)
     seen: dict[str, float] = {}
     ready = threading.Event()
-    stop = threading.Event()
+    # The stream is read on an event loop of its own, so that it can be hung up
+    # at once when done: the server's graceful shutdown waits for open streams.
+    loop = asyncio.new_event_loop()
 
-    def listen() -> None:
-        with httpx.stream("GET", url, headers={"Authorization": sender.request_header}, timeout=None) as stream:
-            for line in stream.iter_lines():
+    async def read() -> None:
+        async with httpx.AsyncClient(timeout=None) as client, \
+                client.stream("GET", url, headers={"Authorization": sender.request_header}) as stream:
+            async for line in stream.aiter_lines():
                 if line.startswith(": connected"):
                     ready.set()
                 if line.startswith("data: "):
                     seen[orjson.loads(line[6:])["payload"]["status"]["taskId"]] = time.perf_counter()
-                if stop.is_set():
-                    return
 
-    threading.Thread(target=listen, daemon=True).start()
+    reading = loop.create_task(read())
+    listener = threading.Thread(target=loop.run_until_complete, args=(asyncio.wait([reading]),), daemon=True)
+    listener.start()
     ready.wait(10)
     latencies = []
     for _ in range(samples):
@@ -228,7 +337,9 @@ def release_latency(server: Server, samples: int) -> list[float]:
         latencies.append(seen[second] - started)
         claim = queue.claimWork(queue_id, {"workerGroup": "bench", "workerId": "w", "tasks": 1})["tasks"][0]
         queue.reportCompleted(second, "0")
-    stop.set()
+    loop.call_soon_threadsafe(reading.cancel)
+    listener.join(10)
+    loop.close()
     return latencies
 
 
@@ -284,14 +395,3 @@ def percentiles(values: list[float]) -> dict[str, float]:
         "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000,
     }
 
-
-def run(backend: str, count: int, samples: int, amqp_url: str = "") -> dict[str, Any]:
-    with Server(backend) as server:
-        result: dict[str, Any] = dict(lifecycles(server, count))
-        result["database_limit_lifecycles_per_s"] = database_limit(server)
-        result["dispatch"] = percentiles(dispatch_latency(server, samples))
-        result["dependency_release"] = percentiles(release_latency(server, samples))
-    if amqp_url:
-        with Server(backend, amqp_url) as server:
-            result["amqp_publish"] = percentiles(amqp_delay(server, amqp_url, samples))
-    return result

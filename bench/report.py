@@ -1,0 +1,158 @@
+"""The table `make bench` prints: each figure, its target, and its value on each back end, met or not.
+
+A figure is data: a name, the target in words, and a function from one back
+end's results to the value shown and whether the target was met (None where
+a figure has no target, or was not measured in this run).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from rich.table import Table
+
+FLAT_MIB_PER_10K = 1.0  # RSS growth allowed per 10k tasks and still called flat (allocator noise)
+
+Check = Callable[[dict[str, Any]], tuple[str, bool | None]]
+
+
+@dataclass(frozen=True)
+class Figure:
+    name: str
+    target: str
+    check: Check
+
+
+def _rate(key: str, at_least: float | None = None) -> Check:
+    def check(r: dict[str, Any]) -> tuple[str, bool | None]:
+        value = r[key]["lifecycles_per_s"]
+        return f"{value:.1f}/s", None if at_least is None else value >= at_least
+    return check
+
+
+def _ms(path: tuple[str, ...], at_most: float | None = None) -> Check:
+    def check(r: dict[str, Any]) -> tuple[str, bool | None]:
+        value = r
+        for key in path:
+            value = value[key]
+        return f"{value:.2f} ms", None if at_most is None else value <= at_most
+    return check
+
+
+def _latency(key: str, p50_at_most: float | None = None) -> Check:
+    def check(r: dict[str, Any]) -> tuple[str, bool | None]:
+        p = r[key]
+        return f"{p['p50_ms']:.1f} / {p['p99_ms']:.1f} ms", None if p50_at_most is None else p["p50_ms"] <= p50_at_most
+    return check
+
+
+def _async_vs_limit(r: dict[str, Any]) -> tuple[str, bool | None]:
+    ratio = r["async_load"]["lifecycles_per_s"] / r["database_limit_concurrent"]["lifecycles_per_s"]
+    return _percent(ratio), ratio >= 0.5
+
+
+def _concurrent_limit(r: dict[str, Any]) -> tuple[str, bool | None]:
+    limit = r["database_limit_concurrent"]
+    return f"{limit['lifecycles_per_s']:.1f}/s ({limit['connections']} conn.)", None
+
+
+def _serial_vs_limit(r: dict[str, Any]) -> tuple[str, bool | None]:
+    return _percent(r["one_thread"]["lifecycles_per_s"] / r["database_limit_lifecycles_per_s"]), None
+
+
+def _percent(ratio: float) -> str:
+    return f"{ratio:.1%}" if ratio < 0.1 else f"{ratio:.0%}"
+
+
+def _machine_share(r: dict[str, Any]) -> tuple[str, bool | None]:
+    a = r["async_load"]
+    database = f" + database {a['database_cores_busy']:.2f}" if "database_cores_busy" in a else ""
+    return (f"server {a['server_cores_busy']:.2f} + generator {a['generator_cores_busy']:.2f}{database}"
+            f" + rest {a['rest_cores_busy']:.2f} of {a['machine_cores']}"), None
+
+
+def _threads_cpu(r: dict[str, Any]) -> tuple[str, bool | None]:
+    t = r["threads"]
+    return (f"{t['client_cpu_ms_per_lifecycle']:.2f} / {t['server_cpu_ms_per_lifecycle']:.2f} ms"
+            f" ({t['client_cores_busy']:.2f} / {t['server_cores_busy']:.2f} cores)"), None
+
+
+def _rss(r: dict[str, Any]) -> tuple[str, bool | None]:
+    m = r["memory"]
+    marks = ", ".join(f"{c['rss_mib']:.0f}@{_count(c['tasks'])}" for c in m["checkpoints"])
+    growth = m["growth_mib_per_10k_tasks"]
+    return f"{marks} MiB; {growth:+.2f} MiB/10k after {_count(m['growth_from_tasks'])}", growth <= FLAT_MIB_PER_10K if len(m["checkpoints"]) > 1 else None
+
+
+def _count(n: int) -> str:
+    return f"{n // 1_000_000}M" if n >= 1_000_000 and n % 1_000_000 == 0 else f"{n / 1000:g}k"
+
+
+def _text(key: str) -> Check:
+    return lambda r: (r[key], None)
+
+
+def figures(threads: int, concurrency: int) -> list[Figure]:
+    return [
+        Figure("lifecycles/s, official client, 1 thread", "≥ 150/s", _rate("one_thread", 150)),
+        Figure("  server CPU per lifecycle, 1 thread", "", _ms(("one_thread", "server_cpu_ms_per_lifecycle"))),
+        Figure("  database limit, 1 connection (3 txns/lifecycle)", "", lambda r: (f"{r['database_limit_lifecycles_per_s']:.1f}/s", None)),
+        Figure("  ratio to that limit", "", _serial_vs_limit),
+        Figure(f"lifecycles/s, official client, {threads} threads, shared queue", "≥ 250/s", _rate("threads", 250)),
+        Figure("  client / server CPU per lifecycle (cores busy)", "", _threads_cpu),
+        Figure(f"lifecycles/s, async generator, {concurrency} in flight", "", _rate("async_load")),
+        Figure("  database limit, many connections (3 txns/lifecycle)", "", _concurrent_limit),
+        Figure("  ratio to that limit", "≥ 50%", _async_vs_limit),
+        Figure("  server CPU per lifecycle", "≤ 1.5 ms", _ms(("async_load", "server_cpu_ms_per_lifecycle"), 1.5)),
+        Figure("  generator CPU per lifecycle", "", _ms(("async_load", "generator_cpu_ms_per_lifecycle"))),
+        Figure("  cores busy during the load", "", _machine_share),
+        Figure("dispatch latency p50 / p99", "p50 ≤ 20 ms", _latency("dispatch", 20)),
+        Figure("dependency release p50 / p99", "p50 ≤ 50 ms", _latency("dependency_release", 50)),
+        Figure("commit → AMQP delivery p50 / p99", "", _latency("amqp_publish")),
+        Figure("server RSS at checkpoints (MiB@tasks); growth", f"flat (≤ {FLAT_MIB_PER_10K:g} MiB/10k)", _rss),
+        Figure("projection rebuild", "", _text("rebuild_summary")),
+        Figure("auth: one request with 10,000 roles (no database)", "", _text("auth_summary")),
+    ]
+
+
+NOTES = """\
+How to read it:
+- Threads: each thread has its own official client and loops createTask → claimWork → reportCompleted
+  on one task queue shared by all threads (a scheduler and a worker pool on one worker type); a thread
+  completes whichever task claimWork hands it. The official client opens a connection per request.
+- The async generator (bench/load.py): aiohttp, HTTP/1.1 keep-alive, a pool of one connection per
+  lifecycle in flight, a real Hawk header per request (checked equal to mohawk's), one shared queue.
+- All of it shares this machine's cores: server, client or generator, the database, and whatever else
+  runs here ("rest"). When the cores busy add up to all of them, a rate is the machine's, not the server's.
+- Database limits: BEGIN; INSERT one row; COMMIT, three per lifecycle, with psycopg or sqlite3, in this run.
+  SQLite runs WAL with synchronous=NORMAL, as Cairn does: a commit is not flushed to disk, so its limit is
+  CPU, far above any server; it has one writer at a time, so its limit with many connections is the serial one.
+- Server RSS: VmRSS of the server's process tree at each checkpoint on a fresh server; growth is counted
+  from the second checkpoint on (after warm-up; from the first if there are two). --rss-tasks sets the count (1000000 for the full figure).
+"""
+
+
+def table(results: dict[str, dict[str, Any]], backends: list[str], title: str,
+          rows: list[Figure]) -> tuple[Table, list[dict[str, Any]]]:
+    """The rich table and the same cells as records for the JSON file."""
+    grid = Table(title=title)
+    grid.add_column("figure")
+    grid.add_column("target")
+    for backend in backends:
+        grid.add_column(backend, justify="right")
+    records = []
+    for figure in rows:
+        cells = []
+        for backend in backends:
+            try:
+                value, met = figure.check(results[backend])
+            except KeyError:
+                value, met = "not run", None
+            mark = "" if met is None else (" [green]✓[/]" if met else " [red]✗[/]")
+            cells.append(value + mark)
+            records.append({"figure": figure.name.strip(), "target": figure.target, "backend": backend,
+                            "value": value, "met": met})
+        grid.add_row(figure.name, figure.target, *cells)
+    return grid, records
