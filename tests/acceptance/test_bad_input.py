@@ -55,9 +55,14 @@ def assert_taskcluster_error(response: httpx.Response, status: int, code: str) -
     assert "Traceback" not in body["message"]
 
 
-def test_malformed_json_is_refused(server):
+@pytest.mark.parametrize(
+    "body",
+    [b'{"taskQueueId": ', b"", b"\xff\xfe{}", b'{"priority": NaN}', b"[" * 2000 + b"]" * 2000],
+    ids=["truncated", "empty", "not-utf-8", "nan", "deeper-than-the-parser-goes"],
+)
+def test_malformed_json_is_refused(server, body):
     before = events_in_log(server)
-    response = put(server, f"/api/queue/v1/task/{taskcluster.slugId()}", b'{"taskQueueId": ')
+    response = put(server, f"/api/queue/v1/task/{taskcluster.slugId()}", body)
     assert_taskcluster_error(response, 400, "MalformedPayload")
     assert events_in_log(server) == before
 
@@ -92,6 +97,15 @@ def test_an_oversized_body_is_refused(server):
     before = events_in_log(server)
     body = b'{"payload": "' + b"x" * (70 * 1024) + b'"}'
     response = put(server, f"/api/queue/v1/task/{taskcluster.slugId()}", body)
+    assert_taskcluster_error(response, 413, "InputTooLarge")
+    assert events_in_log(server) == before
+
+
+def test_an_oversized_body_without_a_length_is_refused(server):
+    before = events_in_log(server)
+    chunks = (b"x" * 1024 for _ in range(70))  # sent chunked: no Content-Length to go by
+    url = f"{server.root_url}/api/queue/v1/task/{taskcluster.slugId()}"
+    response = httpx.put(url, content=chunks, headers={"Content-Type": "application/json"})
     assert_taskcluster_error(response, 413, "InputTooLarge")
     assert events_in_log(server) == before
 
