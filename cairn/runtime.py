@@ -21,7 +21,7 @@ from starlette.requests import Request
 
 from cairn.api.authentication import authenticate_now
 from cairn.api.call import Caller
-from cairn.api.hawk import HawkAuthenticator
+from cairn.api.hawk import HawkAuthenticator, NonceStore
 from cairn.api.signed_urls import DataUrls
 from cairn.consumers.event_stream import EventStream
 from cairn.consumers.index_expiry import IndexExpiry
@@ -181,7 +181,8 @@ class Runtime:
         self.auth_cache = AuthCache(self.store, self.cipher, static)
         self.auth = AuthService(self.log, self.cipher, self.auth_cache, self.auth_cache.invalidate)
         self.authenticator = HawkAuthenticator(
-            self.auth_cache.lookup_client, self.auth_cache.expand, satisfies
+            self.auth_cache.lookup_client, self.auth_cache.expand, satisfies,
+            nonces=NonceStore(max_entries=settings.hawk_nonces),
         )
 
         # Read-side views: each kept by a log follower, its rows and position in one commit.

@@ -45,6 +45,10 @@ class Settings:
         5.0, "Seconds between checks for expired claims, deadlines and expiry."
     )
     max_body_bytes: int = _setting(10 * 1024 * 1024, "Largest accepted request body, in bytes.")
+    hawk_nonces: int = _setting(
+        250_000,
+        "Hawk nonces remembered against replay (about 180 bytes each), for at most 30 minutes each.",
+    )
     log_level: str = _setting("info", "Log level: debug, info, warning or error.")
 
     @classmethod
