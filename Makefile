@@ -1,5 +1,6 @@
 # Cairn: `make run` starts a server and a worker on the embedded SQLite
-# default; `make test` runs the whole suite. Both set up .venv first.
+# default; `make test` runs the whole suite, `make test-stress` its long
+# cases. All set up .venv first.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -7,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DATA ?= .cairn
 
-.PHONY: install run test bench clean
+.PHONY: install run test test-stress bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +24,10 @@ run: install
 # Two workers: much of the suite waits on I/O (fsync, long polls, subprocesses).
 test: install
 	$(BIN)/python -m pytest -q -n 2
+
+# The long cases (marked slow: 64 claimers, PostgreSQL restarted under load), on PostgreSQL only.
+test-stress: install
+	$(BIN)/python -m pytest -q -n 2 --run-slow -m slow -k "not sqlite"
 
 # BENCH_ARGS scales it: e.g. make bench BENCH_ARGS="--rss-tasks 1000000 --profile"
 bench: install
