@@ -107,7 +107,8 @@ def test_32_claimers_through_the_service_take_2000_tasks_exactly_once(runtime):
 
     def claim_batch(n: int):
         with acting_as(f"worker-{n}"):
-            return [(c.task.task_id, c.run_id) for c in runtime.claim_for_worker(queue_id, "contention", f"w{n}", BATCH)]
+            claimed = runtime.claim_for_worker(queue_id, "contention", f"w{n}", BATCH)
+        return [(c.task.task_id, c.run_id) for c in claimed]
 
     def complete(n: int, task_id: str, run_id: int) -> None:
         with acting_as(f"worker-{n}"):

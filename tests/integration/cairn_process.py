@@ -96,7 +96,8 @@ class MixedLoad:
     def wait_for(self, created: int, completed: int, timeout: float = 60) -> None:
         give_up = time.monotonic() + timeout
         while len(self.created) < created or len(self.completed) < completed:
-            assert time.monotonic() < give_up, f"load stalled: {len(self.created)} created, {len(self.completed)} completed"
+            stalled = f"load stalled: {len(self.created)} created, {len(self.completed)} completed"
+            assert time.monotonic() < give_up, stalled
             time.sleep(0.05)
 
     def _run(self, n: int) -> None:
