@@ -44,7 +44,7 @@ class TaskIndexer:
     guarantee: Guarantee = "at-least-once"
     topics: tuple[str, ...] = ()
 
-    def __init__(self, event_log: Any, index: IndexService, remembered: int = 50_000):
+    def __init__(self, event_log: Any, index: IndexService, remembered: int = 5_000):
         self.log = event_log
         self.index = index
         # Whether a recently defined task names index routes, seen as its
