@@ -64,9 +64,10 @@ def _free_port() -> int:
 class Server:
     """`cairn serve` in a subprocess, on a fresh database."""
 
-    def __init__(self, backend: str, amqp_url: str = ""):
+    def __init__(self, backend: str, amqp_url: str = "", settings: dict[str, str] | None = None):
         self.backend = backend
         self.amqp_url = amqp_url
+        self.settings = settings or {}
         self.dir = Path(tempfile.mkdtemp(prefix="cairn-bench-"))
         self.port = _free_port()
         self.root_url = f"http://127.0.0.1:{self.port}"
@@ -91,6 +92,7 @@ class Server:
             CAIRN_LOG_LEVEL="warning",
             CAIRN_AMQP_URL=self.amqp_url,
         )
+        env.update(self.settings)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "cairn.cli", "serve", "--port", str(self.port)], env=env
         )

@@ -130,7 +130,9 @@ How to read it:
   SQLite runs WAL with synchronous=NORMAL, as Cairn does: a commit is not flushed to disk, so its limit is
   CPU, far above any server; it has one writer at a time, so its limit with many connections is the serial one.
 - Server RSS: VmRSS of the server's process tree at each checkpoint on a fresh server; growth is counted
-  from the second checkpoint on (after warm-up; from the first if there are two). --rss-tasks sets the count (1000000 for the full figure).
+  from the third checkpoint (5k) on, after warm-up (from the first if there are fewer than four). The server
+  runs with CAIRN_HAWK_NONCES=3000 so that the nonce store, bounded at 250,000 (44 MiB) by default, is full
+  by then. --rss-tasks sets the count (1000000 for the full figure).
 """
 
 
