@@ -13,6 +13,7 @@ import hmac
 import logging
 import os
 import time
+from datetime import timedelta
 from typing import Any
 from urllib.parse import unquote, urlparse
 
@@ -43,7 +44,7 @@ from cairn.domain.timestamps import utcnow
 from cairn.domain.token_cipher import TokenCipher
 from cairn.domain.worker_service import WorkerService
 from cairn.projections.artifact_views import ArtifactViews
-from cairn.projections.auth_cache import AuthCache, StaticClient
+from cairn.projections.auth_cache import AuthCache, ClientUse, StaticClient
 from cairn.projections.auth_views import AuthViews
 from cairn.projections.blob_store import FileBlobStore, new_blob_key
 from cairn.projections.index_views import IndexReadModel, IndexViews
@@ -180,6 +181,9 @@ class Runtime:
             static["static/root"] = StaticClient("static/root", settings.root_access_token, ("*",))
         self.auth_cache = AuthCache(self.store, self.cipher, static)
         self.auth = AuthService(self.log, self.cipher, self.auth_cache, self.auth_cache.invalidate)
+        self.client_use = ClientUse(
+            self.auth_cache, self.auth.record_client_use, timedelta(seconds=settings.client_last_used_delay)
+        )
         self.authenticator = HawkAuthenticator(
             self.auth_cache.lookup_client, self.auth_cache.expand, satisfies,
             nonces=NonceStore(max_entries=settings.hawk_nonces),
@@ -196,7 +200,9 @@ class Runtime:
         session.on_commit(self.log_signal.bump)
 
     def authenticate(self, request: Request, body: bytes) -> Caller:
-        return authenticate_now(self.authenticator, request, body)
+        # A stored client whose key signs an accepted request is used (see ClientUse).
+        with self.client_use.watching():
+            return authenticate_now(self.authenticator, request, body)
 
     def uptime(self) -> float:
         return time.monotonic() - self.started

@@ -49,6 +49,10 @@ class Settings:
         250_000,
         "Hawk nonces remembered against replay (about 180 bytes each), for at most 30 minutes each.",
     )
+    client_last_used_delay: float = _setting(
+        6 * 3600.0,
+        "Seconds a client's lastDateUsed may lag behind its use before a request moves it again.",
+    )
     log_level: str = _setting("info", "Log level: debug, info, warning or error.")
 
     @classmethod

@@ -19,6 +19,10 @@ from cairn.domain.errors import Conflict, InvalidInput, NotFound
 STATIC_PREFIX = "static/"
 #: How long a repeated createClient still counts as a retry of the first one.
 CREATE_RETRY_WINDOW = timedelta(minutes=15)
+#: How far a client's last recorded use may fall behind before a use is
+#: recorded again (Taskcluster's ``maxLastUsedDelay``), so that a busy client
+#: does not add an event to the log with every request.
+LAST_USED_DELAY = timedelta(hours=6)
 
 
 def refuse_static(client_id: str) -> None:
@@ -71,6 +75,7 @@ class Client(CairnAggregate):
         since: datetime,
     ) -> None:
         self.since = since
+        self.last_used = since
         self.client_id = client_id
         self.description = description
         self.expires = expires
@@ -180,6 +185,23 @@ class Client(CairnAggregate):
     @event("Deleted")
     def _deleted(self) -> None:
         self.deleted = True
+
+    def record_use(self, now: datetime, delay: timedelta = LAST_USED_DELAY) -> bool:
+        """Note that the client signed a request at ``now``; whether that was recorded.
+
+        Only a use more than ``delay`` after the last recorded one is: the
+        time is known to within ``delay``, for one event per ``delay``. A
+        disabled or deleted client cannot sign requests, so it is not used.
+        """
+        if self.deleted or self.disabled or now - delay <= self.last_used:
+            return False
+        self._used(timestamp=now)
+        return True
+
+    @event("Used")
+    def _used(self, timestamp: datetime | None) -> None:
+        assert timestamp is not None
+        self.last_used = timestamp
 
 
 class Role(CairnAggregate):

@@ -15,9 +15,12 @@ transaction, so it is decided on the state the change applies to.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 from typing import Protocol
 
+from cairn.domain.aggregate import acting_as
 from cairn.domain.auth_model import (
+    LAST_USED_DELAY,
     Client,
     Role,
     check_grantable,
@@ -159,6 +162,31 @@ class AuthService:
 
         self.log.command(apply)
         self.on_change()
+
+    def record_client_use(
+        self, client_id: str, now: datetime, delay: timedelta = LAST_USED_DELAY
+    ) -> datetime | None:
+        """Record that a client signed a request at ``now``, if its last recorded use is older than ``delay``.
+
+        The event is the client's own: its actor is the client. Returns the
+        client's last recorded use, whether this call recorded it or another
+        process had (None for a client that is not stored, or deleted).
+        Nothing else changes: the credentials every process caches do not
+        depend on it, so neither the auth epoch nor this process's cache moves.
+        Tried twice: after a concurrent save the client is read again, and a
+        use recorded meanwhile makes this one unnecessary.
+        """
+
+        def apply() -> datetime | None:
+            client = self.log.get(client_key(client_id))
+            if client is None or client.deleted:
+                return None
+            if client.record_use(now, delay):
+                self.log.save(client)
+            return client.last_used
+
+        with acting_as(client_id):
+            return self.log.command(apply, attempts=2)
 
     def _live_client(self, client_id: str) -> Client:
         client = self.log.get(client_key(client_id))

@@ -303,6 +303,7 @@ _BUILDERS: dict[type, Builder] = {
     Client.Disabled: _client_updated,
     Client.Enabled: _client_updated,
     Client.Deleted: _auth("client-deleted", "clientId", "client_id"),
+    # Client.Used: Taskcluster publishes nothing when lastDateUsed moves.
     Role.Created: _auth("role-created", "roleId", "role_id"),
     Role.Recreated: _auth("role-created", "roleId", "role_id"),
     Role.DescriptionChanged: _role_updated,

@@ -2,7 +2,9 @@
 
 Authentication reads these (never the aggregates), and so do the auth
 service's listings. ``auth_epoch`` counts changes, so that every process can
-tell cheaply whether its cached role index and credentials are stale.
+tell cheaply whether its cached role index and credentials are stale; a
+client's recorded use changes only its ``last_date_used``, which no cache
+serves, and is not counted.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class AuthViews(Projection):
         self.on(Client.Disabled, self.client_disabled(True))
         self.on(Client.Enabled, self.client_disabled(False))
         self.on(Client.Deleted, self.client_deleted)
+        self.on(Client.Used, self.client_used)
         self.on(Role.Created, self.role_created)
         self.on(Role.Recreated, self.role_created)
         self.on(Role.DescriptionChanged, self.role_field("description"))
@@ -96,6 +99,11 @@ class AuthViews(Projection):
     def client_deleted(self, session: SqlSession, e: Any, _: Any = None) -> None:
         session.run("delete_client", {"client_id": _client_id(e)})
         self.bump(session)
+
+    def client_used(self, session: SqlSession, e: Any, _: Any = None) -> None:
+        # No bump: no cached credentials depend on lastDateUsed, and a bump
+        # would have every process reload every client and role.
+        session.run("set_client_last_date_used", {"client_id": _client_id(e), "value": iso(e.timestamp)})
 
     def role_created(self, session: SqlSession, e: Any, _: Any = None) -> None:
         session.run(

@@ -49,6 +49,10 @@ WHERE client_id = :client_id;
 -- A client was disabled or enabled.
 UPDATE clients SET disabled = :value, last_modified = :modified WHERE client_id = :client_id;
 
+-- name: set_client_last_date_used
+-- A client's use was recorded; it is not a modification of the client.
+UPDATE clients SET last_date_used = :value WHERE client_id = :client_id;
+
 -- name: delete_client
 -- A client was deleted.
 DELETE FROM clients WHERE client_id = :client_id;

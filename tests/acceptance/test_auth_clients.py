@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import datetime
+import time
 import uuid
 
 import pytest
 import taskcluster
 from taskcluster.exceptions import TaskclusterAuthFailure, TaskclusterRestFailure
+
+from tests.acceptance.test_auth_history import cairn_auth
+from tests.acceptance.test_event_stream import read_events
 
 
 def new_client(server, scopes=(), expires="1 hour", **fields):
@@ -202,3 +206,92 @@ def test_list_clients_by_prefix_and_in_pages(server):
     bad = error_of(lambda: root.listClients(query={"continuationToken": "@@not-a-token##"}))
     assert (bad.status_code, bad.body["code"]) == (400, "InvalidRequestArguments")
 
+
+
+
+def last_used(server, client_id):
+    return server.client("auth").client(client_id)["lastDateUsed"]
+
+
+def temporary(client_id, access_token, scopes, name=None):
+    start = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=1)
+    expiry = start + datetime.timedelta(hours=1)
+    return taskcluster.createTemporaryCredentials(client_id, access_token, start, expiry, scopes, name=name)
+
+
+def auth_messages(server, count):
+    """The first ``count`` client-created and client-updated messages since the log began."""
+    exchanges = "&".join(f"exchange=exchange/taskcluster-auth/v1/client-{kind}" for kind in ("created", "updated"))
+    return read_events(server, count, f"?from=0&{exchanges}")
+
+
+@pytest.mark.parametrize("settings_overrides", [{"client_last_used_delay": 0.0}])
+def test_a_client_is_used_when_its_key_signs_a_request(server):
+    root = server.client("auth")
+    client_id, created = new_client(server, ["auth:current-scopes", "auth:create-client:test/named-*"])
+    assert created["lastDateUsed"] == created["created"]
+    assert last_used(server, client_id) == created["created"]
+
+    as_client(server, client_id, created["accessToken"]).currentScopes()
+    used = root.client(client_id)
+    assert used["lastDateUsed"] > created["created"]
+    assert (used["lastModified"], used["created"]) == (created["lastModified"], created["created"])
+    listed = root.listClients(query={"prefix": client_id})["clients"]
+    assert [c["lastDateUsed"] for c in listed] == [used["lastDateUsed"]]
+
+    # Temporary credentials, named or not, are a use of the client that issued them.
+    before = used["lastDateUsed"]
+    for name in (None, "test/named-1"):
+        issued = temporary(client_id, created["accessToken"], ["auth:current-scopes"], name=name)
+        credentials = {"clientId": issued["clientId"], "accessToken": issued["accessToken"],
+                       "certificate": issued["certificate"]}
+        taskcluster.Auth({"rootUrl": server.root_url, "credentials": credentials, "maxRetries": 0}).currentScopes()
+        assert last_used(server, client_id) > before
+        before = last_used(server, client_id)
+
+    # A refused request is no use.
+    assert error_of(as_client(server, client_id, "not-the-token").currentScopes).status_code == 401
+    assert last_used(server, client_id) == before
+
+    # Each use is an event of the client's own, in its history, and announces nothing.
+    events = cairn_auth(server).clientHistory(client_id)["events"]
+    assert [(e["type"], e["clientId"], e["data"]) for e in events[1:]] == [("ClientUsed", client_id, {})] * 3
+    assert events[-1]["time"] == before
+    root.updateClient(client_id, {"description": "renamed", "expires": created["expires"],
+                                  "scopes": created["scopes"]})
+    changed = cairn_auth(server).clientHistory(client_id)["events"][-1]
+    messages = auth_messages(server, 2)
+    assert [m["data"]["exchange"].rsplit("/", 1)[1] for m in messages] == ["client-created", "client-updated"]
+    assert int(messages[1]["id"].split(".")[0]) == changed["position"]
+
+
+def test_static_clients_record_no_use(server):
+    root = server.client("auth")
+    root.currentScopes()
+    root.currentScopes()
+    static = root.client("static/root")
+    assert static["lastDateUsed"] == static["created"]
+    assert error_of(cairn_auth(server).clientHistory, "static/root").status_code == 404
+
+
+def test_with_the_default_delay_a_fresh_client_does_not_move_its_last_use(server):
+    assert server.runtime.settings.client_last_used_delay == 6 * 3600  # Taskcluster's maxLastUsedDelay
+    client_id, created = new_client(server, ["auth:current-scopes"])
+    auth = as_client(server, client_id, created["accessToken"])
+    auth.currentScopes()
+    auth.currentScopes()
+    assert last_used(server, client_id) == created["created"]
+    assert [e["type"] for e in cairn_auth(server).clientHistory(client_id)["events"]] == ["ClientCreated"]
+
+
+@pytest.mark.parametrize("settings_overrides", [{"client_last_used_delay": 1.0}])
+def test_a_use_within_the_delay_of_the_last_one_is_not_recorded(server):
+    client_id, created = new_client(server, ["auth:current-scopes"])
+    auth = as_client(server, client_id, created["accessToken"])
+    time.sleep(1.1)
+    auth.currentScopes()
+    moved = last_used(server, client_id)
+    assert moved > created["created"]
+    auth.currentScopes()
+    auth.currentScopes()
+    assert last_used(server, client_id) == moved

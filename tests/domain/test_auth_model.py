@@ -9,12 +9,14 @@ import pytest
 from cairn.domain.aggregate import acting_as
 from cairn.domain.auth_model import (
     CREATE_RETRY_WINDOW,
+    LAST_USED_DELAY,
     Client,
     Role,
     check_grantable,
     refuse_static,
 )
 from cairn.domain.errors import Conflict, InvalidInput, NotFound
+from cairn.domain.pulse_messages import messages_for
 
 FIELDS = dict(
     client_id="team/ci",
@@ -106,6 +108,48 @@ def test_a_create_repeated_soon_with_the_same_values_is_a_retry():
     assert not client.repeats(FIELDS["description"], FIELDS["expires"], ["queue:b"], soon)
     client.disable()
     assert not client.repeats(*same, soon)
+
+
+def test_a_use_is_recorded_only_once_the_last_one_is_older_than_the_delay():
+    client = Client(**FIELDS)
+    assert client.last_used == client.since  # never used: its creation
+    created = client.since
+    assert LAST_USED_DELAY == timedelta(hours=6)  # Taskcluster's maxLastUsedDelay
+    assert not client.record_use(created + timedelta(hours=5))
+    later = created + timedelta(hours=7)
+    with acting_as("team/ci"):
+        assert client.record_use(later)
+    assert not client.record_use(later + timedelta(hours=1))
+    assert client.record_use(later + timedelta(seconds=2), delay=timedelta(seconds=1))
+    events = client.collect_events()
+    assert [type(e).__name__ for e in events] == ["Created", "Used", "Used"]
+    copy = None
+    for event in events:
+        copy = event.mutate(copy)
+    assert vars(copy) == vars(client)
+    assert (copy.last_used, copy.since) == (later + timedelta(seconds=2), created)
+
+
+def test_a_use_carries_its_time_and_the_client_as_actor_and_no_pulse_message():
+    client = Client(**FIELDS)
+    client.collect_events()
+    when = client.since + timedelta(days=1)
+    with acting_as("team/ci"):
+        client.record_use(when)
+    [used] = client.collect_events()
+    assert (type(used).__qualname__, used.timestamp, used.actor) == ("Client.Used", when, "team/ci")
+    assert messages_for(used, client) == []  # Taskcluster announces no client-updated for it
+
+
+def test_a_disabled_or_deleted_client_is_not_used():
+    client = Client(**FIELDS)
+    far = client.since + timedelta(days=1)
+    client.disable()
+    assert not client.record_use(far)
+    client.enable()
+    client.delete()
+    assert not client.record_use(far)
+    assert "Used" not in event_names(client)
 
 
 def test_scopes_added_are_those_the_client_lacks_verbatim():

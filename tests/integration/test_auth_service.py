@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+from datetime import timedelta
 
 import pytest
+from click.testing import CliRunner
+from eventsourcing.persistence import OperationalError
 
+from cairn.cli import main
 from cairn.domain.aggregate import acting_as
+from cairn.domain.auth_model import client_key
 from cairn.domain.errors import Conflict, InvalidInput, NotFound
+from cairn.domain.event_log import ConcurrentChange
+from cairn.domain.timestamps import iso, parse_time, utcnow
 from cairn.projections import auth_views
+from cairn.projections.auth_cache import ClientUse
+from cairn.projections.history import read_history
+from tests.conftest import SECRET_KEY
 
 EXPIRES = "2031-01-01T00:00:00.000Z"
 
@@ -100,3 +111,148 @@ def test_concurrent_role_changes_cannot_form_a_cycle(runtime):
     for thread in threads:
         thread.join()
     assert sorted(outcomes) == ["refused", "updated"]
+
+
+def epoch(runtime) -> int:
+    with runtime.store.reading() as session:
+        return session.one("get_auth_epoch")["epoch"]
+
+
+def test_a_recorded_use_moves_last_date_used_and_nothing_else(auth, runtime):
+    auth.create_client("team/ci", "CI", EXPIRES, ["a"], False)
+    created = auth_views.get_client(runtime.store, "team/ci")
+    assert created["last_date_used"] == created["created"]
+    epoch_before = epoch(runtime)
+
+    later = parse_time(created["created"]) + timedelta(hours=7)
+    with acting_as("someone/else"):  # the use is the client's own, whoever asks
+        assert runtime.auth.record_client_use("team/ci", later) == later
+    assert auth.record_client_use("team/ci", later + timedelta(hours=1)) == later  # within 6 hours
+    row = auth_views.get_client(runtime.store, "team/ci")
+    assert row == {**created, "last_date_used": iso(later)}
+    assert epoch(runtime) == epoch_before  # no process need reload its credentials
+    assert [(e.type, e.actor) for e in read_history(runtime.log, client_key("team/ci"))] == [
+        ("ClientCreated", "static/root"), ("ClientUsed", "team/ci"),
+    ]
+
+    assert auth.record_client_use("static/root", later) is None
+    assert auth.record_client_use("nobody", later) is None
+    auth.delete_client("team/ci")
+    assert auth.record_client_use("team/ci", later + timedelta(days=1)) is None
+
+
+def test_two_uses_recorded_at_once_make_one_event(auth, runtime):
+    auth.create_client("team/ci", "CI", EXPIRES, [], False)
+    later = utcnow() + timedelta(hours=7)
+    barrier = threading.Barrier(4)
+    results = []
+
+    def use() -> None:
+        barrier.wait()
+        results.append(runtime.auth.record_client_use("team/ci", later))
+
+    threads = [threading.Thread(target=use) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [later] * 4
+    types = [e.type for e in read_history(runtime.log, client_key("team/ci"))]
+    assert types == ["ClientCreated", "ClientUsed"]
+
+
+def watched_use(use: ClientUse, runtime, client_id: str) -> None:
+    """What Runtime.authenticate does around a request signed by ``client_id``."""
+    with use.watching():
+        assert runtime.auth_cache.lookup_client(client_id) is not None
+
+
+def test_a_use_is_checked_in_memory_and_recorded_once_per_delay(auth, runtime):
+    auth.create_client("team/ci", "CI", EXPIRES, [], False)
+    calls = []
+
+    def record(client_id, now, delay):
+        calls.append(client_id)
+        return runtime.auth.record_client_use(client_id, now, delay)
+
+    fresh = ClientUse(runtime.auth_cache, record, timedelta(hours=6))
+    for _ in range(50):
+        watched_use(fresh, runtime, "team/ci")
+        watched_use(fresh, runtime, "static/root")
+    assert calls == []  # created just now: no use is due, and none was looked for in the database
+
+    due = ClientUse(runtime.auth_cache, record, timedelta(0))
+    watched_use(due, runtime, "team/ci")
+    assert calls == ["team/ci"]
+    created, used = read_history(runtime.log, client_key("team/ci"))
+    assert (used.type, used.time > created.time) == ("ClientUsed", True)
+    assert auth_views.get_client(runtime.store, "team/ci")["last_date_used"] == iso(used.time)
+
+    # Another process, whose cache still has the creation as the last use,
+    # asks once, learns of the use recorded since, and records nothing.
+    other = ClientUse(runtime.auth_cache, record, timedelta(hours=6))
+    other.used("team/ci", used.time + timedelta(hours=6))
+    other.used("team/ci", used.time + timedelta(hours=6))
+    assert calls == ["team/ci"] * 2
+    assert len(read_history(runtime.log, client_key("team/ci"))) == 2
+
+    # A request that fails authentication is no use.
+    with pytest.raises(RuntimeError), due.watching():
+        runtime.auth_cache.lookup_client("team/ci")
+        raise RuntimeError("bad mac")
+    assert calls == ["team/ci"] * 2
+
+
+@pytest.mark.parametrize("trouble", [ConcurrentChange(), OperationalError("database away")])
+def test_a_use_that_cannot_be_recorded_is_logged_and_not_retried_within_the_delay(
+    auth, runtime, trouble, caplog
+):
+    auth.create_client("team/ci", "CI", EXPIRES, [], False)
+    calls = []
+
+    def record(client_id, now, delay):
+        calls.append(client_id)
+        raise trouble
+
+    use = ClientUse(runtime.auth_cache, record, timedelta(seconds=60))
+    soon = utcnow() + timedelta(seconds=61)
+    with caplog.at_level(logging.DEBUG, logger="cairn.auth"):
+        use.used("team/ci", soon)
+        use.used("team/ci", soon + timedelta(seconds=1))
+    assert calls == ["team/ci"]
+    assert [r.levelno for r in caplog.records] == [logging.DEBUG]
+    assert "team/ci" in caplog.records[0].getMessage()
+
+
+def projections(runtime, *args: str):
+    env = {
+        "CAIRN_DATABASE_URL": runtime.settings.database_url,
+        "CAIRN_SECRET_KEY": SECRET_KEY,
+        "CAIRN_DATA_DIR": runtime.settings.data_dir,
+    }
+    return CliRunner().invoke(main, ["projections", *args], env=env, catch_exceptions=False)
+
+
+def test_a_rebuild_of_the_clients_view_reproduces_recorded_uses(auth, runtime):
+    now = utcnow()
+    auth.create_client("team/ci", "CI", EXPIRES, [], False)
+    auth.create_client("team/gone", "", EXPIRES, [], False)
+    auth.record_client_use("team/ci", now + timedelta(hours=7))
+    auth.update_client("team/ci", "CI bot", EXPIRES, None, False)
+    auth.record_client_use("team/ci", now + timedelta(hours=14))
+    auth.record_client_use("team/gone", now + timedelta(hours=7))
+    auth.delete_client("team/gone")
+    auth.create_client("team/gone", "again", EXPIRES, [], False)  # a new life: used never
+    rows = {c: auth_views.get_client(runtime.store, c) for c in ("team/ci", "team/gone")}
+    assert rows["team/ci"]["last_date_used"] == iso(now + timedelta(hours=14))
+    assert rows["team/gone"]["last_date_used"] == rows["team/gone"]["created"]
+
+    verified = projections(runtime, "verify", "auth")
+    assert verified.exit_code == 0, verified.output
+    with runtime.store.unit_of_work() as session:
+        session.execute_sql("UPDATE clients SET last_date_used = created WHERE client_id = 'team/ci'")
+    verified = projections(runtime, "verify", "auth")
+    assert verified.exit_code == 1 and "last_date_used" in verified.output, verified.output
+    assert projections(runtime, "rebuild", "auth").exit_code == 0
+    assert projections(runtime, "verify", "auth").exit_code == 0
+    assert {c: auth_views.get_client(runtime.store, c) for c in rows} == rows
