@@ -429,7 +429,9 @@ def current_scopes(call: Call) -> dict[str, Any]:
 )
 def authenticate_hawk(call: Call) -> dict[str, Any]:
     """Check the Hawk signature of a request another service received; report the caller's scopes."""
-    result = call.runtime.authenticator.authenticate(HawkRequest.from_json(call.body)).to_json()
+    # A request checked for another service is a use of its client, as in Taskcluster.
+    with call.runtime.client_use.watching():
+        result = call.runtime.authenticator.authenticate(HawkRequest.from_json(call.body)).to_json()
     if result.get("scheme") == "bewit":
         result["scheme"] = "hawk"  # Taskcluster reports signed URLs as hawk too
     return result
