@@ -222,10 +222,13 @@ def rebuild(name: str | None) -> None:
             raise
         seconds = time.monotonic() - started
         events = max([replay.written] + [t.position for t in chosen])
+        lanes = " | ".join(", ".join(lane["targets"]) for lane in replay.lane_report)
         click.echo(
             f"rebuilt {', '.join(t.name for t in chosen)} from {events:,} events "
-            f"in {seconds:.1f} s ({events / max(seconds, 1e-9):,.0f} events/s); swapped in holding "
-            f"writers back {replay.locked_seconds * 1000:,.0f} ms (locks taken at attempt {replay.lock_attempts})"
+            f"in {seconds:.1f} s ({events / max(seconds, 1e-9):,.0f} events/s"
+            + (f", in {len(replay.lane_report)} processes: {lanes}" if lanes else "")
+            + f"); swapped in holding writers back {replay.locked_seconds * 1000:,.0f} ms "
+            f"(locks taken at attempt {replay.lock_attempts})"
         )
 
 

@@ -35,6 +35,10 @@ class QueueViews(Projection):
     name = "queue"
     tables = ("tasks", "task_groups", "pending", "claims", "dependencies", "dependency_waits")
     ordinal_columns = {"pending": ("seq",)}
+    #: A task's row is rewritten whole from its aggregate after every save
+    #: (only what the definition fixes is left as inserted): a rebuild may
+    #: apply just the latest write of each row (``projections/staging.py``).
+    last_write_wins = {"upsert_task": ("task_id",)}
 
     def __init__(self, wake: Callable[[list[str]], None] = lambda queues: None) -> None:
         self.wake = wake

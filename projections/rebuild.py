@@ -7,10 +7,13 @@ aggregate are one save, passed with the aggregate's state after them, folded
 in memory as the replay goes (the log does not record where one save ended
 and the next began, so two saves of one aggregate in a row are replayed as
 one; handlers fold to the same rows either way). Read-side views get their
-events as their log follower does. On PostgreSQL the bulk of the log is
-folded into an in-memory SQLite copy first and COPYed in (see
-``Replay._build_staged``): a handler's statement then costs microseconds,
-not a round trip.
+events as their log follower does — from the same pass over the log when
+they are at the same place. On PostgreSQL the bulk of the log is folded
+into an in-memory SQLite copy first and COPYed in
+(``projections/staging.py``): a handler's statement then costs
+microseconds, not a round trip; and a long log is folded in several
+processes at once, the projections divided between them
+(``projections/lanes.py``).
 
 Why the swap loses nothing, with writers still running:
 
@@ -44,6 +47,7 @@ unit of work), blocking nobody on PostgreSQL.
 
 from __future__ import annotations
 
+import gc
 import random
 import re
 import sqlite3
@@ -51,12 +55,14 @@ import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from cairn.projections.projection import Projection
 from cairn.projections.queries import Query, load_queries, load_schema
 from cairn.projections.sql_session import SqlSession
+from cairn.projections.staging import StagingSession, copy_table, open_staging
 
 class SwapTimeout(Exception):
     """Writers kept the live tables busy for longer than the swap would wait."""
@@ -130,15 +136,18 @@ def scratch_names(dialect: str, tables: Iterable[str], suffix: str) -> dict[str,
     return renames
 
 
-def scratch_schema(dialect: str, tables: Iterable[str], suffix: str) -> list[str]:
+def scratch_schema(dialect: str, tables: Iterable[str], suffix: str, part: str = "all") -> list[str]:
     """The DDL that creates scratch copies of ``tables``: table and index names + ``suffix``.
 
     Derived from the live schema (``load_schema``), so a scratch table always
-    has the live table's columns, keys and indexes.
+    has the live table's columns, keys and indexes. ``part`` is ``"tables"``
+    or ``"indexes"`` for one half: tables filled by COPY get their indexes
+    after it, built once rather than row by row.
     """
     tables = list(tables)
     renames = scratch_names(dialect, tables, suffix)
-    return [rename_tables(s, renames) for ddl in table_ddl(dialect, tables).values() for s in ddl]
+    first, last = {"all": (0, None), "tables": (0, 1), "indexes": (1, None)}[part]
+    return [rename_tables(s, renames) for ddl in table_ddl(dialect, tables).values() for s in ddl[first:last]]
 
 
 def scratch_queries(queries: Mapping[str, Query], renames: Mapping[str, str]) -> dict[str, Query]:
@@ -233,9 +242,11 @@ class Replay:
     targets: Sequence[Target]
     suffix: str = REBUILD_SUFFIX
     progress: Callable[[int], None] = lambda n: None
-    read_batch: int = 2000
+    read_batch: int = 5000
     chunk: int = 0
     staged: bool = True
+    #: Processes to fold a long log in on PostgreSQL: 0 for one per core, 1 for this one only.
+    lanes: int = 0
     folder: StateFolder = field(init=False)
 
     def __post_init__(self) -> None:
@@ -246,6 +257,9 @@ class Replay:
         self.queries = scratch_queries(self.store.queries, self.renames)
         self.folder = StateFolder(self.event_log)
         self.writers = [t for t in self.targets if not t.read_side]
+        #: How the lanes went, when the log was folded in lanes: their projections, seconds and CPU seconds.
+        self.lane_report: list[dict[str, Any]] = []
+        self._writers_for: dict[Any, list[Projection]] = {}
         self.written = 0
         #: How the swap went: attempts to take the locks, and how long writers were held back.
         self.lock_attempts = 0
@@ -256,10 +270,10 @@ class Replay:
 
     # scratch tables
 
-    def create(self) -> None:
+    def create(self, part: str = "all") -> None:
         with self.store.unit_of_work() as session:
             self._drop(session)
-            for statement in scratch_schema(self.dialect, self.tables, self.suffix):
+            for statement in scratch_schema(self.dialect, self.tables, self.suffix, part):
                 session.execute_sql(statement)
 
     def drop(self) -> None:
@@ -312,10 +326,12 @@ class Replay:
         chased down first — for at most ``rounds`` rounds, should writers
         keep ahead.
         """
-        self.create()
-        if self.dialect == "postgres" and self.staged:
-            self._build_staged()
-        self.catch_up(small_tail, rounds)
+        staged = self.dialect == "postgres" and self.staged
+        self.create("tables" if staged else "all")
+        with collector_paused():
+            if staged:
+                self._build_staged()
+            self.catch_up(small_tail, rounds)
 
     def catch_up(self, small_tail: int = 200, rounds: int = 20) -> None:
         """Catch the scratch tables up in committed chunks, round after round, to within ``small_tail``."""
@@ -340,37 +356,63 @@ class Replay:
             pass
 
     def _build_staged(self) -> None:
-        """Fold the bulk of the log in an in-memory SQLite copy, then COPY it into PostgreSQL.
+        """Fold the bulk of the log in memory and COPY it into PostgreSQL (see ``stage``).
+
+        A long log is folded in lanes, on every core the machine gives this
+        process (``projections/lanes.py``); a short one here.
+        """
+        from cairn.projections import lanes
+
+        with self.store.reading() as session:
+            limits = self.limits(session)
+        plan = lanes.plan(self, limits) if self.lanes != 1 else []
+        staged = lanes.run(self, plan, limits) if len(plan) > 1 else self.stage(limits)
+        if not staged:
+            self._restart_unstaged()
+
+    def stage(self, limits: Mapping[str | None, int], copy: bool = True) -> bool:
+        """Fold up to ``limits`` in an in-memory SQLite copy, then COPY it into PostgreSQL.
 
         Each statement a handler runs then costs microseconds instead of a
-        round trip to the server. The SQLite variants of the named queries
-        make the same rows (the suite checks both back ends), and ``verify``
-        compares the result with the live views. A handler that reads a
-        table outside the rebuild has nothing to read in memory: the replay
-        then starts again without staging.
+        round trip to the server (see ``projections/staging.py``). The
+        SQLite variants of the named queries make the same rows (the suite
+        checks both back ends), and ``verify`` compares the result with the
+        live views. A handler that reads a table outside the rebuild has
+        nothing to read in memory: then nothing is copied, and False says
+        the replay must start again without staging.
         """
-        staging = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False, cached_statements=1024)
-        staging.row_factory = sqlite3.Row
+        schema = scratch_schema("sqlite", self.tables, self.suffix)
+        staging, deferred_indexes = open_staging(schema)
         try:
-            for statement in scratch_schema("sqlite", self.tables, self.suffix):
-                staging.execute(statement)
             renames = scratch_names("sqlite", self.tables, self.suffix)
-            scratch = ScratchSession(staging.cursor(), scratch_queries(load_queries("sqlite"), renames), "sqlite")
-            with self.store.reading() as session:
-                limits = self.limits(session)
+            last_write_wins = {
+                name: key for t in self.writers for name, key in getattr(t.projection, "last_write_wins", {}).items()
+            }
+            scratch = StagingSession(
+                staging.cursor(),
+                scratch_queries(load_queries("sqlite"), renames),
+                [renames[t] for t in self.tables],
+                last_write_wins,
+                deferred_indexes,
+                schema,
+            )
             staging.execute("BEGIN")
             try:
-                while self.remaining(limits) > 0 and self.advance(scratch, limits, self.chunk):
+                while self.remaining(limits) > 0 and self.advance(scratch, limits, 1 << 62):
                     pass
+                scratch.flush()
             except sqlite3.OperationalError as e:
                 if "no such table" not in str(e):
                     raise
-                self._restart_unstaged()
-                return
+                return False
             staging.execute("COMMIT")
-            with self.store.unit_of_work() as session:
-                for table in self.tables:
-                    _copy_table(staging, session, table + self.suffix)
+            if copy:
+                with self.store.unit_of_work() as session:
+                    for table in self.tables:
+                        _copy_into(staging, session, table + self.suffix)
+                    for statement in scratch_schema(self.dialect, self.tables, self.suffix, "indexes"):
+                        session.execute_sql(statement)
+            return True
         finally:
             staging.close()
 
@@ -383,11 +425,18 @@ class Replay:
         self.create()
 
     def advance(self, scratch: SqlSession, limits: Mapping[str | None, int], budget: int) -> int:
-        """Apply up to about ``budget`` events towards ``limits``; returns how many were applied."""
+        """Apply up to about ``budget`` events towards ``limits``; returns how many were applied.
+
+        Read-side views at the same position as the write-side ones take
+        their events from the same pass over the log, as far as their limit.
+        """
         applied = 0
         if self.writers and self.written < limits[None]:
+            riders = [t for t in self.targets if t.read_side and t.position == self.written]
             for batch in self._pages(self.written, limits[None]):
                 self._write(scratch, batch)
+                for target in riders:
+                    self._follow(scratch, target, batch, limits[target.consumer])
                 self.written = batch[-1][0]
                 applied += len(batch)
                 self.progress(len(batch))
@@ -399,54 +448,126 @@ class Replay:
             target.position = self.written
         for target in self.targets:
             limit = limits.get(target.consumer, 0)
-            while target.read_side and applied < budget and target.position < limit:
-                batch = self._read(target.position, limit, target.projection)
-                if not batch:
-                    self.progress(limit - target.position)
-                    target.position = limit
-                    break
-                target.projection(scratch, [event for _, event in batch])
-                scratch.placed_in_log()
-                self.progress(batch[-1][0] - target.position)
-                target.position = batch[-1][0]
+            if not target.read_side or applied >= budget or target.position >= limit:
+                continue
+            for batch in self._pages(target.position, limit, target.projection):
+                self._follow(scratch, target, batch, limit)
                 applied += len(batch)
+                if applied >= budget:
+                    break
+            else:
+                self.progress(limit - target.position)
+                target.position = limit
         return applied
 
-    def _pages(self, after: int, stop: int) -> Iterator[list[tuple[int, Any]]]:
-        """Batches of events in ``(after, stop]``; the next is read and decoded while one is folded."""
-        with ThreadPoolExecutor(1, thread_name_prefix="cairn-replay-read") as reader:
-            coming = reader.submit(self._read, after, stop)
-            while batch := coming.result():
-                coming = reader.submit(self._read, batch[-1][0], stop)
-                yield batch
+    def _follow(self, scratch: SqlSession, target: Target, batch: list[tuple[int, Any]], limit: int) -> None:
+        """Fold into a read-side view the events of ``batch`` it has not had, up to ``limit``."""
+        if target.position >= limit:
+            return
+        handles = target.projection.handles
+        if target.position < batch[0][0] and batch[-1][0] <= limit:
+            events = [event for _, event in batch if handles(event)]
+        else:
+            events = [event for position, event in batch if target.position < position <= limit and handles(event)]
+        if events:
+            target.projection(scratch, events)
+            scratch.placed_in_log()
+        reached = min(batch[-1][0], limit)
+        self.progress(reached - target.position)
+        target.position = reached
 
-    def _read(self, after: int, stop: int, followed: Projection | None = None) -> list[tuple[int, Any]]:
-        topics = list(getattr(followed, "topics", ())) if followed is not None else []
-        notifications = self.event_log.recorder.select_notifications(
-            start=after, limit=self.read_batch, stop=stop, topics=topics, inclusive_of_start=False
+    def _pages(self, after: int, stop: int, followed: Projection | None = None) -> Iterator[list[tuple[int, Any]]]:
+        """Batches of events in ``(after, stop]``; the next is read and decoded while one is folded."""
+        pages = self._stream(after, stop, list(getattr(followed, "topics", ())) if followed is not None else [])
+        with ThreadPoolExecutor(1, thread_name_prefix="cairn-replay-read") as reader:
+            coming = reader.submit(next, pages, None)
+            try:
+                while (batch := coming.result()) is not None:
+                    coming = reader.submit(next, pages, None)
+                    yield batch
+            finally:
+                coming.cancel() or coming.exception()
+                reader.submit(pages.close).result()
+
+    def _stream(self, after: int, stop: int, topics: list[str]) -> Iterator[list[tuple[int, Any]]]:
+        """Pages of ``(position, event)`` in ``(after, stop]``, in log order, of the ``topics`` given (else all).
+
+        On PostgreSQL one query runs through the range with a server-side
+        cursor, in binary, and each page is decoded in bulk
+        (``EventLog.decode_events``).
+        """
+        decode = self.event_log.decode_events
+        recorder = self.event_log.recorder
+        if self.dialect != "postgres":
+            while after < stop:
+                notifications = recorder.select_notifications(
+                    start=after, limit=self.read_batch, stop=stop, topics=topics, inclusive_of_start=False
+                )
+                if not notifications:
+                    return
+                rows = [(n.originator_id, n.originator_version, n.topic, n.state) for n in notifications]
+                yield list(zip([n.id for n in notifications], decode(rows)))
+                after = notifications[-1].id
+            return
+        import psycopg.rows
+
+        sql = (
+            "SELECT notification_id, originator_id, originator_version, topic, state "
+            f"FROM {recorder.events_table_name} WHERE notification_id > %s AND notification_id <= %s"
         )
-        to_event = self.event_log.mapper.to_domain_event
-        return [(n.id, to_event(n)) for n in notifications]
+        params: list[Any] = [after, stop]
+        if topics:
+            sql += " AND topic = ANY(%s)"
+            params.append(topics)
+        with recorder.datastore.get_connection() as conn, conn.transaction():
+            # Folding a page may take a while; the cursor's transaction waits, idle, meanwhile.
+            conn.execute("SET LOCAL idle_in_transaction_session_timeout = 0")
+            with conn.cursor("cairn_replay", row_factory=psycopg.rows.tuple_row) as cursor:
+                cursor.execute(sql + " ORDER BY notification_id", params, binary=True)
+                while rows := cursor.fetchmany(self.read_batch):
+                    yield list(zip([r[0] for r in rows], decode([r[1:] for r in rows])))
 
     def _write(self, scratch: SqlSession, batch: list[tuple[int, Any]]) -> None:
         """Fold events and give write-side projections each run of one aggregate's events as one save."""
         save: list[Any] = []
+        saving = None
         state: Any = None
+        fold, end_save = self.folder.fold, self._save
         for _, event in batch:
-            if save and event.originator_id != save[0].originator_id:
-                self._save(scratch, save, state)
-                save = []
-            state = self.folder.fold(event)
+            if event.originator_id != saving:
+                if save:
+                    end_save(scratch, save, state)
+                save, saving = [], event.originator_id
+            state = fold(event)
             save.append(event)
         if save:
-            self._save(scratch, save, state)
+            end_save(scratch, save, state)
 
     def _save(self, scratch: SqlSession, events: list[Any], state: Any) -> None:
         aggregates = {events[0].originator_id: state}
-        for target in self.writers:
-            target.projection(scratch, events, aggregates)
+        kinds = type(events[0]) if len(events) == 1 else frozenset(type(e) for e in events)
+        writers = self._writers_for.get(kinds)
+        if writers is None:
+            writers = self._writers_for[kinds] = self._writers_of(kinds)
+        for projection in writers:
+            projection(scratch, events, aggregates)
         # As the recorder does once a save's events are in the log.
         scratch.placed_in_log()
+
+    def _writers_of(self, kinds: Any) -> list[Projection]:
+        """The write-side projections a save of events of these classes can change.
+
+        One that folds with the base class's dispatch and has no handler for
+        any of them would do nothing; one with its own ``__call__`` is given
+        every save.
+        """
+        kinds = {kinds} if isinstance(kinds, type) else kinds
+        return [
+            t.projection
+            for t in self.writers
+            if type(getattr(t.projection, "__wrapped__", t.projection)).__call__ is not Projection.__call__
+            or any(k in t.projection.handlers for k in kinds)
+        ]
 
     # the end: swap or compare
 
@@ -488,6 +609,8 @@ class Replay:
         with self.store.unit_of_work() as session:
             if self.dialect == "postgres":
                 session.execute_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                # Comparing a big table's rows here takes a while, the transaction idle meanwhile.
+                session.execute_sql("SET LOCAL idle_in_transaction_session_timeout = 0")
             self.catch_up_in(session, self.limits(session))
             for target in self.targets:
                 for table in target.projection.tables:
@@ -542,14 +665,9 @@ class Replay:
                     session.execute_sql(statement)
 
 
-def _copy_table(staging: sqlite3.Connection, session: SqlSession, table: str) -> None:
-    """Every row of ``table`` from the staging database into PostgreSQL's, by COPY."""
-    rows = staging.execute(f"SELECT * FROM {table}")
-    columns = [d[0] for d in rows.description]
-    with session.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:  # type: ignore[attr-defined]
-        for row in rows:
-            copy.write_row(tuple(row))
-    # Serial columns go on from the highest id copied.
+def _copy_into(staging: sqlite3.Connection, session: SqlSession, table: str) -> None:
+    """Every row of ``table`` from the staging database into PostgreSQL's; serial columns go on from there."""
+    copy_table(staging, session.cursor, table)
     session.cursor.execute(
         "SELECT column_name AS name FROM information_schema.columns "
         "WHERE table_schema = current_schema() AND table_name = %s AND column_default LIKE 'nextval%%'",
@@ -559,6 +677,24 @@ def _copy_table(staging: sqlite3.Connection, session: SqlSession, table: str) ->
         session.cursor.execute(
             f"SELECT setval(pg_get_serial_sequence('{table}', '{name}'), coalesce(max({name}), 0) + 1, false) FROM {table}"
         )
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cycle collector off for a replay, which makes millions of objects and keeps many.
+
+    Each full collection walks every live object — the folded aggregates
+    included — and would take a third of the replay's time. The replay's
+    objects are freed by their reference counts; the collector catches up
+    afterwards.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _owned_relations(session: SqlSession, table: str) -> list[tuple[str, str]]:

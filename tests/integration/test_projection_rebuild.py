@@ -6,6 +6,7 @@ import threading
 import time
 from typing import Any
 
+import pytest
 import taskcluster
 from click.testing import CliRunner
 
@@ -130,6 +131,49 @@ def test_verify_passes_finds_a_tampered_row_and_rebuild_fixes_it(runtime):
     assert cli(runtime, "projections", "verify").exit_code == 0
 
 
+def test_a_rebuild_in_lanes_makes_the_views_one_process_makes(runtime, monkeypatch):
+    if runtime.settings.backend != "postgres":
+        pytest.skip("lanes fold PostgreSQL rebuilds only")
+    from cairn.projections import lanes
+
+    tasks = mixed_workload(runtime)
+    with acting_as("tests"):
+        for _ in range(3):
+            define(runtime)
+        work_one(runtime, "exception", "worker-shutdown")
+    with runtime.store.unit_of_work() as session:
+        session.execute_sql(f"UPDATE tasks SET state = 'completed' WHERE task_id = '{tasks['running']}'")
+        session.execute_sql("DELETE FROM runs")
+
+    monkeypatch.setattr(lanes, "plan", queue_apart)
+    result = cli(runtime, "projections", "rebuild")
+    assert result.exit_code == 0, result.output
+    monkeypatch.undo()
+    result = cli(runtime, "projections", "verify")
+    assert result.exit_code == 0, result.output
+    with acting_as("tests"):
+        assert runtime.queue.task(tasks["running"]).state == "running"
+        assert [c.task.task_id for c in runtime.queue.claim_work(QUEUE, "tests", "w3", 10, utcnow())]
+
+
+def queue_apart(replay: Any, limits: Any) -> list[list[int]]:
+    """Lanes for a short log: the queue's views in one; every other view, the runs analytics riding along, in the other."""
+    names = [t.name for t in replay.targets]
+    if "queue" not in names or len(names) < 2:
+        return []
+    return [[names.index("queue")], [i for i, n in enumerate(names) if n != "queue"]]
+
+
+def test_lanes_are_planned_only_for_long_logs(runtime):
+    from cairn.projections import lanes
+    from cairn.projections.rebuild import Replay, Target
+
+    mixed_workload(runtime)
+    replay = Replay(runtime.log, [Target(p) for p in [runtime.queue_views, runtime.worker_views]])
+    with runtime.store.reading() as session:
+        assert lanes.plan(replay, replay.limits(session)) == []
+
+
 def test_an_unknown_projection_is_refused(runtime):
     result = CliRunner().invoke(
         main, ["projections", "rebuild", "nope"],
@@ -139,7 +183,14 @@ def test_an_unknown_projection_is_refused(runtime):
     assert "no projection 'nope'" in result.output
 
 
-def test_a_rebuild_while_tasks_are_being_created_loses_nothing(runtime):
+@pytest.mark.parametrize("in_lanes", [False, True], ids=["one-process", "lanes"])
+def test_a_rebuild_while_tasks_are_being_created_loses_nothing(runtime, in_lanes, monkeypatch):
+    if in_lanes:
+        if runtime.settings.backend != "postgres":
+            pytest.skip("lanes fold PostgreSQL rebuilds only")
+        from cairn.projections import lanes
+
+        monkeypatch.setattr(lanes, "plan", queue_apart)
     mixed_workload(runtime)
     created: list[str] = []
     stop = threading.Event()

@@ -1,0 +1,252 @@
+"""Folding a rebuild in memory first: an SQLite copy of the scratch tables, then COPY.
+
+A rebuild on PostgreSQL replays the bulk of the log into an in-memory
+SQLite database holding copies of the scratch tables (same DDL, SQLite
+dialect) and then COPYs the rows into PostgreSQL: a handler's statement
+costs microseconds instead of a round trip. Nothing but the replay uses
+that database, which lets :class:`StagingSession` skip work whose result
+nobody can observe:
+
+- an index is built only once a statement the replay runs would search
+  with it (SQLite's plan for the statement, asked of an empty copy of the
+  full schema): the indexes the API reads by are built in PostgreSQL,
+  after the COPY, and need not be kept up to date row by row here;
+- reads are remembered until a statement writes one of the tables they
+  read (the worker views read a queue's row for every task defined on it);
+- a query a projection declares ``last_write_wins`` (the task row, written
+  from the aggregate after every save) is held per row key, and only the
+  latest run for each key is applied — before any other statement touches
+  its table, and at the end. Rows then pass through the states they would
+  have, as far as any statement can see;
+- a statement that names no table (``SELECT 1``, PostgreSQL's wake-ups) is
+  not run at all;
+- ``AUTOINCREMENT`` keys are plain ``INTEGER PRIMARY KEY``s, which cost no
+  counter table: a new row still numbers after every row there is, so the
+  order they give (all a rebuild keeps of them) is the same.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cairn.projections.queries import Query
+from cairn.projections.sql_session import Cursor, SqlSession
+
+#: Rows a remembered read or a held write may keep before they are let go.
+HELD_ROWS = 20_000
+
+_NAME = re.compile(r"'(?:[^']|'')*'|(\w+)")
+_INDEX = re.compile(r"^\s*CREATE\s+(UNIQUE\s+)?INDEX\s+IF\s+NOT\s+EXISTS\s+(\w+)", re.I)
+_PLANNED_INDEX = re.compile(r"USING (?:COVERING )?INDEX (\w+)")
+_AUTOINCREMENT = re.compile(r"\bAUTOINCREMENT\b", re.I)
+_NO_TABLE = re.compile(r"\s*SELECT\b(?![\s\S]*\bFROM\b)[\s\S]*", re.I)
+
+
+def open_staging(schema: Iterable[str]) -> tuple[sqlite3.Connection, dict[str, str]]:
+    """An in-memory database with ``schema``'s tables and unique indexes; and the other indexes' DDL, by name.
+
+    It is thrown away after the rebuild, so it keeps no journal.
+    """
+    staging = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False, cached_statements=1024)
+    staging.row_factory = sqlite3.Row
+    staging.execute("PRAGMA journal_mode = OFF")
+    deferred = {}
+    for statement in schema:
+        index = _INDEX.match(statement)
+        if index and not index[1]:
+            deferred[index[2]] = statement
+        else:
+            staging.execute(_AUTOINCREMENT.sub("", statement))
+    return staging, deferred
+
+
+def tables_used(queries: Mapping[str, Query], tables: Iterable[str]) -> dict[str, frozenset[str]]:
+    """{query name: the tables among ``tables`` its SQL names}."""
+    wanted = set(tables)
+    return {
+        name: frozenset(m[1] for m in _NAME.finditer(q.sql) if m[1] in wanted) for name, q in queries.items()
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class _Statement:
+    """What the session needs to know about one named query, worked out at its first run."""
+
+    sql: str
+    tables: frozenset[str]
+    #: The held (``last_write_wins``) queries to apply before this one runs.
+    flush_first: tuple[str, ...]
+    #: For a held query, the columns that name its row.
+    key: tuple[str, ...] | None
+    inert: bool
+
+    @property
+    def plain(self) -> bool:
+        """Run as it is: not held, not skipped, nothing to apply first."""
+        return self.key is None and not self.inert and not self.flush_first
+
+
+class StagingSession(SqlSession):
+    """A session on the staging database, for the replay alone (see the module docstring)."""
+
+    eager_log_order = True
+
+    def __init__(
+        self,
+        cursor: Cursor,
+        queries: Mapping[str, Query],
+        tables: Iterable[str],
+        last_write_wins: Mapping[str, Sequence[str]],
+        deferred_indexes: Mapping[str, str],
+        schema: Iterable[str],
+    ):
+        super().__init__(cursor, queries, "sqlite")
+        self.uses = tables_used(queries, tables)
+        self.held_keys = {name: tuple(key) for name, key in last_write_wins.items()}
+        self.held: dict[str, dict[tuple[Any, ...], Mapping[str, Any]]] = {name: {} for name in self.held_keys}
+        self.deferred_indexes = dict(deferred_indexes)
+        self.statements: dict[str, _Statement] = {}
+        #: name → (SQL, tables) of the statements that are simply run.
+        self.plain: dict[str, tuple[str, frozenset[str]]] = {}
+        #: query name → {params: rows}, and table → the names of the remembered reads of it.
+        self.remembered: dict[str, dict[tuple[Any, ...], list[dict[str, Any]]]] = defaultdict(dict)
+        self.readers: dict[str, set[str]] = defaultdict(set)
+        self.planner = sqlite3.connect(":memory:")
+        for statement in schema:
+            self.planner.execute(statement)
+
+    def on_commit(self, callback: Any) -> None:
+        pass
+
+    def run(self, name: str, params: Mapping[str, Any] | None = None) -> int:
+        plain = self.plain.get(name)
+        if plain is not None:  # the common case, kept short: most statements run once per event
+            sql, tables = plain
+            if self.readers:
+                for table in tables:
+                    if table in self.readers:
+                        self._forget_reads_of(table)
+            self.cursor.execute(sql, params or {})
+            return self.cursor.rowcount  # type: ignore[attr-defined,no-any-return]
+        statement = self.statements.get(name) or self._learn(name, params)
+        if statement.plain:
+            return self.run(name, params)
+        if statement.key is not None:
+            held = self.held[name]
+            held[tuple(params[c] for c in statement.key)] = params  # type: ignore[index]
+            if len(held) >= HELD_ROWS:
+                self._apply_held(name)
+            return 1
+        if statement.inert:
+            return -1
+        self._before_write(statement)
+        return super().run(name, params)
+
+    def run_many(self, name: str, params: Sequence[Mapping[str, Any]]) -> None:
+        if not params:
+            return
+        statement = self.statements.get(name) or self._learn(name, params[0])
+        if statement.key is not None:
+            for p in params:
+                self.run(name, p)
+            return
+        self._before_write(statement)
+        super().run_many(name, params)
+
+    def rows(self, name: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        statement = self.statements.get(name) or self._learn(name, params)
+        for held in statement.flush_first:
+            if self.held[held]:
+                self._apply_held(held)
+        try:
+            key = tuple(params.items()) if params else ()
+            found = self.remembered[name].get(key)
+        except TypeError:  # an unhashable parameter: not remembered
+            return super().rows(name, params)
+        if found is None:
+            found = super().rows(name, params)
+            remembered = self.remembered[name]
+            if len(remembered) >= HELD_ROWS:
+                remembered.clear()
+            remembered[key] = found
+            for table in statement.tables:
+                self.readers[table].add(name)
+        return [row.copy() for row in found]
+
+    def execute_sql(self, sql: str) -> None:
+        self.flush()
+        self.remembered.clear()
+        super().execute_sql(sql)
+
+    def flush(self) -> None:
+        """Apply every held write."""
+        for name in self.held:
+            self._apply_held(name)
+
+    def _before_write(self, statement: _Statement) -> None:
+        for held in statement.flush_first:
+            if self.held[held]:
+                self._apply_held(held)
+        for table in statement.tables:
+            if table in self.readers:
+                self._forget_reads_of(table)
+
+    def _learn(self, name: str, params: Any) -> _Statement:
+        """Build the indexes the statement's plan searches by; note the tables it touches."""
+        sql = self.queries[name].sql
+        if self.deferred_indexes:
+            plan = self.planner.execute(f"EXPLAIN QUERY PLAN {sql}", params or {}).fetchall()
+            for index in {m[1] for row in plan for m in _PLANNED_INDEX.finditer(row[3])}:
+                if index in self.deferred_indexes:
+                    self.execute_sql(self.deferred_indexes.pop(index))
+        tables = self.uses[name]
+        flush_first = tuple(held for held in self.held_keys if held != name and self.uses[held] & tables)
+        inert = not tables and _NO_TABLE.fullmatch(sql) is not None
+        statement = _Statement(sql, tables, flush_first, self.held_keys.get(name), inert)
+        self.statements[name] = statement
+        if statement.plain:
+            self.plain[name] = (sql, tables)
+        return statement
+
+    def placed_in_log(self) -> None:
+        if self.in_log_order:
+            super().placed_in_log()
+
+    def _apply_held(self, name: str) -> None:
+        params, self.held[name] = list(self.held[name].values()), {}
+        if params:
+            super().run_many(name, params)
+            for table in self.uses[name]:
+                self._forget_reads_of(table)
+
+    def _forget_reads_of(self, table: str) -> None:
+        readers = self.readers.pop(table, ())
+        for reader in readers:
+            self.remembered[reader].clear()
+
+
+def copy_table(staging: sqlite3.Connection, cursor: Any, table: str) -> int:
+    """Every row of ``table`` from the staging database into PostgreSQL's, by binary COPY; returns how many.
+
+    Values go as the PostgreSQL table's column types (booleans are SQLite's
+    0 and 1, which the boolean type takes as false and true).
+    """
+    cursor.execute(f"SELECT * FROM {table} LIMIT 0")
+    types = {column.name: column.type_code for column in cursor.description}
+    rows = staging.cursor()
+    rows.row_factory = None
+    rows.execute(f"SELECT * FROM {table}")
+    columns = [d[0] for d in rows.description]
+    copied = 0
+    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types([types[c] for c in columns])
+        while page := rows.fetchmany(5000):
+            for row in page:
+                copy.write_row(row)
+            copied += len(page)
+    return copied
