@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from cairn.cli import main
 from cairn.domain.aggregate import acting_as
 from cairn.domain.timestamps import utcnow
-from cairn.projections.rebuild import rename_tables, scratch_schema
+from cairn.projections.rebuild import Replay, rename_tables, scratch_schema
 from tests.acceptance.queue_helpers import task_definition
 from tests.conftest import SECRET_KEY
 
@@ -87,6 +87,50 @@ def test_scratch_ddl_renames_tables_and_indexes_but_not_columns_or_aliases():
     assert rename_tables("SET x = task_queues.x, y = excluded.tasks", renames) == (
         "SET x = task_queues__x.x, y = excluded.tasks"
     )
+
+
+def test_staging_skips_only_work_no_statement_can_observe():
+    from cairn.projections.queries import load_queries
+    from cairn.projections.queue_views import QueueViews
+    from cairn.projections.rebuild import scratch_names, scratch_queries
+    from cairn.projections.staging import StagingSession, open_staging
+
+    tables = ["tasks", "pending", "task_queues"]
+    schema = scratch_schema("sqlite", tables, "__s")
+    staging, deferred = open_staging(schema)
+    renames = scratch_names("sqlite", tables, "__s")
+    session = StagingSession(
+        staging.cursor(), scratch_queries(load_queries("sqlite"), renames), [renames[t] for t in tables],
+        QueueViews.last_write_wins, deferred, schema,
+    )
+
+    def count(table: str) -> int:
+        return staging.execute(f"SELECT count(*) FROM {table}__s").fetchone()[0]
+
+    # The task row: only the latest write is applied, and before anything reads the table.
+    row = dict(task_id="t1", task_group_id="g", scheduler_id="-", project_id="none", task_queue_id="p/w",
+               state="pending", resolved=False, priority="lowest", deadline=EXPIRES, expires=EXPIRES,
+               definition="{}", status="{}")
+    session.run("upsert_task", row)
+    session.run("upsert_task", {**row, "state": "running"})
+    assert count("tasks") == 0
+    assert [r["state"] for r in session.rows("task_rows", {"ids": '["t1"]'})] == ["running"]
+    session.run("upsert_task", {**row, "state": "completed", "resolved": True})
+    session.flush()
+    assert [tuple(r) for r in staging.execute("SELECT state, resolved FROM tasks__s")] == [("completed", 1)]
+
+    # A read is remembered until its table is written.
+    queue = {"task_queue_id": "p/w"}
+    assert session.one("get_task_queue_row", queue) is None
+    seen = {**queue, "provisioner_id": "p", "worker_type": "w", "expires": EXPIRES, "last_date_active": EXPIRES}
+    session.run("task_queue_seen", seen)
+    assert session.one("get_task_queue_row", queue)["expires"] == EXPIRES
+
+    # Wake-ups name no table; the API's indexes wait for PostgreSQL, the replay's own are built.
+    assert session.run("notify_pending", queue) == -1
+    session.run("delete_pending", {"task_id": "t1"})
+    indexes = {r[0] for r in staging.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "tasks_by_group__s" not in indexes and "pending_order__s" not in indexes
 
 
 def test_verify_passes_finds_a_tampered_row_and_rebuild_fixes_it(runtime):
@@ -213,8 +257,19 @@ def test_a_rebuild_while_tasks_are_being_created_loses_nothing(runtime, in_lanes
         while len(created) < 20 and time.monotonic() < deadline:
             time.sleep(0.01)
         before = len(created)
+        swap = Replay.swap
+
+        def swap_once_tasks_were_created_meanwhile(replay: Replay, *args: Any) -> None:
+            # A rebuild can outrun the writers; the swap must still meet some.
+            deadline = time.monotonic() + 10
+            while len(created) < before + 3 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            swap(replay, *args)
+
+        monkeypatch.setattr(Replay, "swap", swap_once_tasks_were_created_meanwhile)
         result = cli(runtime, "projections", "rebuild")
         during = len(created) - before
+        monkeypatch.setattr(Replay, "swap", swap)
         time.sleep(0.2)
     finally:
         stop.set()
