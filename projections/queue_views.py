@@ -158,24 +158,51 @@ class QueueViews(Projection):
 
 
 def write_task_row(session: SqlSession, task: Task) -> None:
-    d = task.definition
-    session.run(
-        "upsert_task",
-        {
-            "task_id": task.task_id,
-            "task_group_id": d["taskGroupId"],
-            "scheduler_id": d["schedulerId"],
-            "project_id": d["projectId"],
-            "task_queue_id": d["taskQueueId"],
-            "state": task.state,
-            "resolved": task.resolved,
-            "priority": task.priority,
-            "deadline": d["deadline"],
-            "expires": d["expires"],
-            "definition": _json(task.current_definition()),
-            "status": _json(task.status()),
-        },
-    )
+    session.run("upsert_task", TaskRow(task))
+
+
+class TaskRow(dict):  # type: ignore[type-arg]
+    """The ``upsert_task`` parameters for a task as it stands, worked out when first read.
+
+    A rebuild applies only the latest row of each task (``last_write_wins``),
+    often long after it was written, and settles it first
+    (``projections/staging.py``): from the task, if it has not changed
+    since, or else from ``load``, the task as it was then.
+    """
+
+    def __init__(self, task: Task):
+        super().__init__(task_id=task.task_id)
+        self.task, self.version = task, task.version
+
+    def __missing__(self, key: str) -> Any:
+        if len(self) == 1:
+            self.settle()
+            if key in self:
+                return dict.get(self, key)
+        raise KeyError(key)
+
+    def settle(self, load: Callable[[str, int], Any] | None = None) -> None:
+        if len(self) > 1:
+            return
+        task = self.task
+        if task.version != self.version:
+            if load is None:
+                raise RuntimeError(f"{task.id} changed before its row was written")
+            task = load(task.id, self.version)
+        d = task.definition
+        self.update(
+            task_group_id=d["taskGroupId"],
+            scheduler_id=d["schedulerId"],
+            project_id=d["projectId"],
+            task_queue_id=d["taskQueueId"],
+            state=task.state,
+            resolved=task.resolved,
+            priority=task.priority,
+            deadline=d["deadline"],
+            expires=d["expires"],
+            definition=_json(task.current_definition()),
+            status=_json(task.status()),
+        )
 
 
 def _states(session: SqlSession, task_ids: list[str]) -> dict[str, str]:

@@ -395,6 +395,7 @@ class Replay:
                 last_write_wins,
                 deferred_indexes,
                 schema,
+                lambda aggregate_id, version: self.event_log.repository.get(aggregate_id, version=version),
             )
             staging.execute("BEGIN")
             try:

@@ -17,7 +17,10 @@ nobody can observe:
   from the aggregate after every save) is held per row key, and only the
   latest run for each key is applied — before any other statement touches
   its table, and at the end. Rows then pass through the states they would
-  have, as far as any statement can see;
+  have, as far as any statement can see. Parameters with a ``settle(load)``
+  method are worked out only then (``queue_views.TaskRow``), from the
+  aggregate they came from or, if it has changed since, from
+  ``load(aggregate id, version)``;
 - a statement that names no table (``SELECT 1``, PostgreSQL's wake-ups) is
   not run at all;
 - ``AUTOINCREMENT`` keys are plain ``INTEGER PRIMARY KEY``s, which cost no
@@ -33,7 +36,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,6 +111,7 @@ class StagingSession(SqlSession):
         last_write_wins: Mapping[str, Sequence[str]],
         deferred_indexes: Mapping[str, str],
         schema: Iterable[str],
+        load: Callable[[str, int], Any] | None = None,
     ):
         super().__init__(cursor, queries, "sqlite")
         schema = list(schema)
@@ -118,6 +122,7 @@ class StagingSession(SqlSession):
         self.held_keys = {} if self.literal else {name: tuple(key) for name, key in last_write_wins.items()}
         self.held: dict[str, dict[tuple[Any, ...], Mapping[str, Any]]] = {name: {} for name in self.held_keys}
         self.deferred_indexes = dict(deferred_indexes)
+        self.load = load
         self.statements: dict[str, _Statement] = {}
         #: name → (SQL, tables) of the statements that are simply run.
         self.plain: dict[str, tuple[str, frozenset[str]]] = {}
@@ -213,7 +218,7 @@ class StagingSession(SqlSession):
             plan = self.planner.execute(f"EXPLAIN QUERY PLAN {sql}", params or {}).fetchall()
             for index in {m[1] for row in plan for m in _PLANNED_INDEX.finditer(row[3])}:
                 if index in self.deferred_indexes:
-                    self.execute_sql(self.deferred_indexes.pop(index))
+                    self.cursor.execute(self.deferred_indexes.pop(index))
         tables = self.uses[name]
         flush_first = tuple(held for held in self.held_keys if held != name and self.uses[held] & tables)
         inert = not tables and _NO_TABLE.fullmatch(sql) is not None
@@ -229,6 +234,10 @@ class StagingSession(SqlSession):
 
     def _apply_held(self, name: str) -> None:
         params, self.held[name] = list(self.held[name].values()), {}
+        for p in params:
+            settle = getattr(p, "settle", None)
+            if settle is not None:
+                settle(self.load)
         if params:
             super().run_many(name, params)
             for table in self.uses[name]:

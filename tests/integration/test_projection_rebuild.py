@@ -133,6 +133,33 @@ def test_staging_skips_only_work_no_statement_can_observe():
     assert "tasks_by_group__s" not in indexes and "pending_order__s" not in indexes
 
 
+def test_a_held_task_row_is_written_as_the_task_was_when_it_was_saved():
+    from cairn.domain.queue_service import normalise_definition
+    from cairn.domain.task_model import Task
+    from cairn.projections.queries import load_queries
+    from cairn.projections.queue_views import QueueViews, write_task_row
+    from cairn.projections.rebuild import scratch_names, scratch_queries
+    from cairn.projections.staging import StagingSession, open_staging
+
+    schema = scratch_schema("sqlite", ["tasks"], "__s")
+    staging, deferred = open_staging(schema)
+    renames = scratch_names("sqlite", ["tasks"], "__s")
+    saved: dict[int, Any] = {}
+    session = StagingSession(
+        staging.cursor(), scratch_queries(load_queries("sqlite"), renames), [renames["tasks"]],
+        QueueViews.last_write_wins, deferred, schema, load=lambda task_id, version: saved[version],
+    )
+    with acting_as("tests"):
+        task_id = taskcluster.slugId()
+        task = Task(task_id=task_id, definition=normalise_definition(task_id, task_definition(), utcnow()))
+        task.schedule(utcnow())
+        write_task_row(session, task)  # held, not worked out
+        saved[task.version] = Task(task_id=task_id, definition=task.definition)
+        saved[task.version].schedule(utcnow())
+        task.claim(0, "tests", "w1", utcnow(), 1200)  # the next save is under way when something reads the table
+    assert [r["state"] for r in session.rows("task_rows", {"ids": f'["{task_id}"]'})] == ["pending"]
+
+
 def test_verify_passes_finds_a_tampered_row_and_rebuild_fixes_it(runtime):
     tasks = mixed_workload(runtime)
 
@@ -216,6 +243,19 @@ def test_lanes_are_planned_only_for_long_logs(runtime):
     replay = Replay(runtime.log, [Target(p) for p in [runtime.queue_views, runtime.worker_views]])
     with runtime.store.reading() as session:
         assert lanes.plan(replay, replay.limits(session)) == []
+
+
+def test_a_task_expired_right_after_it_resolved_leaves_no_row(runtime):
+    with acting_as("tests"):
+        for _ in range(2):  # the first time round, every statement is new to a rebuild
+            task_id = define(runtime)
+            work_one(runtime)
+            kept = define(runtime)  # between the task's last save and its expiry
+            runtime.queue.expire_task(task_id)
+    assert cli(runtime, "projections", "rebuild").exit_code == 0
+    assert cli(runtime, "projections", "verify").exit_code == 0
+    with runtime.store.reading() as session:
+        assert [r["task_id"] for r in session.rows("task_rows", {"ids": _json([task_id, kept])})] == [kept]
 
 
 def test_an_unknown_projection_is_refused(runtime):
