@@ -31,6 +31,8 @@ import orjson
 import taskcluster
 import yarl
 
+from bench.lifecycle import definition
+
 JSON = "application/json"
 
 
@@ -74,17 +76,6 @@ def check_signer(signer: HawkSigner, root_url: str, access_token: str) -> None:
         made = signer.sign(method, resource, body, content_type, "1700000000", "n0Nc3x")
         if made != expected:
             raise AssertionError(f"Hawk header differs from mohawk's:\n{made}\n{expected}")
-
-
-def task_definition(task_queue_id: str) -> dict[str, Any]:
-    return {
-        "taskQueueId": task_queue_id,
-        "created": taskcluster.stringDate(taskcluster.fromNow("0 seconds")),
-        "deadline": taskcluster.stringDate(taskcluster.fromNow("1 hour")),
-        "payload": {},
-        "metadata": {"name": "bench", "description": "bench", "owner": "bench@example.com",
-                     "source": "https://example.com/bench"},
-    }
 
 
 @dataclass
@@ -138,7 +129,7 @@ class LoadGenerator:
 
     async def lifecycle(self) -> None:
         task_id = taskcluster.slugId()
-        await self._call("PUT", f"/api/queue/v1/task/{task_id}", orjson.dumps(task_definition(self.task_queue_id)))
+        await self._call("PUT", f"/api/queue/v1/task/{task_id}", orjson.dumps(definition(self.task_queue_id)))
         claimed: list[dict[str, Any]] = []
         while not claimed:  # another worker may have taken "our" task; wait for the next one
             claimed = (await self._call("POST", self.claim_path, self.claim_body))["tasks"]
