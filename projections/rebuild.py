@@ -259,6 +259,8 @@ class Replay:
         self.writers = [t for t in self.targets if not t.read_side]
         #: How the lanes went, when the log was folded in lanes: their projections, seconds and CPU seconds.
         self.lane_report: list[dict[str, Any]] = []
+        #: CPU seconds the last staging spent applying held (``last_write_wins``) writes, by query.
+        self.held_seconds: dict[str, float] = {}
         self._writers_for: dict[Any, list[Projection]] = {}
         self.written = 0
         #: How the swap went: attempts to take the locks, and how long writers were held back.
@@ -406,6 +408,8 @@ class Replay:
                 if "no such table" not in str(e):
                     raise
                 return False
+            finally:
+                self.held_seconds = scratch.held_seconds
             staging.execute("COMMIT")
             if copy:
                 with self.store.unit_of_work() as session:

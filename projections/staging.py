@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -123,6 +124,8 @@ class StagingSession(SqlSession):
         self.held: dict[str, dict[tuple[Any, ...], Mapping[str, Any]]] = {name: {} for name in self.held_keys}
         self.deferred_indexes = dict(deferred_indexes)
         self.load = load
+        #: CPU seconds spent applying each held query's writes (which a lane plan charges to its projection).
+        self.held_seconds: dict[str, float] = {name: 0.0 for name in self.held_keys}
         self.statements: dict[str, _Statement] = {}
         #: name → (SQL, tables) of the statements that are simply run.
         self.plain: dict[str, tuple[str, frozenset[str]]] = {}
@@ -234,14 +237,17 @@ class StagingSession(SqlSession):
 
     def _apply_held(self, name: str) -> None:
         params, self.held[name] = list(self.held[name].values()), {}
+        if not params:
+            return
+        started = time.thread_time()
         for p in params:
             settle = getattr(p, "settle", None)
             if settle is not None:
                 settle(self.load)
-        if params:
-            super().run_many(name, params)
-            for table in self.uses[name]:
-                self._forget_reads_of(table)
+        super().run_many(name, params)
+        for table in self.uses[name]:
+            self._forget_reads_of(table)
+        self.held_seconds[name] += time.thread_time() - started
 
     def _forget_reads_of(self, table: str) -> None:
         readers = self.readers.pop(table, ())
