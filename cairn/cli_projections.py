@@ -152,7 +152,7 @@ def progress_bar(description: str, total: int) -> Iterator[Any]:
         yield advance
 
 
-def replay_all(runtime: Any, chosen: list[Any], suffix: str, description: str) -> Any:
+def replay_all(runtime: Any, chosen: list[Any], suffix: str, description: str, lanes: int = 0) -> Any:
     """A Replay of ``chosen`` caught up in scratch tables, with a progress bar."""
     from cairn.projections.rebuild import Replay
 
@@ -160,7 +160,7 @@ def replay_all(runtime: Any, chosen: list[Any], suffix: str, description: str) -
     with runtime.store.reading() as session:
         total = probe.remaining(probe.limits(session))
     with progress_bar(description, total) as advance:
-        replay = Replay(runtime.log, chosen, suffix, progress=advance)
+        replay = Replay(runtime.log, chosen, suffix, progress=advance, lanes=lanes)
         try:
             replay.build()
         except BaseException:
@@ -199,9 +199,16 @@ def list_projections() -> None:
         console.print(table)
 
 
+LANES = click.option(
+    "--lanes", type=click.IntRange(min=0), default=0, show_default=True,
+    help="Processes a long log is folded in on PostgreSQL: 0 for one per core, 1 for this one only.",
+)
+
+
 @projections.command()
 @click.argument("name", required=False)
-def rebuild(name: str | None) -> None:
+@LANES
+def rebuild(name: str | None, lanes: int) -> None:
     """Replay the log into fresh tables and swap them in, without stopping Cairn.
 
     NAME is one projection (see `cairn projections list`); without it, all.
@@ -211,7 +218,7 @@ def rebuild(name: str | None) -> None:
     with open_runtime() as runtime, only_one_at_a_time(runtime):
         chosen = targets(runtime, name)
         started = time.monotonic()
-        replay = replay_all(runtime, chosen, REBUILD_SUFFIX, "rebuilding")
+        replay = replay_all(runtime, chosen, REBUILD_SUFFIX, "rebuilding", lanes)
         try:
             replay.swap()
         except SwapTimeout as e:
@@ -234,7 +241,8 @@ def rebuild(name: str | None) -> None:
 
 @projections.command()
 @click.argument("name", required=False)
-def verify(name: str | None) -> None:
+@LANES
+def verify(name: str | None, lanes: int) -> None:
     """Rebuild into scratch tables and compare them with the live views.
 
     Prints every difference and exits with status 1 if there is any.
@@ -243,7 +251,7 @@ def verify(name: str | None) -> None:
 
     with open_runtime() as runtime, only_one_at_a_time(runtime):
         chosen = targets(runtime, name)
-        replay = replay_all(runtime, chosen, VERIFY_SUFFIX, "verifying")
+        replay = replay_all(runtime, chosen, VERIFY_SUFFIX, "verifying", lanes)
         try:
             differences = replay.compare()
         except BaseException:

@@ -14,8 +14,10 @@ process.
 How to divide is measured, not guessed: the first few thousand events are
 folded here once, timing each projection, the aggregate fold and the
 reading; the division is the one whose slowest lane is fastest. Each lane
-pays the reading and (with write-side projections) the fold again, so a
-division that saves too little is not made.
+pays the reading and (with write-side projections) the fold again, and
+holds its own aggregates and staging database in memory, so a division
+that saves too little is not made; ``cairn projections rebuild --lanes 1``
+folds in one process.
 """
 
 from __future__ import annotations
