@@ -4,7 +4,10 @@ Projections do not read one another's tables, so a rebuild can divide them
 between processes. Each lane is a process of its own: it reads the log,
 folds aggregates if its write-side projections need them, stages its
 projections' tables in memory and COPYs them into the scratch tables this
-process created (``Replay.stage``). When every lane has committed, this
+process created (``Replay.stage``). A lane makes its projections again
+from their classes, with no arguments: what a projection folds must not
+depend on how it was made (one that needs arguments keeps the rebuild in
+one process). When every lane has committed, this
 process takes the positions they reached and goes on as a rebuild in one
 process would: chasing the tail, then the swap. A lane that fails, or
 finds a handler reading a table outside the rebuild, ends the rebuild
@@ -54,6 +57,8 @@ def plan(replay: Replay, limits: Mapping[str | None, int]) -> list[list[int]]:
     lanes = min(replay.lanes or cores(), len(replay.targets))
     if lanes < 2 or replay.remaining(limits) < LANE_MIN_EVENTS:
         return []
+    if not all(_made_anew(t.projection) for t in replay.targets):
+        return []
     costs, fold, reading = _sample(replay, {k: min(v, SAMPLE_EVENTS) for k, v in limits.items()})
     folds = [not t.read_side for t in replay.targets]
 
@@ -69,6 +74,15 @@ def plan(replay: Replay, limits: Mapping[str | None, int]) -> list[list[int]]:
         if slowest < best_cost:
             best, best_cost = division, slowest
     return best if best_cost < WORTHWHILE * cost(everything) else []
+
+
+def _made_anew(projection: Any) -> bool:
+    """Whether a lane can make this projection again: from its class, with no arguments."""
+    try:
+        type(projection)()
+    except TypeError:
+        return False
+    return True
 
 
 def _assignments(targets: int, lanes: int) -> Any:
