@@ -117,10 +117,7 @@ class EndpointRunner:
                 with acting_as(call.caller.client_id):
                     result = await outcome
                 return self._respond(call, result, runtime)
-            if self.endpoint.own_authentication:
-                caller = Caller("anonymous", [], "none")
-            else:
-                caller = await run_in_threadpool(runtime.authenticate, request, raw)
+            caller = await run_in_threadpool(self._caller, request, raw, runtime)
             call = self._prepare(attempt, request, raw, caller, runtime)
             with acting_as(caller.client_id):
                 result = await self.endpoint.handler(call)
@@ -129,16 +126,17 @@ class EndpointRunner:
             return self._failure(e, attempt)
 
     def _run_sync(self, attempt: _Attempt, request: Request, raw: bytes, runtime: Any) -> tuple[Call, Any]:
-        if self.endpoint.own_authentication:
-            caller = Caller("anonymous", [], "none")
-        else:
-            caller = runtime.authenticate(request, raw)
-        call = self._prepare(attempt, request, raw, caller, runtime)
-        with acting_as(caller.client_id):
+        call = self._prepare(attempt, request, raw, self._caller(request, raw, runtime), runtime)
+        with acting_as(call.caller.client_id):
             result = self.endpoint.handler(call)
         if inspect.iscoroutine(result):
             return call, result
         return call, self._respond(call, result, runtime)
+
+    def _caller(self, request: Request, raw: bytes, runtime: Any) -> Caller:
+        if self.endpoint.own_authentication:
+            return Caller("anonymous", [], "none")
+        return runtime.authenticate(request, raw)
 
     def _prepare(self, attempt: _Attempt, request: Request, raw: bytes, caller: Caller, runtime: Any) -> Call:
         attempt.payload = self._parse_body(raw)

@@ -271,10 +271,7 @@ def change_task_priority(call: Call) -> dict[str, Any]:
 )
 def get_tasks(call: Call) -> dict[str, Any]:
     """The definitions of several tasks; unknown ids are left out."""
-    task_ids = call.body.get("taskIds", [])  # the schema's default, as Taskcluster applies it
-    call.authorize(taskIds=task_ids)
-    rows = call.runtime.queue_reads.task_rows(task_ids)
-    ids = [t for t in task_ids if t in rows]
+    ids, rows = _known_tasks(call)
     chunk, token = page(call, ids, key=lambda t: t)
     return {"tasks": [{"taskId": t, "task": definition_from_row(rows[t])} for t in chunk], **token}
 
@@ -294,12 +291,17 @@ def get_tasks(call: Call) -> dict[str, Any]:
 )
 def get_statuses(call: Call) -> dict[str, Any]:
     """The statuses of several tasks; unknown ids are left out."""
+    ids, rows = _known_tasks(call)
+    chunk, token = page(call, ids, key=lambda t: t)
+    return {"statuses": [{"taskId": t, "status": orjson.loads(rows[t]["status"])} for t in chunk], **token}
+
+
+def _known_tasks(call: Call) -> tuple[list[str], dict[str, Any]]:
+    """The asked-for task ids that exist, in the order asked, and their rows; authorizes the call."""
     task_ids = call.body.get("taskIds", [])  # the schema's default, as Taskcluster applies it
     call.authorize(taskIds=task_ids)
     rows = call.runtime.queue_reads.task_rows(task_ids)
-    ids = [t for t in task_ids if t in rows]
-    chunk, token = page(call, ids, key=lambda t: t)
-    return {"statuses": [{"taskId": t, "status": orjson.loads(rows[t]["status"])} for t in chunk], **token}
+    return [t for t in task_ids if t in rows], rows
 
 
 @queue.endpoint(

@@ -57,11 +57,11 @@ from cairn.projections.worker_views import WorkerReadModel, WorkerViews
 from cairn.settings import Settings
 
 QUEUE_CLIENT_ID = "static/cairn/queue"
+INDEX_CLIENT_ID = "static/cairn/index"
 # Read-side followers (index, analytics) may trail the log: gathering
 # commits for a fifth of a second turns a busy stream of small commits into
 # a few batches, instead of three or four queries per commit per follower.
 READ_SIDE_COALESCE = 0.2
-INDEX_CLIENT_ID = "static/cairn/index"
 
 log = logging.getLogger("cairn")
 

@@ -22,8 +22,8 @@ from eventsourcing.utils import get_topic
 from cairn.domain.index_model import IndexedTask, parent_namespaces, split_namespace
 from cairn.domain.timestamps import iso, parse_time
 from cairn.projections.projection import Projection
-from cairn.projections.sql_session import SqlSession
 from cairn.projections.read_model import ReadModel
+from cairn.projections.sql_session import SqlSession
 
 REBUILD_BATCH = 1000
 
@@ -111,8 +111,6 @@ def _entry(row: dict[str, Any]) -> dict[str, Any]:
 
 
 class IndexReadModel(ReadModel):
-
-
     def entry(self, namespace: str, now: str) -> dict[str, Any] | None:
         rows = self._rows("get_index_entry", {"namespace": namespace, "now": now})
         return _entry(rows[0]) if rows else None

@@ -5,13 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+
 from cairn.projections.read_model import ReadModel
 
 
 class QueueReadModel(ReadModel):
-
-
-
     # QueueReads, for commands
 
     def share_prerequisites(self, task_ids: list[str]) -> dict[str, dict[str, Any]]:

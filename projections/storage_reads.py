@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+
 from cairn.projections.read_model import ReadModel
 
 
@@ -37,8 +38,6 @@ def _object(row: dict[str, Any]) -> dict[str, Any]:
 
 
 class StorageReadModel(ReadModel):
-
-
     def artifact(self, task_id: str, run_id: int, name: str) -> dict[str, Any] | None:
         rows = self._rows("get_artifact", {"task_id": task_id, "run_id": run_id, "name": name})
         return _artifact(rows[0]) if rows else None

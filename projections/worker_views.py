@@ -30,8 +30,8 @@ from cairn.domain.task_model import Task
 from cairn.domain.timestamps import iso, parse_time
 from cairn.domain.worker_model import Worker, split_worker_key
 from cairn.projections.projection import Projection
-from cairn.projections.sql_session import SqlSession
 from cairn.projections.read_model import ReadModel
+from cairn.projections.sql_session import SqlSession
 
 QUEUE_LIFETIME = timedelta(days=5)
 WORKER_LIFETIME = timedelta(days=1)
