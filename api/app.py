@@ -22,7 +22,6 @@ from typing import Any
 import orjson
 from eventsourcing.persistence import InterfaceError, OperationalError
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -30,6 +29,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from cairn.api import body_limits, errors
 from cairn.api.call import Call, Caller, require
 from cairn.api.endpoints import Endpoint, Service
+from cairn.api.request_threads import in_request_thread, request_limiter
 from cairn.api.schemas import load_schemas
 from cairn.domain import errors as domain_errors
 from cairn.domain.aggregate import acting_as
@@ -109,7 +109,7 @@ class EndpointRunner:
             runtime = request.app.state.runtime
             raw = await self._read_body(request, runtime.settings.max_body_bytes)
             if not self.is_async:
-                call, outcome = await run_in_threadpool(self._run_sync, attempt, request, raw, runtime)
+                call, outcome = await in_request_thread(request, self._run_sync, attempt, request, raw, runtime)
                 if not inspect.iscoroutine(outcome):
                     return outcome
                 # A handler that has to wait (claimWork's long poll) hands back
@@ -117,7 +117,7 @@ class EndpointRunner:
                 with acting_as(call.caller.client_id):
                     result = await outcome
                 return self._respond(call, result, runtime)
-            caller = await run_in_threadpool(self._caller, request, raw, runtime)
+            caller = await in_request_thread(request, self._caller, request, raw, runtime)
             call = self._prepare(attempt, request, raw, caller, runtime)
             with acting_as(caller.client_id):
                 result = await self.endpoint.handler(call)
@@ -265,6 +265,7 @@ def build_app(runtime: Any, services: Sequence[Service], extra_routes: Sequence[
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.state.request_threads = request_limiter(runtime.settings.request_threads)
     return app
 
 

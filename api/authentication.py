@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from cairn.api.call import Caller
 from cairn.api.errors import AuthenticationFailed
 from cairn.api.hawk import HawkAuthenticator, HawkRequest
+from cairn.api.request_threads import in_request_thread
 
 
 def hawk_request(request: Request, body: bytes | None) -> HawkRequest:
@@ -32,7 +32,7 @@ def hawk_request(request: Request, body: bytes | None) -> HawkRequest:
 
 
 async def authenticate(authenticator: HawkAuthenticator, request: Request, body: bytes | None) -> Caller:
-    return await run_in_threadpool(authenticate_now, authenticator, request, body)
+    return await in_request_thread(request, authenticate_now, authenticator, request, body)
 
 
 def authenticate_now(authenticator: HawkAuthenticator, request: Request, body: bytes | None) -> Caller:

@@ -7,12 +7,12 @@ from datetime import timedelta
 from typing import Any
 
 import orjson
-from starlette.concurrency import run_in_threadpool
 
 from cairn.api.call import Call
 from cairn.api.endpoints import Service
 from cairn.api.errors import ResourceNotFound
 from cairn.api.pagination import page
+from cairn.api.request_threads import in_request_thread
 from cairn.consumers.pending_signal import FALLBACK_RECHECK
 from cairn.domain.credentials import create_temporary_credentials
 from cairn.domain.task_model import PRIORITIES, Task
@@ -557,7 +557,7 @@ async def _wait_for_work(call: Call, seen: int, give_up: float) -> dict[str, Any
         if time.monotonic() >= give_up or await call.request.is_disconnected():
             return {"tasks": []}
         seen = signal.generation(queue_id)
-        tasks = await run_in_threadpool(_claim_bodies, call)
+        tasks = await in_request_thread(call.request, _claim_bodies, call)
         if tasks:
             return {"tasks": tasks}
 

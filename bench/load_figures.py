@@ -102,14 +102,16 @@ def profile(server: Server, lifecycles: int, concurrency: int, path: Path) -> Pa
 
     ``--nonblocking``: sampling without pausing the server keeps its speed
     (pausing a process with dozens of threads 100 times a second halves it),
-    at the price of an occasional torn stack.
+    at the price of an occasional torn stack. ``--gil``: only the thread
+    holding the GIL is sampled, so the profile shows where the Python CPU
+    goes, not the threads idling in a pool or waiting on a socket.
     """
     spy = py_spy()
     if spy is None:
         raise RuntimeError("py-spy is not installed: .venv/bin/pip install py-spy")
     recorder = subprocess.Popen(
         [spy, "record", "--pid", str(server.process.pid), "--subprocesses", "--format", "speedscope",
-         "--nonblocking", "--output", str(path)],
+         "--nonblocking", "--gil", "--output", str(path)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     time.sleep(1)  # py-spy attaches before the load starts

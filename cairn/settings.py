@@ -53,6 +53,10 @@ class Settings:
         6 * 3600.0,
         "Seconds a client's lastDateUsed may lag behind its use before a request moves it again.",
     )
+    request_threads: int = _setting(
+        8,
+        "Requests whose blocking work (Hawk, checks, the database) runs at once; more wait their turn.",
+    )
     log_level: str = _setting("info", "Log level: debug, info, warning or error.")
 
     @classmethod
