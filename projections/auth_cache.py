@@ -2,7 +2,8 @@
 
 The cache is rebuilt from the clients and roles views whenever the auth
 epoch moves (any client or role event bumps it in the same transaction,
-except a recorded use, which changes nothing the cache serves).
+except a recorded use, which changes nothing the cache serves; a rebuild of
+the views moves it past every value it has had).
 The epoch is checked at most every ``refresh_interval`` seconds, at once
 after a change made by this process, and at once when an unknown clientId
 appears, so that a client created a moment ago can call straight away.

@@ -4,7 +4,7 @@ Authentication reads these (never the aggregates), and so do the auth
 service's listings. ``auth_epoch`` counts changes, so that every process can
 tell cheaply whether its cached role index and credentials are stale; a
 client's recorded use changes only its ``last_date_used``, which no cache
-serves, and is not counted.
+serves, and is not counted. A rebuild moves it on too (``swapped_in``).
 """
 
 from __future__ import annotations
@@ -19,9 +19,18 @@ from cairn.projections.projection import Projection
 from cairn.projections.sql_session import SqlSession
 
 
+#: The epoch a rebuild leaves: an integer worked out here, so written into the statement.
+SET_AUTH_EPOCH = (
+    "INSERT INTO auth_epoch (id, epoch) VALUES (1, {epoch:d}) "
+    "ON CONFLICT (id) DO UPDATE SET epoch = excluded.epoch"
+)
+
+
 class AuthViews(Projection):
     name = "auth"
     tables = ("clients", "roles", "auth_epoch")
+    # Not the log's to give once a rebuild has moved it (``swapped_in``).
+    ignored_columns = {"auth_epoch": ("id", "epoch")}
 
     def register(self) -> None:
         self.on(Client.Created, self.client_created)
@@ -47,6 +56,16 @@ class AuthViews(Projection):
     @staticmethod
     def bump(session: SqlSession) -> None:
         session.run("bump_auth_epoch")
+
+    def swapped_in(self, session: SqlSession, replaced: SqlSession) -> None:
+        # A process reloads its cached clients and roles when the epoch is no
+        # longer the one it loaded them at. A replay counts the log's changes,
+        # as the live epoch did: left at that, a process that had cached rows
+        # the rebuild has just put right would serve them until the next
+        # change. Past every value the epoch has had, it is one no process
+        # can have loaded at, and every one reloads.
+        before, replayed = _epoch(replaced), _epoch(session)
+        session.execute_sql(SET_AUTH_EPOCH.format(epoch=max(before, replayed) + 1))
 
     def client_created(self, session: SqlSession, e: Any, _: Any = None) -> None:
         when = iso(e.timestamp)
@@ -134,6 +153,11 @@ class AuthViews(Projection):
     def role_deleted(self, session: SqlSession, e: Any, _: Any = None) -> None:
         session.run("delete_role", {"role_id": _role_id(e)})
         self.bump(session)
+
+
+def _epoch(session: SqlSession) -> int:
+    row = session.one("get_auth_epoch")
+    return int(row["epoch"]) if row else 0
 
 
 def _client_id(e: Any) -> str:

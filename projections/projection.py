@@ -28,7 +28,8 @@ class Projection:
     #: values a rebuild cannot reproduce (autoincrement ids) and that are
     #: compared by the order they give the rows instead ...
     ordinal_columns: ClassVar[Mapping[str, tuple[str, ...]]] = {}
-    #: ... columns left out of the comparison altogether ...
+    #: ... columns left out of the comparison altogether (a table with none
+    #: left to compare is not compared) ...
     ignored_columns: ClassVar[Mapping[str, tuple[str, ...]]] = {}
     #: ... and the columns that name a row in a report (default: its primary key).
     row_keys: ClassVar[Mapping[str, tuple[str, ...]]] = {}
@@ -57,6 +58,14 @@ class Projection:
 
     def handles(self, event: Any) -> bool:
         return type(event) in self.handlers
+
+    def swapped_in(self, session: SqlSession, replaced: SqlSession) -> None:
+        """Called by a rebuild in the transaction that swaps its tables in, once they are live.
+
+        ``session`` runs the named queries on the rebuilt tables, ``replaced``
+        on the tables they replace, dropped after this. For what a replay of
+        the log cannot make alone.
+        """
 
 
 class FollowedProjection(Projection):

@@ -30,7 +30,9 @@ Why the swap loses nothing, with writers still running:
   through writing these views or the log: every event up to the head is
   committed, and none can follow until the swap commits. The tail is
   applied to the scratch tables, which then equal the fold of the whole
-  log; live → ``__old``, scratch → live, old dropped, all in one commit.
+  log; live → ``__old``, scratch → live, each projection's ``swapped_in``
+  (which moves the auth epoch past any value it had), old dropped, all in
+  one commit.
   Writers waiting on the locks resume on the new tables (PostgreSQL looks
   the names up again after a wait).
 - On SQLite the unit of work already holds the one writer lock.
@@ -653,6 +655,14 @@ class Replay:
         for table in self.tables:
             session.execute_sql(f"ALTER TABLE {table} RENAME TO {table}{OLD_SUFFIX}")
             session.execute_sql(f"ALTER TABLE {table}{self.suffix} RENAME TO {table}")
+        replaced = ScratchSession(
+            session.cursor,
+            scratch_queries(self.store.queries, scratch_names(self.dialect, self.tables, OLD_SUFFIX)),
+            self.dialect,
+        )
+        for target in self.targets:
+            target.projection.swapped_in(session, replaced)
+        for table in self.tables:
             session.execute_sql(f"DROP TABLE {table}{OLD_SUFFIX}")
         if self.dialect == "postgres":
             # Implicit names (keys, sequences) came with the scratch suffix: take the live ones back.
@@ -758,6 +768,8 @@ def compare_table(session: SqlSession, projection: Projection, table: str, scrat
     live = _rows(session, table, projection.ignored_columns.get(table, ()))
     rebuilt = _rows(session, scratch, projection.ignored_columns.get(table, ()))
     sample = live[0] if live else rebuilt[0] if rebuilt else {}
+    if not sample:
+        return []  # nothing to compare: no rows, or every column ignored
     columns = sorted(c for c in sample if c not in ordinal)
     key_columns = row_key(session.dialect, projection, table)
 
