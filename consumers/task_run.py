@@ -9,7 +9,9 @@ A ``TaskRun`` owns one claimed run from start to resolution:
    process group, with stdout and stderr in the log, all within
    ``maxRunTime``; meanwhile the claim is reclaimed whenever a third of the
    time it has left has passed;
-3. the declared artifacts and then the log are uploaded;
+3. the declared artifacts and then the log are uploaded, and ``live.log``
+   points at the upload; the live-log server still serves the finished log
+   for a while, to readers who resolved the old reference just before;
 4. the run is reported: completed (exit 0), failed (non-zero, maxRunTime
    exceeded, an artifact missing), or exception (``malformed-payload``,
    ``intermittent-task`` for an ``onExitStatus.retry`` status,
@@ -173,6 +175,8 @@ class TaskRun:
         finally:
             keeper.cancel()
             task_log.close()
+            # The live-log server opens the finished log here and serves it for a
+            # grace period from that open file: this must come before the removal.
             self.live_logs.unpublish(task_log)
             shutil.rmtree(self.directory, ignore_errors=True)
 

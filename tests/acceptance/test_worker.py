@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import httpx
 import pytest
 import taskcluster
@@ -27,6 +26,15 @@ from tests.acceptance.queue_helpers import TASK_QUEUE, task_definition
 from tests.conftest import LiveServer
 
 RESOLVED = ("completed", "failed", "exception")
+
+# `cairn worker`, with the grace period of finished logs (FINISHED_LOG_GRACE) set by the first argument.
+WORKER_WITH_GRACE = (
+    "import sys\n"
+    "from cairn.consumers import worker\n"
+    "worker.FINISHED_LOG_GRACE = float(sys.argv.pop(1))\n"
+    "from cairn.cli import main\n"
+    "main()\n"
+)
 
 
 @pytest.fixture
@@ -50,7 +58,7 @@ def server(runtime: Any) -> Iterator[LiveServer]:
 
 
 class WorkerProcess:
-    def __init__(self, server: Any, directory: Path, capacity: int, task_queue: str):
+    def __init__(self, server: Any, directory: Path, capacity: int, task_queue: str, live_log_grace: float | None):
         directory.mkdir()
         self.log_path = directory / "worker.stderr"
         self.work_dir = directory / "work"
@@ -60,8 +68,11 @@ class WorkerProcess:
             TASKCLUSTER_CLIENT_ID="static/root",
             TASKCLUSTER_ACCESS_TOKEN=server.options()["credentials"]["accessToken"],
         )
+        cairn = [sys.executable, "-m", "cairn.cli"]
+        if live_log_grace is not None:
+            cairn = [sys.executable, "-c", WORKER_WITH_GRACE, str(live_log_grace)]
         command = [
-            sys.executable, "-m", "cairn.cli", "worker", "--task-queue", task_queue,
+            *cairn, "worker", "--task-queue", task_queue,
             "--worker-group", "tests", "--worker-id", "w1", "--capacity", str(capacity),
             "--work-dir", str(self.work_dir),
         ]
@@ -85,8 +96,8 @@ class WorkerProcess:
 def start_worker(server, tmp_path):
     started: list[WorkerProcess] = []
 
-    def start(capacity: int = 1, task_queue: str = TASK_QUEUE) -> WorkerProcess:
-        worker = WorkerProcess(server, tmp_path / f"worker-{len(started)}", capacity, task_queue)
+    def start(capacity: int = 1, task_queue: str = TASK_QUEUE, live_log_grace: float | None = None) -> WorkerProcess:
+        worker = WorkerProcess(server, tmp_path / f"worker-{len(started)}", capacity, task_queue, live_log_grace)
         started.append(worker)
         return worker
 
@@ -154,6 +165,10 @@ def test_a_task_that_exits_0_completes_and_its_log_holds_the_output(server, star
     assert artifacts["public/logs/live_backing.log"]["storageType"] == "object"
     # The task's directory is gone once it is done.
     wait_for(lambda: not any(worker.work_dir.iterdir()), what="the task directory to be removed")
+    # The worker still serves the finished log for a while, but stops at once all the same.
+    stopping = time.monotonic()
+    assert worker.terminate() == 0
+    assert time.monotonic() - stopping < 10
 
 
 def test_exit_statuses_decide_how_runs_resolve(server, start_worker):
@@ -262,7 +277,18 @@ def test_a_cancelled_task_is_killed_within_seconds(server, start_worker, tmp_pat
     assert time.monotonic() - started < 5
     status = queue.status(task_id)["status"]
     assert (status["state"], status["runs"][0]["reasonResolved"]) == ("exception", "canceled")
-    wait_for(lambda: "The claim was lost" in _log_or_empty(queue, task_id), what="the log upload")
+
+    # Read live.log again and again, from the live log through the hand-over to the upload:
+    # whichever it finds, every read gets the whole log (never a 404 from the worker).
+    def read_complete_log() -> bool:
+        uploaded = _live_log_storage(queue, task_id) == "link"
+        log = _log_or_empty(queue, task_id)
+        if log:
+            assert "The claim was lost" in log
+            assert log.splitlines()[-1].endswith("the run is no longer this worker's to report")
+        return uploaded and bool(log)
+
+    wait_for(read_complete_log, what="the log upload")
 
 
 def _log_or_empty(queue: Any, task_id: str) -> str:
@@ -270,12 +296,11 @@ def _log_or_empty(queue: Any, task_id: str) -> str:
         return task_log(queue, task_id)
     except taskcluster.exceptions.TaskclusterFailure:
         return ""
-    except aiohttp.ClientResponseError as e:
-        # The hand-over: live.log still named the worker's live log when it
-        # was read, and the run ended before the worker was asked for it.
-        if e.status != 404:
-            raise
-        return ""
+
+
+def _live_log_storage(queue: Any, task_id: str) -> str | None:
+    artifacts = {a["name"]: a for a in queue.listArtifacts(task_id, "0")["artifacts"]}
+    return artifacts.get("public/logs/live.log", {}).get("storageType")
 
 
 def test_the_live_log_can_be_followed_while_the_task_runs(server, start_worker):
@@ -313,6 +338,64 @@ def _content_or_none(queue: Any, task_id: str) -> dict[str, Any] | None:
         if e.status_code == 404:
             return None
         raise
+
+
+def test_a_finished_log_is_still_served_whole_at_its_live_log_address_for_a_while(server, start_worker, tmp_path):
+    """A reader who resolved live.log just before the worker pointed it at the upload gets the whole log.
+
+    Such a reader is sent to the worker's live-log server after the run has ended; the worker serves
+    the finished log there for a grace period (shortened here), then forgets it.
+    """
+    grace = 3.0
+    queue = server.client("queue")
+    worker = start_worker(live_log_grace=grace)
+    go = tmp_path / "go"
+    task_id = create(queue, {"command": f"echo first; while [ ! -e {go} ]; do sleep 0.05; done; echo last"})
+    reference = wait_for(lambda: _content_or_none(queue, task_id), what="the live log")
+    assert reference["storageType"] == "reference"
+    touched = time.monotonic()
+    go.touch()
+
+    assert resolved(queue, task_id)["state"] == "completed"
+    # The directory goes right after the run has ended and its grace has begun.
+    wait_for(lambda: not any(worker.work_dir.iterdir()), what="the task directory to be removed")
+    ended = time.monotonic()
+    assert _live_log_storage(queue, task_id) == "link"
+    response = httpx.get(reference["url"], timeout=10)
+    assert time.monotonic() - ended < grace, "too slow to be within the grace period"
+    assert response.status_code == 200
+    uploaded = task_log(queue, task_id)
+    assert "first\nlast\n" in uploaded
+    assert "Resolving as completed after" in uploaded.splitlines()[-1]
+    assert response.text == uploaded
+    if PROC_FDS:
+        # Served from the file the worker holds open: its name went with the directory.
+        assert len(_deleted_logs_open(worker.process.pid)) == 1
+
+    # Whole until the grace period ends; then it is forgotten, and its file closed.
+    def forgotten() -> bool:
+        response = httpx.get(reference["url"], timeout=10)
+        assert response.status_code == 404 or (response.status_code, response.text) == (200, uploaded)
+        return response.status_code == 404
+
+    wait_for(forgotten, timeout=grace + 10, what="the finished log to be forgotten")
+    assert time.monotonic() - touched > grace
+    if PROC_FDS:
+        assert _deleted_logs_open(worker.process.pid) == []
+
+
+PROC_FDS = Path("/proc/self/fd").is_dir()
+
+
+def _deleted_logs_open(pid: int) -> list[str]:
+    """The removed task logs that process ``pid`` still holds open (Linux)."""
+    opened = []
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            opened.append(os.readlink(fd))
+        except OSError:  # closed meanwhile
+            pass
+    return [name for name in opened if name.endswith("/live.log (deleted)")]
 
 
 def test_sigterm_stops_the_worker_and_the_task_retries_elsewhere(server, start_worker, tmp_path):
