@@ -208,11 +208,8 @@ class Runtime:
         return time.monotonic() - self.started
 
     def claim_for_worker(self, task_queue_id: str, worker_group: str, worker_id: str, count: int) -> list[Claim]:
-        now = utcnow()
         # A quarantined worker claims nothing; claimWork then waits as usual.
-        if self.worker_reads.quarantined(task_queue_id, worker_group, worker_id, now):
-            return []
-        return self.queue.claim_work(task_queue_id, worker_group, worker_id, count, now)
+        return self.queue.claim_work(task_queue_id, worker_group, worker_id, count, utcnow())
 
     async def start(self) -> None:
         self.pending_signal.attach(asyncio.get_running_loop())

@@ -41,8 +41,13 @@ class QueueReads(Protocol):
     def lock_task_group(self, task_group_id: str) -> dict[str, Any] | None: ...
     def lock_task(self, task_id: str) -> None: ...
     def ready_dependents(self, task_id: str, completed: bool) -> list[str]: ...
-    def unresolved_in_group(self, task_group_id: str, excluding: str) -> int: ...
-    def take_pending(self, task_queue_id: str, count: int) -> list[tuple[str, int]]: ...
+    def group_progress(self, task_group_id: str, excluding: str) -> tuple[int, str]:
+        """How many of the group's tasks are unresolved, leaving ``excluding`` out; when the group expires."""
+    def take_pending(
+        self, task_queue_id: str, worker_group: str, worker_id: str, count: int, now: datetime
+    ) -> list[tuple[str, int]]:
+        """Up to ``count`` pending runs for this worker, oldest of the highest priority first;
+        none while the worker is quarantined."""
     def unresolved_group_tasks(self, task_group_id: str) -> list[str]: ...
     def group_expires(self, task_group_id: str) -> str: ...
 
@@ -182,7 +187,7 @@ class QueueService:
     ) -> list[Claim]:
         def claim() -> list[Claim]:
             claims: list[Claim] = []
-            for task_id, run_id in self.reads.take_pending(task_queue_id, count):
+            for task_id, run_id in self.reads.take_pending(task_queue_id, worker_group, worker_id, count, now):
                 task = self.task(task_id)
                 task.claim(run_id, worker_group, worker_id, now, self.claim_timeout)
                 claims.append(Claim(task, run_id))
@@ -267,9 +272,10 @@ class QueueService:
             changed.append(dependent)
         group_id = task.task_group_id
         if self.reads.lock_task_group(group_id) is not None:
-            if self.reads.unresolved_in_group(group_id, excluding=task.task_id) == 0:
+            unresolved, expires = self.reads.group_progress(group_id, excluding=task.task_id)
+            if unresolved == 0:
                 group = self.task_group(group_id)
-                group.resolve(expires=self.reads.group_expires(group_id))
+                group.resolve(expires=expires)
                 changed.append(group)
         return changed
 

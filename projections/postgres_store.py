@@ -146,17 +146,19 @@ class CairnPostgresRecorder(library.PostgresApplicationRecorder):
             # Views first, the table lock last: the lock is then held only
             # from the insert to the commit, and never while waiting on a row.
             # In one pipeline, view writes whose results nobody reads travel
-            # together with the lock, notify and insert: a round trip for the
-            # lot rather than one for each (a read inside it syncs at once).
-            with session.cursor.connection.pipeline():
+            # together with the lock, notify and insert, and the rows numbered
+            # in log order after them: a round trip for the lot rather than
+            # one for each (a read inside it syncs at once).
+            connection = session.cursor.connection
+            with connection.pipeline():
                 for write in self.view_writers:
                     write(session, domain_events, aggregates)
                 if not stored_events:
                     return []
                 self._insert_stored_events(session.cursor, stored_events)
-            ids = self._fetch_ids_after_insert_events(session.cursor, stored_events)
-            session.placed_in_log()
-            return ids
+                # Another cursor: the insert's ids are read from this one.
+                session.placed_in_log(connection.cursor())
+            return self._fetch_ids_after_insert_events(session.cursor, stored_events)
 
 
 class CairnPostgresFactory(library.PostgresFactory):

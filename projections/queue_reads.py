@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from datetime import datetime
+
 import orjson
+
+from cairn.domain.timestamps import iso
 
 from cairn.projections.read_model import ReadModel
 
@@ -31,12 +35,16 @@ class QueueReadModel(ReadModel):
         rows = self._rows("ready_dependents", {"prerequisite": task_id, "completed": completed})
         return [r["dependent"] for r in rows]
 
-    def unresolved_in_group(self, task_group_id: str, excluding: str) -> int:
-        row = self._one("unresolved_in_group", {"task_group_id": task_group_id, "excluding": excluding})
-        return int(row["n"]) if row else 0
+    def group_progress(self, task_group_id: str, excluding: str) -> tuple[int, str]:
+        row = self._one("group_progress", {"task_group_id": task_group_id, "excluding": excluding})
+        return (int(row["unresolved"]), row["expires"] or "") if row else (0, "")
 
-    def take_pending(self, task_queue_id: str, count: int) -> list[tuple[str, int]]:
-        rows = self._rows("take_pending", {"task_queue_id": task_queue_id, "count": count})
+    def take_pending(
+        self, task_queue_id: str, worker_group: str, worker_id: str, count: int, now: datetime
+    ) -> list[tuple[str, int]]:
+        params = {"task_queue_id": task_queue_id, "worker_group": worker_group, "worker_id": worker_id,
+                  "count": count, "now": iso(now)}
+        rows = self._rows("take_pending", params)
         return [(r["task_id"], int(r["run_id"])) for r in rows]
 
     def unresolved_group_tasks(self, task_group_id: str) -> list[str]:

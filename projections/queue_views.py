@@ -85,7 +85,8 @@ class QueueViews(Projection):
                 )
 
     def run_pending(self, session: SqlSession, e: Any, task: Any) -> None:
-        session.run("delete_waits_of", {"dependent": task.task_id})
+        if task.definition["dependencies"]:  # a task that depends on nothing never waits
+            session.run("delete_waits_of", {"dependent": task.task_id})
         session.run_in_log_order(
             "insert_pending",
             {
@@ -119,7 +120,10 @@ class QueueViews(Projection):
         )
 
     def run_resolved(self, session: SqlSession, e: Any, task: Any) -> None:
-        session.run("delete_pending", {"task_id": task.task_id})
+        # A run that was claimed left the pending queue then; one that never
+        # was (canceled, past its deadline) leaves it now.
+        if "started" not in task.runs[e.run_id]:
+            session.run("delete_pending", {"task_id": task.task_id})
         session.run("delete_claims", {"task_id": task.task_id})
         self._release(session, task.task_id, e.state)
 

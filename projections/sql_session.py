@@ -21,7 +21,7 @@ class SqlSession:
         self.queries = queries
         self.dialect = dialect
         self.after_commit: list[Callable[[], None]] = []
-        self.in_log_order: list[Callable[[], Any]] = []
+        self.in_log_order: list[tuple[str, Mapping[str, Any]]] = []
 
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once the transaction has committed (never if it rolls back)."""
@@ -43,18 +43,20 @@ class SqlSession:
         For rows whose autoincrement order means something (the pending
         queue's first-in, first-out): inserted after the events are, under
         the log's lock, concurrent transactions number them in the order the
-        log records, and a rebuild reproduces that order exactly.
+        log records, and a rebuild reproduces that order exactly. Nothing
+        reads their results, so on PostgreSQL they travel in the round trip
+        that inserts the events.
         """
-        self.in_log_order.append(lambda: self.run(name, params))
+        self.in_log_order.append((name, params))
 
-    def call_in_log_order(self, step: Callable[[], Any]) -> None:
-        """Like ``run_in_log_order``, for a step that reads before it writes."""
-        self.in_log_order.append(step)
-
-    def placed_in_log(self) -> None:
+    def placed_in_log(self, cursor: Cursor | None = None) -> None:
+        """Run the queries deferred to log order: on ``cursor`` if given, else as ``run`` does."""
         queued, self.in_log_order = self.in_log_order, []
-        for step in queued:
-            step()
+        for name, params in queued:
+            if cursor is None:
+                self.run(name, params)
+            else:
+                cursor.execute(self.queries[name].sql, params)
 
     def run(self, name: str, params: Mapping[str, Any] | None = None) -> int:
         self.cursor.execute(self.queries[name].sql, params or {})

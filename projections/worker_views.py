@@ -14,7 +14,9 @@ Provisioners and worker types are the two halves of task queue ids, so they
 are read from the task queues. Expiry and activity only move forward, and
 — as in Taskcluster, whose ``lastDateActive`` is "refreshed at most every half
 hour" — a busy queue's row is rewritten only when it has fallen half an hour
-behind, so claims and creations on one queue do not all queue up on its row.
+behind, so claims and creations on one queue do not rewrite it every time.
+These writes go in log order, under the log's lock, so that a rebuild
+throttles them exactly as they were.
 Expired rows are never shown; a quarantined worker is shown until its
 quarantine ends, even past its expiry.
 """
@@ -56,7 +58,7 @@ class WorkerViews(Projection):
     def task_defined(self, session: SqlSession, e: Any, _: Any) -> None:
         now = e.timestamp
         queue_id = e.definition["taskQueueId"]
-        session.call_in_log_order(lambda: queue_seen(session, queue_id, iso(now + QUEUE_LIFETIME), None, now))
+        queue_seen(session, queue_id, iso(now + QUEUE_LIFETIME), None, now)
 
     def run_claimed(self, session: SqlSession, e: Any, task: Any) -> None:
         task_id = e.originator_id.removeprefix("task/")
@@ -65,8 +67,8 @@ class WorkerViews(Projection):
             return
         now = parse_time(e.started)
         worker = {"task_queue_id": queue_id, "worker_group": e.worker_group, "worker_id": e.worker_id}
-        session.call_in_log_order(lambda: queue_seen(session, queue_id, iso(now + WORKER_LIFETIME), now, now))
-        session.call_in_log_order(lambda: worker_seen(session, worker, iso(now + WORKER_LIFETIME), now))
+        queue_seen(session, queue_id, iso(now + WORKER_LIFETIME), now, now)
+        worker_seen(session, worker, iso(now + WORKER_LIFETIME), now)
         recent = {**worker, "task_id": task_id, "run_id": e.run_id}
         session.run_in_log_order("insert_worker_recent_task", recent)
         session.run_in_log_order("prune_worker_recent_tasks", worker)
@@ -83,8 +85,8 @@ class WorkerViews(Projection):
         now = e.timestamp
         worker = {k: claim[k] for k in ("task_queue_id", "worker_group", "worker_id")}
         queue_id = claim["task_queue_id"]
-        session.call_in_log_order(lambda: queue_seen(session, queue_id, iso(now + WORKER_LIFETIME), now, now))
-        session.call_in_log_order(lambda: worker_seen(session, worker, iso(now + WORKER_LIFETIME), now))
+        queue_seen(session, queue_id, iso(now + WORKER_LIFETIME), now, now)
+        worker_seen(session, worker, iso(now + WORKER_LIFETIME), now)
 
     def run_resolved(self, session: SqlSession, e: Any, _: Any) -> None:
         session.run(
@@ -124,8 +126,8 @@ class WorkerViews(Projection):
         worker = {"task_queue_id": queue_id, "worker_group": group, "worker_id": worker_id}
         now = e.timestamp
         # Declaring is explicit: it always writes, unthrottled.
-        session.call_in_log_order(lambda: queue_seen(session, queue_id, e.expires, now, now, timedelta(0)))
-        session.call_in_log_order(lambda: worker_seen(session, worker, e.expires, now, timedelta(0)))
+        queue_seen(session, queue_id, e.expires, now, now, timedelta(0))
+        worker_seen(session, worker, e.expires, now, timedelta(0))
 
 
 def queue_seen(
@@ -136,15 +138,13 @@ def queue_seen(
     now: datetime,
     refresh: timedelta = REFRESH,
 ) -> None:
-    """Make a task queue known until at least ``expires``; ``active``: a worker used it then."""
-    row = session.one("get_task_queue_row", {"task_queue_id": task_queue_id})
-    if row is not None:
-        behind = expires > row["expires"] and parse_time(expires) - parse_time(row["expires"]) >= refresh
-        idle = active is not None and active - parse_time(row["last_date_active"]) >= refresh
-        if not (behind or idle):
-            return
+    """Make a task queue known until at least ``expires``; ``active``: a worker used it then.
+
+    A known queue's row is rewritten only once its expiry or its activity
+    has fallen ``refresh`` behind: one statement decides and writes.
+    """
     provisioner_id, worker_type = task_queue_id.split("/", 1)
-    session.run(
+    session.run_in_log_order(
         "task_queue_seen",
         {
             "task_queue_id": task_queue_id,
@@ -152,6 +152,7 @@ def queue_seen(
             "worker_type": worker_type,
             "expires": expires,
             "last_date_active": iso(active or now),
+            **_stale(expires, active, refresh),
         },
     )
 
@@ -159,13 +160,16 @@ def queue_seen(
 def worker_seen(
     session: SqlSession, worker: dict[str, str], expires: str, now: datetime, refresh: timedelta = REFRESH
 ) -> None:
-    row = session.one("get_queue_worker_row", worker)
-    if row is not None:
-        behind = expires > row["expires"] and parse_time(expires) - parse_time(row["expires"]) >= refresh
-        idle = now - parse_time(row["last_date_active"]) >= refresh
-        if not (behind or idle):
-            return
-    session.run("queue_worker_seen", {**worker, "seen": iso(now), "expires": expires})
+    params = {**worker, "seen": iso(now), "expires": expires, **_stale(expires, now, refresh)}
+    session.run_in_log_order("queue_worker_seen", params)
+
+
+def _stale(expires: str, active: datetime | None, refresh: timedelta) -> dict[str, str | None]:
+    """The bounds at or below which a row's expiry and activity are ``refresh`` behind these."""
+    return {
+        "stale_expires": iso(parse_time(expires) - refresh),
+        "stale_active": None if active is None else iso(active - refresh),
+    }
 
 
 def _task_queue_of(session: SqlSession, task_id: str, task: Any) -> str | None:
@@ -176,19 +180,16 @@ def _task_queue_of(session: SqlSession, task_id: str, task: Any) -> str | None:
 
 
 class WorkerReadModel(ReadModel):
-    """The worker views as the API and the claim guard read them."""
+    """The worker views as the API and the worker service read them.
 
-
-
+    (claimWork's guard against quarantined workers is part of the queue's
+    ``take_pending``: it costs no statement of its own.)
+    """
 
     # WorkerReads, for commands
 
     def worker_known(self, task_queue_id: str, worker_group: str, worker_id: str) -> bool:
         return self.worker_row(task_queue_id, worker_group, worker_id) is not None
-
-    def quarantined(self, task_queue_id: str, worker_group: str, worker_id: str, now: datetime) -> bool:
-        row = self.worker_row(task_queue_id, worker_group, worker_id)
-        return bool(row and row["quarantine_until"] and row["quarantine_until"] > iso(now))
 
     # reads for the API
 

@@ -48,10 +48,12 @@ ORDER BY task_id LIMIT :limit;
 -- A group's expiry (its latest task's) and how many tasks it has.
 SELECT max(expires) AS expires, count(*) AS tasks FROM tasks WHERE task_group_id = :task_group_id;
 
--- name: unresolved_in_group
--- How many tasks of a group are unresolved, leaving one out.
-SELECT count(*) AS n FROM tasks
-WHERE task_group_id = :task_group_id AND NOT resolved AND task_id <> :excluding;
+-- name: group_progress
+-- How many tasks of a group are unresolved, leaving one out, and when the
+-- group expires (with its latest-expiring task).
+SELECT coalesce(sum(CASE WHEN NOT resolved AND task_id <> :excluding THEN 1 ELSE 0 END), 0) AS unresolved,
+       max(expires) AS expires
+FROM tasks WHERE task_group_id = :task_group_id;
 
 -- name: unresolved_group_task_ids
 -- The unresolved tasks of a group, to cancel them.
@@ -118,13 +120,22 @@ DELETE FROM pending WHERE task_id = :task_id;
 UPDATE pending SET priority_rank = :priority_rank WHERE task_id = :task_id;
 
 -- name: take_pending
--- The next pending runs of a queue, locked so no other claimer takes them.
+-- The next pending runs of a queue for a worker, locked so no other claimer
+-- takes them; none while the worker is quarantined.
 SELECT task_id, run_id FROM pending WHERE task_queue_id = :task_queue_id
+  AND NOT EXISTS (
+      SELECT 1 FROM queue_workers w
+      WHERE w.task_queue_id = :task_queue_id AND w.worker_group = :worker_group
+        AND w.worker_id = :worker_id AND w.quarantine_until > :now)
 ORDER BY priority_rank DESC, seq LIMIT :count;
 
 -- name: take_pending (postgres)
 SELECT task_id, run_id FROM pending WHERE task_queue_id = :task_queue_id
-ORDER BY priority_rank DESC, seq LIMIT :count FOR UPDATE SKIP LOCKED;
+  AND NOT EXISTS (
+      SELECT 1 FROM queue_workers w
+      WHERE w.task_queue_id = :task_queue_id AND w.worker_group = :worker_group
+        AND w.worker_id = :worker_id AND w.quarantine_until > :now)
+ORDER BY priority_rank DESC, seq LIMIT :count FOR UPDATE OF pending SKIP LOCKED;
 
 -- name: list_pending
 -- A page of a queue's pending runs, in claim order.

@@ -7,14 +7,17 @@
 SELECT * FROM task_queues WHERE task_queue_id = :task_queue_id;
 
 -- name: task_queue_seen
--- A task queue was used: make it known, and move its expiry and activity forward.
+-- A task queue was used: make it known, and move its expiry and activity
+-- forward — a known row only once it has fallen behind: its expiry to
+-- :stale_expires or before, or its activity to :stale_active or before.
 INSERT INTO task_queues (task_queue_id, provisioner_id, worker_type, expires, last_date_active)
 VALUES (:task_queue_id, :provisioner_id, :worker_type, :expires, :last_date_active)
 ON CONFLICT (task_queue_id) DO UPDATE SET
     expires = CASE WHEN excluded.expires > task_queues.expires
                    THEN excluded.expires ELSE task_queues.expires END,
     last_date_active = CASE WHEN excluded.last_date_active > task_queues.last_date_active
-                            THEN excluded.last_date_active ELSE task_queues.last_date_active END;
+                            THEN excluded.last_date_active ELSE task_queues.last_date_active END
+WHERE task_queues.expires <= :stale_expires OR task_queues.last_date_active <= :stale_active;
 
 -- name: get_queue_worker_row
 -- One worker, expired or not.
@@ -23,7 +26,7 @@ WHERE task_queue_id = :task_queue_id AND worker_group = :worker_group AND worker
 
 -- name: queue_worker_seen
 -- A worker claimed, reclaimed or declared: make it known (first claim now),
--- and move its expiry and activity forward.
+-- and move its expiry and activity forward, as task_queue_seen does.
 INSERT INTO queue_workers (task_queue_id, worker_group, worker_id, first_claim, last_date_active,
                            expires, quarantine_until, quarantine_details)
 VALUES (:task_queue_id, :worker_group, :worker_id, :seen, :seen, :expires, NULL, '[]')
@@ -31,7 +34,8 @@ ON CONFLICT (task_queue_id, worker_group, worker_id) DO UPDATE SET
     expires = CASE WHEN excluded.expires > queue_workers.expires
                    THEN excluded.expires ELSE queue_workers.expires END,
     last_date_active = CASE WHEN excluded.last_date_active > queue_workers.last_date_active
-                            THEN excluded.last_date_active ELSE queue_workers.last_date_active END;
+                            THEN excluded.last_date_active ELSE queue_workers.last_date_active END
+WHERE queue_workers.expires <= :stale_expires OR queue_workers.last_date_active <= :stale_active;
 
 -- name: quarantine_queue_worker
 -- A worker's quarantine changed; it is kept at least a day from now.

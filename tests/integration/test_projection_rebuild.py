@@ -122,7 +122,8 @@ def test_staging_skips_only_work_no_statement_can_observe():
     # A read is remembered until its table is written.
     queue = {"task_queue_id": "p/w"}
     assert session.one("get_task_queue_row", queue) is None
-    seen = {**queue, "provisioner_id": "p", "worker_type": "w", "expires": EXPIRES, "last_date_active": EXPIRES}
+    seen = {**queue, "provisioner_id": "p", "worker_type": "w", "expires": EXPIRES, "last_date_active": EXPIRES,
+            "stale_expires": EXPIRES, "stale_active": EXPIRES}
     session.run("task_queue_seen", seen)
     assert session.one("get_task_queue_row", queue)["expires"] == EXPIRES
 
