@@ -31,6 +31,7 @@ test-stress: install
 
 # BENCH_ARGS scales it: e.g. make bench BENCH_ARGS="--rss-tasks 1000000 --profile"
 bench: install
+	test -x $(BIN)/py-spy || $(BIN)/python -m pip install --quiet -e ".[test,bench]"
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:

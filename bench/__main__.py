@@ -2,9 +2,11 @@
 
 Prints one table — each figure, its target, its value on SQLite and on
 PostgreSQL (when reachable; CAIRN_BENCH_POSTGRES), met or not — and writes
-``bench/results/bench-<time>.json``. Each back end gets three fresh
-servers: one for throughput and latency, one with RabbitMQ for the AMQP
-delay (when RabbitMQ is up), one for memory against the number of tasks.
+``bench/results/bench-<time>.json``. Each back end gets fresh servers:
+one for throughput and latency, one with RabbitMQ for the AMQP delay (when
+RabbitMQ is up), one for memory against the number of tasks, and on
+PostgreSQL one of several processes (``--server-workers``) for the async
+load again.
 The defaults take under ten minutes on two cores; the options scale it up,
 e.g. ``--rss-tasks 1000000`` for the million-task memory figure, and
 ``--profile`` records the server with py-spy under the async load
@@ -53,10 +55,14 @@ def options() -> argparse.Namespace:
                         help="tasks run through a fresh server for the memory figure (e.g. 100000, 1000000; 0 skips)")
     parser.add_argument("--samples", type=int, default=50, help="samples per latency figure")
     parser.add_argument("--rebuild-events", type=int, default=100_000, help="events in the rebuild figure (0 skips)")
+    parser.add_argument("--server-workers", type=int, default=2,
+                        help="on PostgreSQL, the async load again on `cairn serve --workers N` (1 skips)")
     parser.add_argument("--profile", action="store_true",
                         help="also record the server with py-spy under the async load (a speedscope file)")
     parser.add_argument("--quick", action="store_true", help="small counts everywhere: checks that the bench runs")
     args = parser.parse_args()
+    if args.profile and load_figures.py_spy() is None:
+        parser.error("--profile needs py-spy: .venv/bin/pip install py-spy")
     if args.quick:
         args.lifecycles, args.thread_lifecycles, args.load_lifecycles = 30, 100, 200
         args.rss_tasks, args.samples, args.rebuild_events = 2000, 5, 2000
@@ -130,6 +136,10 @@ def measure(backend: str, args: argparse.Namespace, amqp_url: str) -> dict[str, 
         say(f"{backend}: dispatch and dependency release, {args.samples} samples each")
         result["dispatch"] = lifecycle.percentiles(lifecycle.dispatch_latency(server, args.samples))
         result["dependency_release"] = lifecycle.percentiles(lifecycle.release_latency(server, args.samples))
+    if backend == "postgres" and args.server_workers > 1:
+        say(f"{backend}: {args.load_lifecycles} lifecycles, async generator, cairn serve --workers {args.server_workers}")
+        with lifecycle.Server(backend, workers=args.server_workers) as server:
+            result["async_load_workers"] = load_figures.measure(server, args.load_lifecycles, args.concurrency)
     if amqp_url:
         say(f"{backend}: commit → AMQP delivery")
         with lifecycle.Server(backend, amqp_url) as server:
@@ -162,7 +172,7 @@ def main() -> None:
     results["scopes"] = {"output": scopes.stdout + auth.stdout + auth.stderr[-1000:]}
 
     seconds = time.perf_counter() - BEGAN
-    rows = report.figures(args.threads, args.concurrency)
+    rows = report.figures(args.threads, args.concurrency, args.server_workers)
     title = f"Cairn benchmarks (one run, this machine: {procstat.cores()} cores, shared by server, client and database)"
     table, records = report.table(results, backends, title, rows)
     console = Console(width=None if sys.stdout.isatty() else 220)

@@ -64,8 +64,11 @@ def _free_port() -> int:
 class Server:
     """`cairn serve` in a subprocess, on a fresh database."""
 
-    def __init__(self, backend: str, amqp_url: str = "", settings: dict[str, str] | None = None):
+    def __init__(
+        self, backend: str, amqp_url: str = "", settings: dict[str, str] | None = None, workers: int = 1
+    ):
         self.backend = backend
+        self.workers = workers
         self.amqp_url = amqp_url
         self.settings = settings or {}
         self.dir = Path(tempfile.mkdtemp(prefix="cairn-bench-"))
@@ -94,7 +97,8 @@ class Server:
         )
         env.update(self.settings)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "cairn.cli", "serve", "--port", str(self.port)], env=env
+            [sys.executable, "-m", "cairn.cli", "serve", "--port", str(self.port), "--workers", str(self.workers)],
+            env=env,
         )
         give_up = time.monotonic() + 30
         while time.monotonic() < give_up:

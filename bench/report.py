@@ -94,7 +94,13 @@ def _text(key: str) -> Check:
     return lambda r: (r[key], None)
 
 
-def figures(threads: int, concurrency: int) -> list[Figure]:
+def _workers_load(r: dict[str, Any]) -> tuple[str, bool | None]:
+    a = r["async_load_workers"]
+    return (f"{a['lifecycles_per_s']:.1f}/s, server CPU {a['server_cpu_ms_per_lifecycle']:.2f} ms"
+            f" (server {a['server_cores_busy']:.2f} cores)"), None
+
+
+def figures(threads: int, concurrency: int, server_workers: int) -> list[Figure]:
     return [
         Figure("lifecycles/s, official client, 1 thread", "≥ 150/s", _rate("one_thread", 150)),
         Figure("  server CPU per lifecycle, 1 thread", "", _ms(("one_thread", "server_cpu_ms_per_lifecycle"))),
@@ -108,6 +114,7 @@ def figures(threads: int, concurrency: int) -> list[Figure]:
         Figure("  server CPU per lifecycle", "≤ 1.5 ms", _ms(("async_load", "server_cpu_ms_per_lifecycle"), 1.5)),
         Figure("  generator CPU per lifecycle", "", _ms(("async_load", "generator_cpu_ms_per_lifecycle"))),
         Figure("  cores busy during the load", "", _machine_share),
+        Figure(f"  the same on `cairn serve --workers {server_workers}`", "", _workers_load),
         Figure("dispatch latency p50 / p99", "p50 ≤ 20 ms", _latency("dispatch", 20)),
         Figure("dependency release p50 / p99", "p50 ≤ 50 ms", _latency("dependency_release", 50)),
         Figure("commit → AMQP delivery p50 / p99", "", _latency("amqp_publish")),
@@ -124,6 +131,8 @@ How to read it:
   completes whichever task claimWork hands it. The official client opens a connection per request.
 - The async generator (bench/load.py): aiohttp, HTTP/1.1 keep-alive, a pool of one connection per
   lifecycle in flight, a real Hawk header per request (checked equal to mohawk's), one shared queue.
+- `cairn serve --workers N` (PostgreSQL only): the async load again on a fresh server of N processes on
+  one port; its CPU is that of all of them.
 - All of it shares this machine's cores: server, client or generator, the database, and whatever else
   runs here ("rest"). When the cores busy add up to all of them, a rate is the machine's, not the server's.
 - Database limits: BEGIN; INSERT one row; COMMIT, three per lifecycle, with psycopg or sqlite3, in this run.
