@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from cairn.domain.dependencies import satisfies
-from cairn.domain.errors import Conflict, InvalidInput, NotFound
+from cairn.domain.errors import Conflict, DomainError, InvalidInput, NotFound
 from cairn.domain.event_log import EventLog
 from cairn.domain.task_group_model import TaskGroup, task_group_key
 from cairn.domain.task_model import Task, task_key
@@ -94,34 +94,49 @@ class QueueService:
     def define_task(self, task_id: str, definition: dict[str, Any], now: datetime) -> Task:
         """createTask: define (and usually schedule) a task; idempotent for the same definition."""
         definition = normalise_definition(task_id, definition, now)
+        first_attempt = True
 
         def create() -> Task:
+            nonlocal first_attempt
+            # A new taskId is the common case: the first attempt saves without
+            # reading the log. Were the id taken, that save fails on the log's
+            # unique key and the retry finds the task; were the task refused
+            # (its group sealed since, say), it may be this very task again.
+            if first_attempt:
+                first_attempt = False
+                try:
+                    return self._new_task(task_id, definition, now)
+                except DomainError:
+                    pass
             existing = self.log.get(task_key(task_id))
             if existing is not None:
                 if existing.definition != definition:
                     raise Conflict(f"Task {task_id} already exists with a different definition")
                 return existing
-            to_save: list[Any] = []
-            group_id = definition["taskGroupId"]
-            group = self.reads.share_task_group(group_id)
-            if group is None:
-                to_save.append(TaskGroup(task_group_id=group_id, scheduler_id=definition["schedulerId"]))
-            else:
-                if group["scheduler_id"] != definition["schedulerId"]:
-                    raise Conflict(
-                        f"Task group {group_id} belongs to schedulerId {group['scheduler_id']}; "
-                        f"all tasks of a group must share it"
-                    )
-                if group["sealed"]:
-                    raise Conflict(f"Task group {group_id} is sealed and takes no new tasks")
-            waiting = self._check_prerequisites(task_id, definition)
-            task = Task(task_id=task_id, definition=definition)
-            if not waiting:
-                task.schedule(now)
-            self._save(task, *to_save)
-            return task
+            return self._new_task(task_id, definition, now)
 
         return self._run(create)
+
+    def _new_task(self, task_id: str, definition: dict[str, Any], now: datetime) -> Task:
+        to_save: list[Any] = []
+        group_id = definition["taskGroupId"]
+        group = self.reads.share_task_group(group_id)
+        if group is None:
+            to_save.append(TaskGroup(task_group_id=group_id, scheduler_id=definition["schedulerId"]))
+        else:
+            if group["scheduler_id"] != definition["schedulerId"]:
+                raise Conflict(
+                    f"Task group {group_id} belongs to schedulerId {group['scheduler_id']}; "
+                    f"all tasks of a group must share it"
+                )
+            if group["sealed"]:
+                raise Conflict(f"Task group {group_id} is sealed and takes no new tasks")
+        waiting = self._check_prerequisites(task_id, definition)
+        task = Task(task_id=task_id, definition=definition)
+        if not waiting:
+            task.schedule(now)
+        self._save(task, *to_save)
+        return task
 
     def _check_prerequisites(self, task_id: str, definition: dict[str, Any]) -> bool:
         dependencies = [d for d in definition["dependencies"] if d != task_id]

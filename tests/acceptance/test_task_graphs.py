@@ -127,7 +127,8 @@ def test_seal_then_cancel_a_group(server):
     queue = server.client("queue")
     group = taskcluster.slugId()
     first, second = taskcluster.slugId(), taskcluster.slugId()
-    queue.createTask(first, task_definition(taskGroupId=group))
+    first_definition = task_definition(taskGroupId=group)
+    queue.createTask(first, first_definition)
     queue.createTask(second, task_definition(taskGroupId=group, dependencies=[first]))
 
     with pytest.raises(taskcluster.exceptions.TaskclusterRestFailure) as unsealed:
@@ -139,6 +140,9 @@ def test_seal_then_cancel_a_group(server):
     with pytest.raises(taskcluster.exceptions.TaskclusterRestFailure) as refused:
         queue.createTask(taskcluster.slugId(), task_definition(taskGroupId=group))
     assert refused.value.status_code == 409
+    assert "sealed" in refused.value.body["message"]
+    # Creating a task of the group again, as it was, is still harmless.
+    assert queue.createTask(first, first_definition)["status"]["taskId"] == first
 
     result = queue.cancelTaskGroup(group)
     assert sorted(result["taskIds"]) == sorted([first, second])
