@@ -19,13 +19,6 @@ from cairn.projections.projection import Projection
 from cairn.projections.sql_session import SqlSession
 
 
-#: The epoch a rebuild leaves: an integer worked out here, so written into the statement.
-SET_AUTH_EPOCH = (
-    "INSERT INTO auth_epoch (id, epoch) VALUES (1, {epoch:d}) "
-    "ON CONFLICT (id) DO UPDATE SET epoch = excluded.epoch"
-)
-
-
 class AuthViews(Projection):
     name = "auth"
     tables = ("clients", "roles", "auth_epoch")
@@ -65,7 +58,7 @@ class AuthViews(Projection):
         # change. Past every value the epoch has had, it is one no process
         # can have loaded at, and every one reloads.
         before, replayed = _epoch(replaced), _epoch(session)
-        session.execute_sql(SET_AUTH_EPOCH.format(epoch=max(before, replayed) + 1))
+        session.run("set_auth_epoch", {"epoch": max(before, replayed) + 1})
 
     def client_created(self, session: SqlSession, e: Any, _: Any = None) -> None:
         when = iso(e.timestamp)

@@ -6,6 +6,11 @@
 INSERT INTO auth_epoch (id, epoch) VALUES (1, 1)
 ON CONFLICT (id) DO UPDATE SET epoch = auth_epoch.epoch + 1;
 
+-- name: set_auth_epoch
+-- A rebuild moves the count past every value it had (AuthViews.swapped_in).
+INSERT INTO auth_epoch (id, epoch) VALUES (1, :epoch)
+ON CONFLICT (id) DO UPDATE SET epoch = excluded.epoch;
+
 -- name: get_auth_epoch
 -- How many changes to clients or roles there have been.
 SELECT epoch FROM auth_epoch WHERE id = 1;
