@@ -134,8 +134,10 @@ class EventStream:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._folder = AggregateFolder(event_log)
-        # True while nobody listens and the head is not followed.
+        # True while nobody listens and the head is not followed; meanwhile
+        # the follower waits for a subscriber, not for every commit.
         self._stale = False
+        self._subscribed = threading.Event()
 
     def start(self) -> None:
         self.head = self.log.recorder.max_notification_id() or 0
@@ -144,6 +146,7 @@ class EventStream:
 
     def stop(self) -> None:
         self._stop.set()
+        self._subscribed.set()
         self.signal.bump()
         if self._thread is not None:
             self._thread.join(5)
@@ -157,7 +160,8 @@ class EventStream:
                         # Nobody listens: read nothing; the next subscriber finds the head.
                         self._stale = True
                 if self._stale:
-                    self.signal.wait(seen, 1.0)
+                    self._subscribed.wait(1.0)
+                    self._subscribed.clear()
                     continue
                 logged = read_events(self.log, self.head, HISTORY_BATCH)
                 items = derive(self._folder, logged)
@@ -190,6 +194,7 @@ class EventStream:
                     self.buffer.clear()
                     self._stale = False
                 self._subscribers.add(subscriber)
+                self._subscribed.set()
                 head = self.head
                 buffered = [i for i in self.buffer if after is not None and i.position > after]
                 oldest = self.buffer[0].position.notification if self.buffer else head + 1
