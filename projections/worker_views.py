@@ -57,8 +57,7 @@ class WorkerViews(Projection):
 
     def task_defined(self, session: SqlSession, e: Any, _: Any) -> None:
         now = e.timestamp
-        queue_id = e.definition["taskQueueId"]
-        queue_seen(session, queue_id, iso(now + QUEUE_LIFETIME), None, now)
+        queue_seen(session, e.definition["taskQueueId"], seen_times(now + QUEUE_LIFETIME, None, now))
 
     def run_claimed(self, session: SqlSession, e: Any, task: Any) -> None:
         task_id = e.originator_id.removeprefix("task/")
@@ -67,8 +66,9 @@ class WorkerViews(Projection):
             return
         now = parse_time(e.started)
         worker = {"task_queue_id": queue_id, "worker_group": e.worker_group, "worker_id": e.worker_id}
-        queue_seen(session, queue_id, iso(now + WORKER_LIFETIME), now, now)
-        worker_seen(session, worker, iso(now + WORKER_LIFETIME), now)
+        times = seen_times(now + WORKER_LIFETIME, now, now)
+        queue_seen(session, queue_id, times)
+        worker_seen(session, worker, times)
         recent = {**worker, "task_id": task_id, "run_id": e.run_id}
         session.run_in_log_order("insert_worker_recent_task", recent)
         session.run_in_log_order("prune_worker_recent_tasks", worker)
@@ -84,9 +84,9 @@ class WorkerViews(Projection):
             return
         now = e.timestamp
         worker = {k: claim[k] for k in ("task_queue_id", "worker_group", "worker_id")}
-        queue_id = claim["task_queue_id"]
-        queue_seen(session, queue_id, iso(now + WORKER_LIFETIME), now, now)
-        worker_seen(session, worker, iso(now + WORKER_LIFETIME), now)
+        times = seen_times(now + WORKER_LIFETIME, now, now)
+        queue_seen(session, claim["task_queue_id"], times)
+        worker_seen(session, worker, times)
 
     def run_resolved(self, session: SqlSession, e: Any, _: Any) -> None:
         session.run(
@@ -124,21 +124,31 @@ class WorkerViews(Projection):
     def worker_declared(self, session: SqlSession, e: Any, _: Any) -> None:
         queue_id, group, worker_id = split_worker_key(e.originator_id)
         worker = {"task_queue_id": queue_id, "worker_group": group, "worker_id": worker_id}
-        now = e.timestamp
         # Declaring is explicit: it always writes, unthrottled.
-        queue_seen(session, queue_id, e.expires, now, now, timedelta(0))
-        worker_seen(session, worker, e.expires, now, timedelta(0))
+        times = seen_times(e.expires, e.timestamp, e.timestamp, timedelta(0))
+        queue_seen(session, queue_id, times)
+        worker_seen(session, worker, times)
 
 
-def queue_seen(
-    session: SqlSession,
-    task_queue_id: str,
-    expires: str,
-    active: datetime | None,
-    now: datetime,
-    refresh: timedelta = REFRESH,
-) -> None:
-    """Make a task queue known until at least ``expires``; ``active``: a worker used it then.
+def seen_times(
+    expires: datetime | str, active: datetime | None, now: datetime, refresh: timedelta = REFRESH
+) -> dict[str, str | None]:
+    """What a row is moved forward to — its expiry and its activity (``active``: a worker used it then,
+    else ``now``) — and the bounds at or below which a row's are ``refresh`` behind these.
+
+    Each time is formatted once, for a queue's row and a worker's alike.
+    """
+    until = parse_time(expires) if isinstance(expires, str) else expires
+    return {
+        "expires": expires if isinstance(expires, str) else iso(expires),
+        "last_date_active": iso(active or now),
+        "stale_expires": iso(until - refresh),
+        "stale_active": None if active is None else iso(active - refresh),
+    }
+
+
+def queue_seen(session: SqlSession, task_queue_id: str, times: dict[str, str | None]) -> None:
+    """Make a task queue known until at least ``times["expires"]`` (``seen_times``).
 
     A known queue's row is rewritten only once its expiry or its activity
     has fallen ``refresh`` behind: one statement decides and writes.
@@ -146,30 +156,20 @@ def queue_seen(
     provisioner_id, worker_type = task_queue_id.split("/", 1)
     session.run_in_log_order(
         "task_queue_seen",
-        {
-            "task_queue_id": task_queue_id,
-            "provisioner_id": provisioner_id,
-            "worker_type": worker_type,
-            "expires": expires,
-            "last_date_active": iso(active or now),
-            **_stale(expires, active, refresh),
-        },
+        {"task_queue_id": task_queue_id, "provisioner_id": provisioner_id, "worker_type": worker_type, **times},
     )
 
 
-def worker_seen(
-    session: SqlSession, worker: dict[str, str], expires: str, now: datetime, refresh: timedelta = REFRESH
-) -> None:
-    params = {**worker, "seen": iso(now), "expires": expires, **_stale(expires, now, refresh)}
-    session.run_in_log_order("queue_worker_seen", params)
-
-
-def _stale(expires: str, active: datetime | None, refresh: timedelta) -> dict[str, str | None]:
-    """The bounds at or below which a row's expiry and activity are ``refresh`` behind these."""
-    return {
-        "stale_expires": iso(parse_time(expires) - refresh),
-        "stale_active": None if active is None else iso(active - refresh),
+def worker_seen(session: SqlSession, worker: dict[str, str], times: dict[str, str | None]) -> None:
+    """Make a worker known, seen at ``times["last_date_active"]`` (``seen_times``, with a worker active)."""
+    params = {
+        **worker,
+        "seen": times["last_date_active"],
+        "expires": times["expires"],
+        "stale_expires": times["stale_expires"],
+        "stale_active": times["stale_active"],
     }
+    session.run_in_log_order("queue_worker_seen", params)
 
 
 def _task_queue_of(session: SqlSession, task_id: str, task: Any) -> str | None:
