@@ -162,7 +162,11 @@ def _sample(replay: Replay, limits: Mapping[str | None, int]) -> tuple[list[floa
             spent.append(time.process_time() - started)
     # Held writes are applied late, often outside any projection's call: charge them to their own.
     costs = [
-        t.seconds + sum(probes[1].held_seconds.get(name, 0.0) for name in getattr(t, "last_write_wins", {}))
+        t.seconds
+        + sum(
+            probes[1].held_seconds.get(name, 0.0)
+            for name in [*getattr(t, "last_write_wins", {}), *getattr(t, "short_lived", {})]
+        )
         for t in timed
     ]
     return costs, folder.seconds, max(0.0, spent[1] - spent[0] - sum(costs) - folder.seconds)

@@ -39,6 +39,10 @@ class QueueViews(Projection):
     #: (only what the definition fixes is left as inserted): a rebuild may
     #: apply just the latest write of each row (``projections/staging.py``).
     last_write_wins = {"upsert_task": ("task_id",)}
+    #: A pending run's row and a claim's are removed by task (no other
+    #: statement here adds any): a rebuild need not make one that is gone
+    #: again before anything else touches its table.
+    short_lived = {"insert_pending": ("delete_pending", ("task_id",)), "insert_claim": ("delete_claims", ("task_id",))}
 
     def __init__(self, wake: Callable[[list[str]], None] = lambda queues: None) -> None:
         self.wake = wake

@@ -392,6 +392,9 @@ class Replay:
             last_write_wins = {
                 name: key for t in self.writers for name, key in getattr(t.projection, "last_write_wins", {}).items()
             }
+            short_lived = {
+                name: pair for t in self.writers for name, pair in getattr(t.projection, "short_lived", {}).items()
+            }
             scratch = StagingSession(
                 staging.cursor(),
                 scratch_queries(load_queries("sqlite"), renames),
@@ -400,6 +403,7 @@ class Replay:
                 deferred_indexes,
                 schema,
                 lambda aggregate_id, version: self.event_log.repository.get(aggregate_id, version=version),
+                short_lived,
             )
             staging.execute("BEGIN")
             try:

@@ -21,6 +21,12 @@ nobody can observe:
   method are worked out only then (``queue_views.TaskRow``), from the
   aggregate they came from or, if it has changed since, from
   ``load(aggregate id, version)``;
+- an insert a projection declares ``short_lived`` (a pending run, a claim)
+  is held the same way, per row key, and a run of its paired delete with
+  that key drops it instead: a row made and removed again before any other
+  statement touched its table is never made. The insert must be the only
+  statement that adds rows to its table, and the delete must remove just
+  the rows whose key columns equal its parameters;
 - a statement that names no table (``SELECT 1``, PostgreSQL's wake-ups) is
   not run at all;
 - the statements it runs itself bind their values by position (``?1``, in
@@ -117,11 +123,13 @@ class _Statement:
     #: For a held query, the columns that name its row.
     key: tuple[str, ...] | None
     inert: bool
+    #: For the delete of a ``short_lived`` insert, that insert.
+    cancels: str | None = None
 
     @property
     def plain(self) -> bool:
         """Run as it is: not held, not skipped, nothing to apply first."""
-        return self.key is None and not self.inert and not self.flush_first
+        return self.key is None and not self.inert and not self.flush_first and self.cancels is None
 
 
 class StagingSession(SqlSession):
@@ -138,6 +146,7 @@ class StagingSession(SqlSession):
         deferred_indexes: Mapping[str, str],
         schema: Iterable[str],
         load: Callable[[str, int], Any] | None = None,
+        short_lived: Mapping[str, tuple[str, Sequence[str]]] | None = None,
     ):
         super().__init__(cursor, queries, "sqlite")
         schema = list(schema)
@@ -146,6 +155,11 @@ class StagingSession(SqlSession):
         # name: with one in the schema, every statement runs as it comes.
         self.literal = any(_HIDDEN_WRITES.search(statement) for statement in schema)
         self.held_keys = {} if self.literal else {name: tuple(key) for name, key in last_write_wins.items()}
+        #: short-lived insert → its delete; it is held like a last-write-wins query, by its key.
+        self.short_lived = {} if self.literal else {insert: delete for insert, (delete, _) in (short_lived or {}).items()}
+        self.held_keys.update({insert: tuple(key) for insert, (_, key) in (short_lived or {}).items() if not self.literal})
+        #: For each short-lived insert, the keys of the rows it has applied that its delete has not run for since.
+        self.applied_keys: dict[str, set[tuple[Any, ...]]] = {insert: set() for insert in self.short_lived}
         self.held: dict[str, dict[tuple[Any, ...], Mapping[str, Any]]] = {name: {} for name in self.held_keys}
         self.deferred_indexes = dict(deferred_indexes)
         self.load = load
@@ -181,12 +195,22 @@ class StagingSession(SqlSession):
             return self.run(name, params)
         if statement.key is not None:
             held = self.held[name]
-            held[tuple(params[c] for c in statement.key)] = params  # type: ignore[index]
+            key = tuple(params[c] for c in statement.key)  # type: ignore[index]
+            if key in held and name in self.short_lived:  # a second row by one key: apply the first
+                self._apply_held(name)
+            held[key] = params
             if len(held) >= HELD_ROWS:
                 self._apply_held(name)
             return 1
         if statement.inert:
             return -1
+        if statement.cancels is not None:
+            insert = statement.cancels
+            key = tuple(params[c] for c in self.held_keys[insert])  # type: ignore[index]
+            applied = self.applied_keys[insert]
+            if self.held[insert].pop(key, None) is not None and key not in applied:
+                return 1
+            applied.discard(key)
         self._before_write(statement)
         return super().run(name, params)
 
@@ -251,9 +275,12 @@ class StagingSession(SqlSession):
                 if index in self.deferred_indexes:
                     self.cursor.execute(self.deferred_indexes.pop(index))
         tables = self.uses[name]
-        flush_first = tuple(held for held in self.held_keys if held != name and self.uses[held] & tables)
+        cancels = next((insert for insert, delete in self.short_lived.items() if delete == name), None)
+        flush_first = tuple(
+            held for held in self.held_keys if held not in (name, cancels) and self.uses[held] & tables
+        )
         inert = not tables and _NO_TABLE.fullmatch(sql) is not None
-        statement = _Statement(sql, tables, flush_first, self.held_keys.get(name), inert)
+        statement = _Statement(sql, tables, flush_first, self.held_keys.get(name), inert, cancels)
         self.statements[name] = statement
         if statement.plain:
             self.plain[name] = (*self._numbered(name), tables)
@@ -270,9 +297,12 @@ class StagingSession(SqlSession):
             super().placed_in_log()
 
     def _apply_held(self, name: str) -> None:
-        params, self.held[name] = list(self.held[name].values()), {}
-        if not params:
+        held, self.held[name] = self.held[name], {}
+        if not held:
             return
+        params = list(held.values())
+        if name in self.applied_keys:
+            self.applied_keys[name].update(held)
         started = time.thread_time()
         for p in params:
             settle = getattr(p, "settle", None)

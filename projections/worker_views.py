@@ -45,6 +45,10 @@ class WorkerViews(Projection):
     name = "workers"
     tables = ("task_queues", "queue_workers", "worker_recent_tasks", "claimed_runs")
     ordinal_columns = {"worker_recent_tasks": ("seq",)}
+    #: A claimed run's row is removed by run when it is resolved (no other
+    #: statement here adds any): a rebuild need not make one that is gone
+    #: again before anything else touches its table (``projections/staging.py``).
+    short_lived = {"insert_claimed_run": ("delete_claimed_run", ("task_id", "run_id"))}
 
     def register(self) -> None:
         self.on(Task.Defined, self.task_defined)

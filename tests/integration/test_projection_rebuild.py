@@ -134,6 +134,55 @@ def test_staging_skips_only_work_no_statement_can_observe():
     assert "tasks_by_group__s" not in indexes and "pending_order__s" not in indexes
 
 
+def test_staging_never_makes_a_short_lived_row_that_nothing_saw():
+    from cairn.projections.queries import load_queries
+    from cairn.projections.queue_views import QueueViews
+    from cairn.projections.rebuild import scratch_names, scratch_queries
+    from cairn.projections.staging import StagingSession, open_staging
+
+    tables = ["pending", "claims"]
+    schema = scratch_schema("sqlite", tables, "__s")
+    staging, deferred = open_staging(schema)
+    renames = scratch_names("sqlite", tables, "__s")
+    session = StagingSession(
+        staging.cursor(), scratch_queries(load_queries("sqlite"), renames), [renames[t] for t in tables],
+        {}, deferred, schema, short_lived=QueueViews.short_lived,
+    )
+
+    def pending(task_id: str) -> dict[str, Any]:
+        return dict(task_queue_id="p/w", priority_rank=0, task_id=task_id, run_id=0, inserted=EXPIRES)
+
+    def claim(task_id: str) -> dict[str, Any]:
+        return dict(task_id=task_id, run_id=0, task_queue_id="p/w", worker_group="g", worker_id="w",
+                    taken_until=EXPIRES)
+
+    def rows(table: str) -> list[tuple[Any, ...]]:
+        session.flush()
+        return [tuple(r) for r in staging.execute(f"SELECT task_id, run_id FROM {table}__s ORDER BY 1")]
+
+    # Made and removed again with nothing in between: never made; the rest keep their order.
+    for task_id in ("t1", "t2", "t3"):
+        session.run("insert_pending", pending(task_id))
+    session.run("delete_pending", {"task_id": "t2"})
+    assert [r[0] for r in staging.execute("SELECT task_id FROM pending__s ORDER BY seq")] == []
+    session.flush()
+    assert [r[0] for r in staging.execute("SELECT task_id FROM pending__s ORDER BY seq")] == ["t1", "t3"]
+
+    # A statement touching the table in between makes the row, and the delete then runs.
+    session.run("insert_claim", claim("t4"))
+    session.run("extend_claim", {"task_id": "t4", "run_id": 0, "taken_until": EXPIRES})
+    assert rows("claims") == [("t4", 0)]
+    session.run("delete_claims", {"task_id": "t4"})
+    assert rows("claims") == []
+
+    # A key held again after its row was made: the delete removes both, as it would have.
+    session.run("insert_claim", claim("t5"))
+    session.flush()
+    session.run("insert_claim", {**claim("t5"), "run_id": 1})
+    session.run("delete_claims", {"task_id": "t5"})
+    assert rows("claims") == []
+
+
 def test_a_held_task_row_is_written_as_the_task_was_when_it_was_saved():
     from cairn.domain.queue_service import normalise_definition
     from cairn.domain.task_model import Task
