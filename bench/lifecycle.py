@@ -151,13 +151,14 @@ def lifecycles(server: Server, count: int) -> dict[str, float]:
 
     for _ in range(min(20, count)):
         one()
-    cpu, started = server.cpu_seconds(), time.perf_counter()
+    cpu, client_cpu, started = server.cpu_seconds(), time.process_time(), time.perf_counter()
     for _ in range(count):
         one()
     elapsed = time.perf_counter() - started
     return {
         "lifecycles_per_s": count / elapsed,
         "server_cpu_ms_per_lifecycle": (server.cpu_seconds() - cpu) / count * 1000,
+        "client_cpu_ms_per_lifecycle": (time.process_time() - client_cpu) / count * 1000,
     }
 
 

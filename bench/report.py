@@ -104,6 +104,7 @@ def figures(threads: int, concurrency: int, server_workers: int) -> list[Figure]
     return [
         Figure("lifecycles/s, official client, 1 thread", "≥ 150/s", _rate("one_thread", 150)),
         Figure("  server CPU per lifecycle, 1 thread", "", _ms(("one_thread", "server_cpu_ms_per_lifecycle"))),
+        Figure("  client CPU per lifecycle, 1 thread", "", _ms(("one_thread", "client_cpu_ms_per_lifecycle"))),
         Figure("  database limit, 1 connection (3 txns/lifecycle)", "", lambda r: (f"{r['database_limit_lifecycles_per_s']:.1f}/s", None)),
         Figure("  ratio to that limit", "", _serial_vs_limit),
         Figure(f"lifecycles/s, official client, {threads} threads, shared queue", "≥ 250/s", _rate("threads", 250)),
