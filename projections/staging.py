@@ -56,6 +56,8 @@ from cairn.projections.sql_session import Cursor, SqlSession
 
 #: Rows a remembered read or a held write may keep before they are let go.
 HELD_ROWS = 20_000
+#: Bytes per page of the staging database (SQLite's default is 4096).
+PAGE_SIZE = 16_384
 
 _NAME = re.compile(r"'(?:[^']|'')*'|(\w+)")
 _INDEX = re.compile(r"^\s*CREATE\s+(UNIQUE\s+)?INDEX\s+IF\s+NOT\s+EXISTS\s+(\w+)", re.I)
@@ -74,6 +76,8 @@ def open_staging(schema: Iterable[str]) -> tuple[sqlite3.Connection, dict[str, s
     staging = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False, cached_statements=1024)
     staging.row_factory = sqlite3.Row
     staging.execute("PRAGMA journal_mode = OFF")
+    # Fewer, larger pages: shallower B-trees for keys such as random task ids.
+    staging.execute(f"PRAGMA page_size = {PAGE_SIZE}")
     deferred = {}
     for statement in schema:
         index = _INDEX.match(statement)
