@@ -28,7 +28,9 @@ nobody can observe:
   statement that adds rows to its table, and the delete must remove just
   the rows whose key columns equal its parameters;
 - a statement that names no table (``SELECT 1``, PostgreSQL's wake-ups) is
-  not run at all;
+  not run at all, and nor is a ``DELETE`` or ``UPDATE`` of a table no
+  statement that could add a row to has run on yet (the scratch tables
+  start empty): the dependency waits of a log without dependencies;
 - the statements it runs itself bind their values by position (``?1``, in
   the order of the query's ``:name`` placeholders), which SQLite does
   faster than by name;
@@ -65,6 +67,8 @@ _PLANNED_INDEX = re.compile(r"USING (?:COVERING )?INDEX (\w+)")
 _AUTOINCREMENT = re.compile(r"\bAUTOINCREMENT\b", re.I)
 _HIDDEN_WRITES = re.compile(r"\bCREATE\s+TRIGGER\b|\bREFERENCES\b", re.I)
 _NO_TABLE = re.compile(r"\s*SELECT\b(?![\s\S]*\bFROM\b)[\s\S]*", re.I)
+_READ = re.compile(r"\s*SELECT\b", re.I)
+_CHANGE = re.compile(r"\s*(?:DELETE\s+FROM|UPDATE)\s+(\w+)", re.I)
 _PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|--[^\n]*|(?<![:\w]):(\w+)")
 
 
@@ -129,6 +133,8 @@ class _Statement:
     inert: bool
     #: For the delete of a ``short_lived`` insert, that insert.
     cancels: str | None = None
+    #: For a ``DELETE`` or ``UPDATE``, the table whose rows it changes (and nothing else).
+    changes: str | None = None
 
     @property
     def plain(self) -> bool:
@@ -170,6 +176,8 @@ class StagingSession(SqlSession):
         #: CPU seconds spent applying each held query's writes (which a lane plan charges to its projection).
         self.held_seconds: dict[str, float] = {name: 0.0 for name in self.held_keys}
         self.statements: dict[str, _Statement] = {}
+        #: The tables a statement that could add rows to has run on (all of them, with triggers).
+        self.filled: set[str] = set(tables) if self.literal else set()
         #: name → (SQL with numbered placeholders, what takes the values, tables) of the statements that are simply run.
         self.plain: dict[str, tuple[str, Callable[[Mapping[str, Any]], tuple[Any, ...]], frozenset[str]]] = {}
         #: name → the SQL with numbered placeholders and what takes the values, for ``executemany``.
@@ -195,7 +203,11 @@ class StagingSession(SqlSession):
             self.cursor.execute(sql, values(params or {}))
             return self.cursor.rowcount  # type: ignore[attr-defined,no-any-return]
         statement = self.statements.get(name) or self._learn(name, params)
+        if statement.changes is not None and statement.changes not in self.filled:
+            return 0  # an empty table
         if statement.plain:
+            if name not in self.plain:
+                self.plain[name] = (*self._numbered(name), statement.tables)
             return self.run(name, params)
         if statement.key is not None:
             held = self.held[name]
@@ -222,6 +234,8 @@ class StagingSession(SqlSession):
         if not params:
             return
         statement = self.statements.get(name) or self._learn(name, params[0])
+        if statement.changes is not None and statement.changes not in self.filled:
+            return  # an empty table
         if statement.key is not None:
             for p in params:
                 self.run(name, p)
@@ -255,6 +269,7 @@ class StagingSession(SqlSession):
     def execute_sql(self, sql: str) -> None:
         self.flush()
         self.remembered.clear()
+        self.filled.update(t for uses in self.uses.values() for t in uses)
         super().execute_sql(sql)
 
     def flush(self) -> None:
@@ -284,9 +299,13 @@ class StagingSession(SqlSession):
             held for held in self.held_keys if held not in (name, cancels) and self.uses[held] & tables
         )
         inert = not tables and _NO_TABLE.fullmatch(sql) is not None
-        statement = _Statement(sql, tables, flush_first, self.held_keys.get(name), inert, cancels)
+        change = _CHANGE.match(sql)
+        changes = change[1] if change and change[1] in tables else None
+        if changes is None and not _READ.match(sql):
+            self.filled |= tables  # it may add rows
+        statement = _Statement(sql, tables, flush_first, self.held_keys.get(name), inert, cancels, changes)
         self.statements[name] = statement
-        if statement.plain:
+        if statement.plain and (changes is None or changes in self.filled):
             self.plain[name] = (*self._numbered(name), tables)
         return statement
 

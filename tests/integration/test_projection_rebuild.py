@@ -160,6 +160,9 @@ def test_staging_never_makes_a_short_lived_row_that_nothing_saw():
         session.flush()
         return [tuple(r) for r in staging.execute(f"SELECT task_id, run_id FROM {table}__s ORDER BY 1")]
 
+    # Nothing could have added a row yet: a delete has nothing to do.
+    assert session.run("delete_pending", {"task_id": "t0"}) == 0
+
     # Made and removed again with nothing in between: never made; the rest keep their order.
     for task_id in ("t1", "t2", "t3"):
         session.run("insert_pending", pending(task_id))
