@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -94,15 +95,17 @@ def amqp() -> str:
 
 def rebuild(backend: str, events: int) -> dict[str, Any]:
     """bench_rebuild.py on a database of its own, dropped afterwards."""
+    scratch = tempfile.mkdtemp(prefix="cairn-bench-rebuild-")
     if backend == "postgres":
         url = lifecycle.PG_ADMIN.rsplit("/", 1)[0] + f"/cairn_bench_rebuild_{uuid.uuid4().hex[:8]}"
     else:
-        url = f"sqlite:///{tempfile.mkdtemp(prefix='cairn-bench-rebuild-')}/cairn.db"
+        url = f"sqlite:///{scratch}/cairn.db"
     try:
         done = subprocess.run([sys.executable, str(HERE / "bench_rebuild.py"), "--events", str(events)],
                               check=False, capture_output=True, text=True,
                               env={**os.environ, "CAIRN_DATABASE_URL": url})
     finally:
+        shutil.rmtree(scratch, ignore_errors=True)
         if backend == "postgres":
             with psycopg.connect(lifecycle.PG_ADMIN, autocommit=True) as admin:
                 admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
 import tempfile
 import time
 from datetime import timedelta
@@ -171,6 +172,7 @@ def main() -> None:
         print(f"{'':<14} {lanes_of(replays[-1])}", flush=True)
     finally:
         runtime.close()
+        shutil.rmtree(data_dir, ignore_errors=True)  # the deployment key it generated
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import shutil
 import signal
 import socket
 import sqlite3
@@ -112,6 +113,7 @@ class Server:
     def __exit__(self, *exc: object) -> None:
         self.process.send_signal(signal.SIGTERM)
         self.process.wait(30)
+        shutil.rmtree(self.dir, ignore_errors=True)  # its database (SQLite), blobs and deployment key
         if self.database:
             with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
                 admin.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
