@@ -29,7 +29,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from cairn.api import body_limits, errors
 from cairn.api.call import Call, Caller, require
 from cairn.api.endpoints import Endpoint, Service
-from cairn.api.request_threads import in_request_thread, request_limiter
+from cairn.api.request_threads import give_request_threads, in_request_thread
 from cairn.api.schemas import load_schemas
 from cairn.domain import errors as domain_errors
 from cairn.domain.aggregate import acting_as
@@ -265,7 +265,7 @@ def build_app(runtime: Any, services: Sequence[Service], extra_routes: Sequence[
         lifespan=lifespan,
     )
     app.state.runtime = runtime
-    app.state.request_threads = request_limiter(runtime.settings.request_threads)
+    give_request_threads(app, runtime.settings.request_threads)
     return app
 
 

@@ -527,16 +527,10 @@ def claim_work(call: Call) -> Any:
     give_up = time.monotonic() + CLAIM_WAIT_SECONDS
     # Read before claiming: work that arrives after the claim found none moves it.
     seen = call.runtime.pending_signal.generation(call.params["taskQueueId"])
-    claims = _claim(call)
-    if claims:
-        return {"tasks": [_claim_body(call, c.task, c.run_id) for c in claims]}
+    tasks = _claim_bodies(call)
+    if tasks:
+        return {"tasks": tasks}
     return _wait_for_work(call, seen, give_up)
-
-
-def _claim(call: Call) -> list[Any]:
-    body = call.body
-    count = min(int(body.get("tasks", 1)), 32)
-    return call.runtime.claim_for_worker(call.params["taskQueueId"], body["workerGroup"], body["workerId"], count)
 
 
 async def _wait_for_work(call: Call, seen: int, give_up: float) -> dict[str, Any]:
@@ -563,7 +557,11 @@ async def _wait_for_work(call: Call, seen: int, give_up: float) -> dict[str, Any
 
 
 def _claim_bodies(call: Call) -> list[dict[str, Any]]:
-    return [_claim_body(call, c.task, c.run_id) for c in _claim(call)]
+    """Claim up to ``tasks`` pending runs now; what claimWork answers for each."""
+    body = call.body
+    count = min(int(body.get("tasks", 1)), 32)
+    claims = call.runtime.claim_for_worker(call.params["taskQueueId"], body["workerGroup"], body["workerId"], count)
+    return [_claim_body(call, c.task, c.run_id) for c in claims]
 
 
 @queue.endpoint(

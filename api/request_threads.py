@@ -16,13 +16,15 @@ from typing import Any, TypeVar
 
 import anyio
 from anyio import to_thread
+from starlette.applications import Starlette
 from starlette.requests import Request
 
 T = TypeVar("T")
 
 
-def request_limiter(threads: int) -> anyio.CapacityLimiter:
-    return anyio.CapacityLimiter(threads)
+def give_request_threads(app: Starlette, threads: int) -> None:
+    """Bound ``app``'s requests to ``threads`` at once."""
+    app.state.request_threads = anyio.CapacityLimiter(threads)
 
 
 async def in_request_thread(request: Request, fn: Callable[..., T], *args: Any) -> T:

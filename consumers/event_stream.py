@@ -140,7 +140,7 @@ class EventStream:
         self._subscribed = threading.Event()
 
     def start(self) -> None:
-        self.head = self.log.recorder.max_notification_id() or 0
+        self.head = self._newest()
         self._thread = threading.Thread(target=self._follow, daemon=True, name="cairn-event-stream")
         self._thread.start()
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from datetime import datetime
+from typing import Any
 
 import orjson
 
 from cairn.domain.timestamps import iso
-
 from cairn.projections.read_model import ReadModel
 
 
