@@ -62,6 +62,26 @@ def _serial_vs_limit(r: dict[str, Any]) -> tuple[str, bool | None]:
     return _percent(r["one_thread"]["lifecycles_per_s"] / r["database_limit_lifecycles_per_s"]), None
 
 
+def _one_thread_ceiling(r: dict[str, Any]) -> tuple[str, bool | None]:
+    """One thread waits for each of its requests: its own CPU and three durable commits, one after another."""
+    t = r["one_thread"]
+    commits_ms = 1000 / r["database_limit_lifecycles_per_s"]
+    return (f"{1000 / (t['client_cpu_ms_per_lifecycle'] + commits_ms):.1f}/s"
+            f" ({t['client_cpu_ms_per_lifecycle']:.2f} + {commits_ms:.2f} ms)"), None
+
+
+def _client_ceiling(r: dict[str, Any]) -> tuple[str, bool | None]:
+    """The client's threads share one interpreter: at one core, its CPU per lifecycle bounds the rate."""
+    return f"{1000 / r['threads']['client_cpu_ms_per_lifecycle']:.1f}/s", None
+
+
+def _machine_ceiling(r: dict[str, Any]) -> tuple[str, bool | None]:
+    """Every core, less what the generator and the database spend per lifecycle, for a server costing nothing."""
+    a = r["async_load"]
+    others = a["generator_cpu_ms_per_lifecycle"] + a.get("database_cpu_ms_per_lifecycle", 0.0)
+    return f"{a['machine_cores'] * 1000 / others:.1f}/s", None
+
+
 def _percent(ratio: float) -> str:
     return f"{ratio:.1%}" if ratio < 0.1 else f"{ratio:.0%}"
 
@@ -107,14 +127,17 @@ def figures(threads: int, concurrency: int, server_workers: int) -> list[Figure]
         Figure("  client CPU per lifecycle, 1 thread", "", _ms(("one_thread", "client_cpu_ms_per_lifecycle"))),
         Figure("  database limit, 1 connection (3 txns/lifecycle)", "", lambda r: (f"{r['database_limit_lifecycles_per_s']:.1f}/s", None)),
         Figure("  ratio to that limit", "", _serial_vs_limit),
+        Figure("  ceiling: client CPU + 3 serial commits", "", _one_thread_ceiling),
         Figure(f"lifecycles/s, official client, {threads} threads, shared queue", "≥ 250/s", _rate("threads", 250)),
         Figure("  client / server CPU per lifecycle (cores busy)", "", _threads_cpu),
+        Figure("  ceiling: the client's CPU on one core", "", _client_ceiling),
         Figure(f"lifecycles/s, async generator, {concurrency} in flight", "", _rate("async_load")),
         Figure("  database limit, many connections (3 txns/lifecycle)", "", _concurrent_limit),
         Figure("  ratio to that limit", "≥ 50%", _async_vs_limit),
         Figure("  server CPU per lifecycle", "≤ 1.5 ms", _ms(("async_load", "server_cpu_ms_per_lifecycle"), 1.5)),
         Figure("  generator CPU per lifecycle", "", _ms(("async_load", "generator_cpu_ms_per_lifecycle"))),
         Figure("  cores busy during the load", "", _machine_share),
+        Figure("  ceiling: all cores, server at zero CPU", "", _machine_ceiling),
         Figure(f"  the same on `cairn serve --workers {server_workers}`", "", _workers_load),
         Figure("dispatch latency p50 / p99", "p50 ≤ 20 ms", _latency("dispatch", 20)),
         Figure("dependency release p50 / p99", "p50 ≤ 50 ms", _latency("dependency_release", 50)),
@@ -139,6 +162,13 @@ How to read it:
 - Database limits: BEGIN; INSERT one row; COMMIT, three per lifecycle, with psycopg or sqlite3, in this run.
   SQLite runs WAL with synchronous=NORMAL, as Cairn does: a commit is not flushed to disk, so its limit is
   CPU, far above any server; it has one writer at a time, so its limit with many connections is the serial one.
+- Ceilings: what no server could beat on this machine in this run, from figures measured above.
+  One thread waits for each answer, so a lifecycle takes at least the client's own CPU plus three durable
+  commits one after another (the 1-connection limit). Many client threads share one interpreter, so the
+  client's CPU per lifecycle at one core bounds them. Under the async load, a server that cost nothing would
+  still leave the generator and the database to share the cores; that one holds the database's work per
+  lifecycle as Cairn's statements make it. A target above the first two ceilings cannot be met here by any
+  server.
 - Server RSS: VmRSS of the server's process tree at each checkpoint on a fresh server; growth is counted
   from the third checkpoint (5k) on, after warm-up (from the first if there are fewer than four). The server
   runs with CAIRN_HAWK_NONCES=3000 so that the nonce store, bounded at 250,000 (44 MiB) by default, is full
