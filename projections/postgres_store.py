@@ -18,7 +18,7 @@ from typing import Any
 
 from eventsourcing.persistence import StoredEvent
 from eventsourcing import postgres as library
-from psycopg.sql import SQL
+from psycopg.sql import SQL, Identifier
 
 from cairn.projections.queries import load_queries, load_schema
 from cairn.projections.sql_session import SqlSession, ViewWriter
@@ -36,6 +36,11 @@ class CairnPostgresRecorder(library.PostgresApplicationRecorder):
         self.lock_table_statements = [
             stmt for stmt in self.lock_table_statements if "lock_timeout" not in stmt.as_string()
         ]
+        self._notify_statement = SQL("NOTIFY {0}").format(Identifier(self.channel_name)).as_string()
+        self._insert_statements: dict[int, str] = {}
+        self._events_table = SQL("{}.{}").format(
+            Identifier(self.datastore.schema), Identifier(self.events_table_name)
+        ).as_string()
         self._current: ContextVar[SqlSession | None] = ContextVar(
             f"cairn-pg-session-{id(self)}", default=None
         )
@@ -136,6 +141,31 @@ class CairnPostgresRecorder(library.PostgresApplicationRecorder):
             )
             for row in session.cursor.fetchall()
         ]
+
+    def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent], **_: Any) -> None:
+        """The library's lock, notify and insert, without its per-save costs.
+
+        The library builds the NOTIFY anew each time and sends the events as
+        one array of a composite type, which psycopg dumps as escaped text
+        (a third of a lifecycle's parameter dumping). Here the NOTIFY is
+        built once and the events go as rows of a VALUES list, each state as
+        binary; the ids come back in the same order (``RETURNING``).
+        """
+        for statement in self.lock_table_statements:
+            curs.execute(statement, prepare=True)
+        curs.execute(self._notify_statement)
+        count = len(stored_events)
+        statement = self._insert_statements.get(count)
+        if statement is None:
+            rows = ", ".join(["(%s, %s, %s, %b)"] * count)
+            statement = self._insert_statements[count] = (
+                f"INSERT INTO {self._events_table} (originator_id, originator_version, topic, state) "
+                f"VALUES {rows} RETURNING notification_id"
+            )
+        params: list[Any] = []
+        for e in stored_events:
+            params += (e.originator_id, e.originator_version, e.topic, e.state)
+        curs.execute(statement, params)
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
