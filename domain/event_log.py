@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import (
     IntegrityError,
     StoredEvent,
@@ -58,6 +58,28 @@ class EventLog(Application[str]):
             return self.repository.get(aggregate_id, projector_func=_project)
         except AggregateNotFoundError:
             return None
+
+    def save(self, *objs: Any, **kwargs: Any) -> Any:
+        """As the library's save, less its runtime-protocol checks (about 10 µs each, two per aggregate).
+
+        An object with ``collect_events`` is an aggregate; anything else is a
+        domain event, saved as it is.
+        """
+        processing_event: ProcessingEvent[str] = ProcessingEvent()
+        events, aggregates = processing_event.events, processing_event.aggregates
+        for obj in objs:
+            if obj is None:
+                continue
+            if getattr(type(obj), "collect_events", None) is None:
+                events.append(obj)
+            else:
+                events.extend(obj.collect_events())
+                aggregates[obj.id] = obj
+        processing_event.saved_kwargs.update(kwargs)
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
+        return recordings
 
     def command(self, fn: Callable[[], T], attempts: int = 5) -> T:
         """Run ``fn`` in a transaction, again if another writer got there first.
