@@ -54,7 +54,7 @@ import random
 import re
 import sqlite3
 import time
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -65,6 +65,7 @@ from cairn.projections.projection import Projection
 from cairn.projections.queries import Query, load_queries, load_schema
 from cairn.projections.sql_session import SqlSession
 from cairn.projections.staging import StagingSession, copy_table, open_staging
+from cairn.projections.state_folder import StateFolder
 
 class SwapTimeout(Exception):
     """Writers kept the live tables busy for longer than the swap would wait."""
@@ -184,28 +185,6 @@ class Target:
     @property
     def read_side(self) -> bool:
         return self.consumer is not None
-
-
-class StateFolder:
-    """Aggregates as each event leaves them, folded in memory in log order."""
-
-    def __init__(self, event_log: Any, capacity: int = 200_000):
-        self.log = event_log
-        self.capacity = capacity
-        self._cache: OrderedDict[str, Any] = OrderedDict()
-
-    def fold(self, event: Any) -> Any:
-        key = event.originator_id
-        aggregate = self._cache.pop(key, None)
-        if aggregate is None or aggregate.version != event.originator_version - 1:
-            aggregate = None
-            if event.originator_version > 1:
-                aggregate = self.log.repository.get(key, version=event.originator_version - 1)
-        aggregate = event.mutate(aggregate)
-        self._cache[key] = aggregate
-        if len(self._cache) > self.capacity:
-            self._cache.popitem(last=False)
-        return aggregate
 
 
 @dataclass(frozen=True)

@@ -311,6 +311,27 @@ def test_a_task_expired_right_after_it_resolved_leaves_no_row(runtime):
         assert [r["task_id"] for r in session.rows("task_rows", {"ids": _json([task_id, kept])})] == [kept]
 
 
+def test_the_rebuild_folds_each_aggregate_as_loading_it_from_the_log_does(runtime):
+    from cairn.projections.state_folder import StateFolder
+
+    mixed_workload(runtime)
+    with acting_as("tests"):
+        runtime.auth.reset_access_token("team/ci")
+        runtime.auth.delete_role("repo:*")
+    folder = StateFolder(runtime.log, capacity=3)  # a few evicted, loaded again
+    replay = Replay(runtime.log, [])
+    with runtime.store.reading() as session:
+        head = replay.head(session)
+    folded = 0
+    for page in replay._stream(0, head, []):
+        for _, event in page:
+            state = folder.fold(event)
+            loaded = runtime.log.repository.get(event.originator_id, version=event.originator_version)
+            assert type(state) is type(loaded) and vars(state) == vars(loaded), event
+            folded += 1
+    assert folded > 30
+
+
 def test_an_unknown_projection_is_refused(runtime):
     result = CliRunner().invoke(
         main, ["projections", "rebuild", "nope"],
