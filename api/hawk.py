@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, Protocol
 
 from mohawk.bewit import parse_bewit
 from mohawk.exc import HawkFail
@@ -44,6 +44,9 @@ from mohawk.util import (
 from cairn.domain.credentials import Certificate, ClientRecord, InvalidCertificate, verify_certificate
 
 TIMESTAMP_SKEW_SECONDS = 15 * 60
+#: How long a nonce is remembered: a copy of a request passes the timestamp
+#: check until its timestamp + skew, at most 2 x skew after it was accepted.
+NONCE_LIFETIME = 2 * TIMESTAMP_SKEW_SECONDS
 ANONYMOUS_ROLE = "assume:anonymous"
 _BEWIT_METHODS = frozenset({"GET", "HEAD"})  # node's hawk also accepts HEAD
 _REQUIRED_HEADER_KEYS = ("id", "ts", "nonce", "mac")
@@ -112,6 +115,12 @@ ScopeExpander = Callable[[list[str]], list[str]]
 Satisfies = Callable[[Sequence[str], str | dict[str, Any]], bool]
 
 
+class Nonces(Protocol):
+    """Where accepted nonces are remembered: this process (``NonceStore``) or the database."""
+
+    def first_use(self, client_id: str, timestamp: str, nonce: str, now: float) -> bool: ...
+
+
 class NonceStore:
     """Remembers each accepted (clientId, timestamp, nonce) until a replay
     of it would be refused for its timestamp anyway.
@@ -126,11 +135,12 @@ class NonceStore:
     with far-off timestamps. Memory is bounded by `max_entries`; past it the
     oldest entries, those nearest to expiry, are dropped first. That is the
     one place a replay could slip through, chosen over unbounded growth. The
-    store is per process: a replay sent to another API process is not seen.
+    store is per process: a replay sent to another API process is not seen;
+    several processes share ``SharedNonceStore`` (projections/hawk_nonces.py).
     """
 
     def __init__(
-        self, max_entries: int = 250_000, lifetime: float = 2 * TIMESTAMP_SKEW_SECONDS
+        self, max_entries: int = 250_000, lifetime: float = NONCE_LIFETIME
     ) -> None:
         self._entries: OrderedDict[str, float] = OrderedDict()
         self._max_entries = max_entries
@@ -193,7 +203,7 @@ class HawkAuthenticator:
         lookup_client: ClientLookup,
         expand_scopes: ScopeExpander,
         satisfies: Satisfies | None = None,
-        nonces: NonceStore | None = None,
+        nonces: Nonces | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._lookup_client = lookup_client

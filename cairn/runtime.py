@@ -22,7 +22,7 @@ from starlette.requests import Request
 
 from cairn.api.authentication import authenticate_now
 from cairn.api.call import Caller
-from cairn.api.hawk import HawkAuthenticator, NonceStore
+from cairn.api.hawk import NONCE_LIFETIME, HawkAuthenticator, Nonces, NonceStore
 from cairn.api.signed_urls import DataUrls
 from cairn.consumers.event_stream import EventStream
 from cairn.consumers.index_expiry import IndexExpiry
@@ -47,6 +47,7 @@ from cairn.projections.artifact_views import ArtifactViews
 from cairn.projections.auth_cache import AuthCache, ClientUse, StaticClient
 from cairn.projections.auth_views import AuthViews
 from cairn.projections.blob_store import FileBlobStore, new_blob_key
+from cairn.projections.hawk_nonces import SharedNonceStore
 from cairn.projections.index_views import IndexReadModel, IndexViews
 from cairn.projections.object_views import ObjectViews
 from cairn.projections.queue_reads import QueueReadModel
@@ -184,9 +185,16 @@ class Runtime:
         self.client_use = ClientUse(
             self.auth_cache, self.auth.record_client_use, timedelta(seconds=settings.client_last_used_delay)
         )
+        # A replay must be refused whichever process it reaches: on PostgreSQL,
+        # where several may serve, nonces are shared through the database.
+        self.shared_nonces: SharedNonceStore | None = None
+        nonces: Nonces
+        if settings.nonce_store == "database":
+            nonces = self.shared_nonces = SharedNonceStore(self.store, NONCE_LIFETIME)
+        else:
+            nonces = NonceStore(max_entries=settings.hawk_nonces, lifetime=NONCE_LIFETIME)
         self.authenticator = HawkAuthenticator(
-            self.auth_cache.lookup_client, self.auth_cache.expand, satisfies,
-            nonces=NonceStore(max_entries=settings.hawk_nonces),
+            self.auth_cache.lookup_client, self.auth_cache.expand, satisfies, nonces=nonces,
         )
 
         # Read-side views: each kept by a log follower, its rows and position in one commit.
@@ -224,6 +232,8 @@ class Runtime:
         self.reaper = Reaper(self.queue, self.queue_reads, self.settings.reaper_interval)
         self.reaper.passes.append(self.storage_expiry)
         self.reaper.passes.append(self.index_expiry)
+        if self.shared_nonces is not None:
+            self.reaper.passes.append(self.shared_nonces.prune)
         self.reaper.start()
         for follower in self.view_followers:
             follower.start()

@@ -47,7 +47,14 @@ class Settings:
     max_body_bytes: int = _setting(10 * 1024 * 1024, "Largest accepted request body, in bytes.")
     hawk_nonces: int = _setting(
         250_000,
-        "Hawk nonces remembered against replay (about 180 bytes each), for at most 30 minutes each.",
+        "Hawk nonces a process remembers against replay with the memory store (about 180 bytes each), "
+        "for at most 30 minutes each.",
+    )
+    hawk_nonce_store: str = _setting(
+        "",
+        "Where Hawk nonces are remembered: 'database' (shared by every process on the database, so a replay "
+        "is refused whichever process it reaches) or 'memory' (this process only); empty for database on "
+        "PostgreSQL, memory on SQLite.",
     )
     client_last_used_delay: float = _setting(
         6 * 3600.0,
@@ -58,6 +65,17 @@ class Settings:
         "Requests whose blocking work (Hawk, checks, the database) runs at once; more wait their turn.",
     )
     log_level: str = _setting("info", "Log level: debug, info, warning or error.")
+
+    def __post_init__(self) -> None:
+        if self.hawk_nonce_store not in ("", "database", "memory"):
+            raise ValueError(
+                f"{PREFIX}HAWK_NONCE_STORE must be 'database' or 'memory', not {self.hawk_nonce_store!r}"
+            )
+
+    @property
+    def nonce_store(self) -> str:
+        """Where Hawk nonces are remembered: the setting, else by back end."""
+        return self.hawk_nonce_store or ("database" if self.backend == "postgres" else "memory")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
