@@ -15,7 +15,9 @@ def hawk_request(request: Request, body: bytes | None) -> HawkRequest:
     host, _, port = host_header.rpartition(":") if ":" in host_header else (host_header, "", "")
     if not port.isdigit():
         host, port = host_header, "443" if request.url.scheme == "https" else "80"
-    resource = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
+    # Starlette builds request.url afresh on each access: read the scope instead.
+    raw_path = request.scope.get("raw_path")
+    resource = (raw_path if raw_path is not None else request.url.path.encode()).decode("latin-1")
     query = request.scope.get("query_string", b"")
     if query:
         resource += "?" + query.decode("latin-1")
