@@ -323,7 +323,7 @@ def test_the_rebuild_folds_each_aggregate_as_loading_it_from_the_log_does(runtim
     with runtime.store.reading() as session:
         head = replay.head(session)
     folded = 0
-    for page in replay._stream(0, head, []):
+    for page in replay._pages(0, head):
         for _, event in page:
             state = folder.fold(event)
             loaded = runtime.log.repository.get(event.originator_id, version=event.originator_version)
