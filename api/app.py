@@ -29,7 +29,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from cairn.api import body_limits, errors
 from cairn.api.call import Call, Caller, require
 from cairn.api.endpoints import Endpoint, Service
-from cairn.api.request_threads import give_request_threads, in_request_thread
+from cairn.api.request_threads import give_request_threads, in_request_thread, stop_request_threads
 from cairn.api.schemas import load_schemas
 from cairn.domain import errors as domain_errors
 from cairn.domain.aggregate import acting_as
@@ -257,6 +257,7 @@ def build_app(runtime: Any, services: Sequence[Service], extra_routes: Sequence[
         try:
             yield
         finally:
+            stop_request_threads(app)
             await runtime.stop()
 
     app = Starlette(
