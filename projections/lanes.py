@@ -41,7 +41,7 @@ from cairn.projections.rebuild import Replay, StateFolder, Target, collector_pau
 #: Below this many events a rebuild stays in one process: starting lanes costs a second or two.
 LANE_MIN_EVENTS = 100_000
 #: Events folded here to measure what each projection costs.
-SAMPLE_EVENTS = 20_000
+SAMPLE_EVENTS = 10_000
 #: A division must make the slowest lane at least this much faster than one process.
 WORTHWHILE = 0.8
 
