@@ -15,8 +15,9 @@ follower's sense — every insert and the position in one transaction — would
 hold the event log's write lock for a whole batch on PostgreSQL and stall
 every other writer meanwhile; this way each insert is its own short command.
 
-Resolutions are read from the whole log (no topic filter), so that the
-position never moves past an event that was not yet visible when read.
+It reads only definitions and resolutions (a topic filter): the follower
+reads the log's head before each batch, so its position never moves past an
+event that was not yet visible when read.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from typing import Any
+
+from eventsourcing.utils import get_topic
 
 from cairn.consumers.log_follower import Guarantee, LoggedEvent
 from cairn.domain.aggregate import acting_as
@@ -42,7 +45,7 @@ ACTOR = "cairn/index"
 class TaskIndexer:
     name = NAME
     guarantee: Guarantee = "at-least-once"
-    topics: tuple[str, ...] = ()
+    topics: tuple[str, ...] = (get_topic(Task.Defined), get_topic(Task.RunResolved))
 
     def __init__(self, event_log: Any, index: IndexService, remembered: int = 5_000):
         self.log = event_log
