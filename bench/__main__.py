@@ -125,6 +125,8 @@ def measure(backend: str, args: argparse.Namespace, amqp_url: str) -> dict[str, 
         result["threads"] = lifecycle.threaded_lifecycles(server, args.threads, args.thread_lifecycles)
         say(f"{backend}: {args.load_lifecycles} lifecycles, async generator, {args.concurrency} in flight")
         result["async_load"] = load_figures.measure(server, args.load_lifecycles, args.concurrency)
+        say(f"{backend}: {3 * args.load_lifecycles} authenticated requests that change nothing, {args.concurrency} in flight")
+        result["request_floor"] = load_figures.request_floor(server, 3 * args.load_lifecycles, args.concurrency)
         if args.profile:
             path = RESULTS / f"profile-{backend}-{time.strftime('%Y%m%dT%H%M%S')}.speedscope.json"
             say(f"{backend}: py-spy on the server under {args.load_lifecycles} more lifecycles")

@@ -136,8 +136,13 @@ class LoadGenerator:
         status = claimed[0]["status"]
         await self._call("POST", f"/api/queue/v1/task/{status['taskId']}/runs/{claimed[0]['runId']}/completed")
 
-    async def run(self, count: int) -> Segment:
-        """Run ``count`` lifecycles, ``concurrency`` at a time."""
+    async def current_scopes(self) -> None:
+        """One authenticated request that changes nothing: the cost of a request around the work it asks for."""
+        await self._call("GET", "/api/auth/v1/scopes/current")
+
+    async def run(self, count: int, unit: str = "lifecycle") -> Segment:
+        """Run ``count`` lifecycles (or calls of the method named ``unit``), ``concurrency`` at a time."""
+        one = getattr(self, unit)
         remaining = count
         latencies: list[float] = []
 
@@ -146,7 +151,7 @@ class LoadGenerator:
             while remaining > 0:
                 remaining -= 1
                 started = time.perf_counter()
-                await self.lifecycle()
+                await one()
                 latencies.append(time.perf_counter() - started)
 
         started = time.perf_counter()

@@ -53,6 +53,20 @@ class DatabaseCpu:
         return sum(cpu - self.first.get(pid, 0.0) for pid, cpu in self.last.items())
 
 
+def request_floor(server: Server, requests: int, concurrency: int) -> dict[str, float]:
+    """Server CPU per authenticated request that changes nothing (``auth.currentScopes``), under the same load."""
+    async def go() -> dict[str, float]:
+        async with _generator(server, concurrency) as generator:
+            await generator.run(200, "current_scopes")
+            cpu = procstat.tree_cpu_seconds(server.process.pid)
+            segment = await generator.run(requests, "current_scopes")
+            cpu = procstat.tree_cpu_seconds(server.process.pid) - cpu
+        return {"requests": requests, "requests_per_s": segment.per_second,
+                "server_cpu_ms_per_request": cpu / requests * 1000}
+
+    return asyncio.run(go())
+
+
 def measure(server: Server, lifecycles: int, concurrency: int, warmup: int = 200) -> dict[str, Any]:
     async def go() -> dict[str, Any]:
         async with _generator(server, concurrency) as generator:

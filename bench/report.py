@@ -82,6 +82,12 @@ def _machine_ceiling(r: dict[str, Any]) -> tuple[str, bool | None]:
     return f"{a['machine_cores'] * 1000 / others:.1f}/s", None
 
 
+def _request_floor(r: dict[str, Any]) -> tuple[str, bool | None]:
+    """A lifecycle is three requests: three times what a request costs around its work."""
+    per_request = r["request_floor"]["server_cpu_ms_per_request"]
+    return f"{3 * per_request:.2f} ms (3 × {per_request:.2f} ms)", None
+
+
 def _percent(ratio: float) -> str:
     return f"{ratio:.1%}" if ratio < 0.1 else f"{ratio:.0%}"
 
@@ -135,6 +141,7 @@ def figures(threads: int, concurrency: int, server_workers: int) -> list[Figure]
         Figure("  database limit, many connections (3 txns/lifecycle)", "", _concurrent_limit),
         Figure("  ratio to that limit", "≥ 50%", _async_vs_limit),
         Figure("  server CPU per lifecycle", "≤ 1.5 ms", _ms(("async_load", "server_cpu_ms_per_lifecycle"), 1.5)),
+        Figure("  floor: 3 authenticated requests that change nothing", "", _request_floor),
         Figure("  generator CPU per lifecycle", "", _ms(("async_load", "generator_cpu_ms_per_lifecycle"))),
         Figure("  cores busy during the load", "", _machine_share),
         Figure("  ceiling: all cores, server at zero CPU", "", _machine_ceiling),
@@ -169,6 +176,9 @@ How to read it:
   still leave the generator and the database to share the cores; that one holds the database's work per
   lifecycle as Cairn's statements make it. A target above the first two ceilings cannot be met here by any
   server.
+- Floor: the server's CPU for auth.currentScopes under the same load: Hawk (and, with the database nonce
+  store, recording the nonce), routing, JSON out, and nothing else. A lifecycle makes three requests, so
+  three of these are what its server CPU cannot go below without a cheaper HTTP and Hawk path.
 - Server RSS: VmRSS of the server's process tree at each checkpoint on a fresh server; growth is counted
   from the third checkpoint (5k) on, after warm-up (from the first if there are fewer than four). The server
   runs with CAIRN_HAWK_NONCES=3000 so that the nonce store, bounded at 250,000 (44 MiB) by default, is full
