@@ -2,12 +2,15 @@
 
 The leader holds a session-level advisory lock on its own connection; when
 the process dies the connection goes, the lock with it, and a stand-by takes
-over on its next try.
+over on its next try. When the database restarts, every lock goes with it:
+the old leader sees its session ended before it acts again, so two
+processes do not both lead (and, for the Pulse publisher, publish twice).
 """
 
 from __future__ import annotations
 
 import logging
+import select
 import time
 from typing import Any
 
@@ -17,6 +20,16 @@ log = logging.getLogger("cairn.leadership")
 
 LOCK_SPACE = 7321100
 VERIFY_EVERY = 5.0
+
+
+def _server_spoke(conn: psycopg.Connection[Any]) -> bool:
+    """Whether anything has arrived on the connection's socket since its last statement."""
+    poller = select.poll()
+    try:
+        poller.register(conn.fileno(), select.POLLIN)
+    except (OSError, ValueError, psycopg.Error):
+        return True
+    return bool(poller.poll(0))
 
 
 class Leadership:
@@ -32,8 +45,16 @@ class Leadership:
             return True
         if self._conn is not None:
             # A lost connection shows as broken once a statement fails on it,
-            # so the lock is verified with one cheap check every few seconds.
-            if not self._conn.closed and not self._conn.broken and time.monotonic() < self._verify_at:
+            # so the lock is verified with one cheap check every few seconds,
+            # and at once when the server has spoken on the idle session: what
+            # it sends unasked is its goodbye (a restart, a terminated backend),
+            # after which another process may already have taken the lock.
+            if (
+                not self._conn.closed
+                and not self._conn.broken
+                and time.monotonic() < self._verify_at
+                and not _server_spoke(self._conn)
+            ):
                 return True
             try:
                 self._conn.execute("SELECT 1")
