@@ -24,6 +24,10 @@ from cairn.projections.queries import load_queries, load_schema
 from cairn.projections.sql_session import SqlSession, ViewWriter
 
 
+#: Events a save sends as rows of a VALUES list; more go as one array (see ``_insert_stored_events``).
+VALUES_ROWS = 16
+
+
 class CairnPostgresRecorder(library.PostgresApplicationRecorder):
     dialect = "postgres"
 
@@ -149,12 +153,19 @@ class CairnPostgresRecorder(library.PostgresApplicationRecorder):
         one array of a composite type, which psycopg dumps as escaped text
         (a third of a lifecycle's parameter dumping). Here the NOTIFY is
         built once and the events go as rows of a VALUES list, each state as
-        binary; the ids come back in the same order (``RETURNING``).
+        binary; the ids come back in the same order (``RETURNING``). Each
+        count of rows is a statement of its own, prepared once used often,
+        so only the common small saves take this way.
         """
+        count = len(stored_events)
+        if count > VALUES_ROWS:
+            # A save this large (a resolution releasing many dependents) goes
+            # as the library sends it: one array, whatever the count.
+            super()._insert_stored_events(curs, stored_events)
+            return
         for statement in self.lock_table_statements:
             curs.execute(statement, prepare=True)
         curs.execute(self._notify_statement)
-        count = len(stored_events)
         statement = self._insert_statements.get(count)
         if statement is None:
             rows = ", ".join(["(%s, %s, %s, %b)"] * count)

@@ -52,6 +52,29 @@ def test_a_diamond_runs_in_dependency_order(server):
     assert len(resolved) == 1
 
 
+def test_one_completion_releases_many_dependents_at_once(server):
+    """A resolution that schedules forty dependents saves them all, in one transaction, in log order."""
+    queue = server.client("queue")
+    group = taskcluster.slugId()
+    prerequisite = taskcluster.slugId()
+    queue.createTask(prerequisite, task_definition(taskGroupId=group))
+    dependents = [taskcluster.slugId() for _ in range(40)]
+    for dependent in dependents:
+        queue.createTask(dependent, task_definition(taskGroupId=group, dependencies=[prerequisite]))
+    before = server.runtime.log.recorder.max_notification_id()
+
+    run_to(queue, prerequisite)
+    assert {state(queue, t) for t in dependents} == {"pending"}
+    logged = server.runtime.log.recorder.select_notifications(start=before, limit=1000, inclusive_of_start=False)
+    ids = [n.id for n in logged]
+    assert ids == sorted(set(ids))
+    released = {n.originator_id.removeprefix("task/") for n in logged if n.topic.endswith("Task.RunPending")}
+    assert released == set(dependents)
+    claimed = queue.claimWork(TASK_QUEUE, {"workerGroup": "tests", "workerId": "w1", "tasks": 32})["tasks"]
+    claimed += queue.claimWork(TASK_QUEUE, {"workerGroup": "tests", "workerId": "w1", "tasks": 32})["tasks"]
+    assert sorted(c["status"]["taskId"] for c in claimed) == sorted(dependents)
+
+
 def complete_next(queue) -> str:
     """Claim whatever is pending next and complete it; returns its taskId."""
     claim = claim_one(queue)
