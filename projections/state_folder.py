@@ -1,15 +1,15 @@
 """Aggregates as each event of the log leaves them, folded in memory in log order.
 
 A rebuild gives write-side views the state of the aggregate after each
-save, as the recorder does; folding it costs more than reading and
-decoding the event. The fold here applies an event as the library's
-``mutate`` does — the same method called with the same arguments, the
-same version and ``modified_on`` after it — less what a fold in log order
-does not need: checking that the event belongs to the aggregate and
-follows its version (``fold`` has checked both before), and working out
-again, for every event, which of its attributes the method takes. That
-is worked out once per event class. An event whose class applies itself
-in any other way goes through its own ``mutate``.
+save, as the recorder does; folding it through the library cost about as
+much as reading and decoding the event. The fold here applies an event
+as the library's ``mutate`` does — the same method called with the same
+arguments, the same version and ``modified_on`` after it — less what a
+fold in log order does not need: checking that the event belongs to the
+aggregate and follows its version (``fold`` has checked both before),
+and working out again, for every event, which of its attributes the
+method takes. That is worked out once per event class. An event whose
+class applies itself in any other way goes through its own ``mutate``.
 """
 
 from __future__ import annotations
