@@ -55,27 +55,22 @@ class DatabaseCpu:
 
 def request_floor(server: Server, requests: int, concurrency: int) -> dict[str, float]:
     """Server CPU per authenticated request that changes nothing (``auth.currentScopes``), under the same load."""
-    async def go() -> dict[str, float]:
-        async with _generator(server, concurrency) as generator:
-            await generator.run(200, "current_scopes")
-            cpu = procstat.tree_cpu_seconds(server.process.pid)
-            segment = await generator.run(requests, "current_scopes")
-            cpu = procstat.tree_cpu_seconds(server.process.pid) - cpu
-        return {"requests": requests, "requests_per_s": segment.per_second,
-                "server_cpu_ms_per_request": cpu / requests * 1000}
-
-    return asyncio.run(go())
+    m = measure(server, requests, concurrency, unit="current_scopes")
+    return {"requests": requests, "requests_per_s": m["lifecycles_per_s"],
+            "server_cpu_ms_per_request": m["server_cpu_ms_per_lifecycle"]}
 
 
-def measure(server: Server, lifecycles: int, concurrency: int, warmup: int = 200) -> dict[str, Any]:
+def measure(server: Server, lifecycles: int, concurrency: int, warmup: int = 200,
+            unit: str = "lifecycle") -> dict[str, Any]:
+    """The figures of ``lifecycles`` lifecycles (or calls of the generator's method ``unit``)."""
     async def go() -> dict[str, Any]:
         async with _generator(server, concurrency) as generator:
-            await generator.run(warmup)
+            await generator.run(warmup, unit)
             pid = server.process.pid
             database = DatabaseCpu(server.database) if server.database else None
             follower = asyncio.create_task(database.follow()) if database else None
             cpu, own, machine = procstat.tree_cpu_seconds(pid), procstat.own_cpu_seconds(), procstat.machine_busy_seconds()
-            segment = await generator.run(lifecycles)
+            segment = await generator.run(lifecycles, unit)
             cpu = procstat.tree_cpu_seconds(pid) - cpu
             own = procstat.own_cpu_seconds() - own
             machine = procstat.machine_busy_seconds() - machine

@@ -33,7 +33,7 @@ class SharedNonceStore:
 
     def prune(self, now: datetime) -> int:
         """A reaper pass: forget nonces past their replay window. Issues no command."""
-        with self.store.unit_of_work() as session:
+        with self._session() as session:
             session.run("prune_nonces", {"now": now.timestamp()})
         return 0
 

@@ -36,7 +36,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from cairn.projections.rebuild import Replay, StateFolder, Target, collector_paused
+from cairn.projections.rebuild import Replay, Target, collector_paused
+from cairn.projections.state_folder import StateFolder
 
 #: Below this many events a rebuild stays in one process: starting lanes costs a second or two.
 LANE_MIN_EVENTS = 100_000

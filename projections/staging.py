@@ -315,9 +315,9 @@ class StagingSession(SqlSession):
             numbered = self.numbered[name] = positional(self.queries[name].sql)
         return numbered
 
-    def placed_in_log(self) -> None:
+    def placed_in_log(self, cursor: Cursor | None = None) -> None:
         if self.in_log_order:
-            super().placed_in_log()
+            super().placed_in_log(cursor)
 
     def _apply_held(self, name: str) -> None:
         held, self.held[name] = self.held[name], {}
