@@ -9,8 +9,8 @@ from starlette.requests import Request
 
 from cairn.api.endpoints import Endpoint
 from cairn.api.errors import InsufficientScopes
-from cairn.domain.scope_templates import ScopeTemplate
-from cairn.domain.scopes import format_expression, remove_given_scopes, satisfies
+from cairn.domain.auth.scope_templates import ScopeTemplate
+from cairn.domain.auth.scopes import format_expression, remove_given_scopes, satisfies
 
 
 @dataclass

@@ -41,7 +41,7 @@ from mohawk.util import (
     validate_header_attr,
 )
 
-from cairn.domain.credentials import Certificate, ClientRecord, InvalidCertificate, verify_certificate
+from cairn.domain.auth.credentials import Certificate, ClientRecord, InvalidCertificate, verify_certificate
 
 TIMESTAMP_SKEW_SECONDS = 15 * 60
 #: How long a nonce is remembered: a copy of a request passes the timestamp
@@ -136,7 +136,7 @@ class NonceStore:
     oldest entries, those nearest to expiry, are dropped first. That is the
     one place a replay could slip through, chosen over unbounded growth. The
     store is per process: a replay sent to another API process is not seen;
-    several processes share ``SharedNonceStore`` (projections/hawk_nonces.py).
+    several processes share ``SharedNonceStore`` (projections/auth/hawk_nonces.py).
     """
 
     def __init__(

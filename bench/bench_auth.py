@@ -17,10 +17,10 @@ import mohawk
 import taskcluster
 
 from cairn.api.hawk import HawkAuthenticator, HawkRequest
-from cairn.domain.credentials import ClientRecord
-from cairn.domain.roles import RoleIndex
-from cairn.domain.scope_templates import ScopeTemplate
-from cairn.domain.scopes import satisfies
+from cairn.domain.auth.credentials import ClientRecord
+from cairn.domain.auth.roles import RoleIndex
+from cairn.domain.auth.scope_templates import ScopeTemplate
+from cairn.domain.auth.scopes import satisfies
 
 ROLES = 10_000
 REQUESTS = 5_000

@@ -8,7 +8,7 @@ pending, claimed, resolved; one in ten retried after ``worker-shutdown`` —
 saved through the event log a thousand tasks at a time, with the views
 switched off while filling (the rebuild makes them). Then times, in wall
 time and in CPU time — this process's and its rebuild lanes'
-(``projections/lanes.py``), the figure to read on a busy machine:
+(``projections/rebuild/lanes.py``), the figure to read on a busy machine:
 
 - ``rebuild``: every write-side projection, replayed into scratch tables in
   one pass over the log and swapped in;
@@ -38,11 +38,11 @@ import psycopg
 import taskcluster
 
 from cairn.domain.aggregate import acting_as
-from cairn.domain.task_group_model import TaskGroup
-from cairn.domain.task_model import Task
+from cairn.domain.queue.service import normalise_definition
+from cairn.domain.queue.task import Task
+from cairn.domain.queue.task_group import TaskGroup
 from cairn.domain.timestamps import iso, utcnow
-from cairn.domain.queue_service import normalise_definition
-from cairn.projections.rebuild import Replay, Target
+from cairn.projections.rebuild.rebuild import Replay, Target
 from cairn.runtime import Runtime
 from cairn.settings import Settings
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import timeit
 from collections.abc import Callable
 
-from cairn.domain.roles import RoleIndex
-from cairn.domain.scopes import ScopeSet, satisfies
+from cairn.domain.auth.roles import RoleIndex
+from cairn.domain.auth.scopes import ScopeSet, satisfies
 
 ORGS = 1_500
 TEAMS = 40

@@ -45,9 +45,9 @@ import mohawk
 import orjson
 import psycopg
 import taskcluster
-from cairn.domain.token_cipher import TokenCipher
 
 from bench import procstat
+from cairn.domain.auth.token_cipher import TokenCipher
 
 PG_ADMIN = os.environ.get("CAIRN_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 # Connections for the concurrent limit. Cairn's pool may open 32, but PostgreSQL's

@@ -72,7 +72,7 @@ def worker(task_queue_id: str, worker_group: str, worker_id: str | None, capacit
     SIGTERM stops it: running tasks resolve as exception/worker-shutdown.
     """
     try:
-        from cairn.consumers.worker import default_worker_id, run_worker
+        from cairn.worker.worker import default_worker_id, run_worker
     except ImportError as e:
         raise click.ClickException(f"cairn worker needs the taskcluster client ({e}): pip install taskcluster") from None
     logging.basicConfig(level="INFO", format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)

@@ -48,7 +48,7 @@ DATA_WIDTH = 100
 @contextmanager
 def opened_runtime() -> Iterator[Any]:
     """A Runtime on the configured database, closed afterwards; no background work is started."""
-    from cairn.domain.token_cipher import TokenCipher
+    from cairn.domain.auth.token_cipher import TokenCipher
     from cairn.runtime import Runtime
     from cairn.settings import Settings
 
@@ -67,8 +67,8 @@ def opened_runtime() -> Iterator[Any]:
 
 
 def _keys() -> dict[str, Any]:
-    from cairn.domain.auth_model import client_key, role_key
-    from cairn.domain.task_model import task_key
+    from cairn.domain.auth.model import client_key, role_key
+    from cairn.domain.queue.task import task_key
 
     return {"task": task_key, "client": client_key, "role": role_key}
 
@@ -91,7 +91,7 @@ def _history_command(kind: str) -> None:
     @click.option("--full", is_flag=True, help="Show each event's data in full in the table.")
     @json_option
     def command(entity_id: str, full: bool, as_json: bool) -> None:
-        from cairn.api.history_api import all_history
+        from cairn.api.queue.history import all_history
 
         with opened_runtime() as runtime:
             entries = [(None, e) for e in all_history(runtime.log, _keys()[kind](entity_id))]
@@ -108,7 +108,7 @@ for _kind in ("task", "client", "role"):
 @json_option
 def group_history(task_group_id: str, full: bool, as_json: bool) -> None:
     """Events of a group and its tasks, in log order."""
-    from cairn.api.history_api import group_history as merged_history
+    from cairn.api.queue.history import group_history as merged_history
 
     with opened_runtime() as runtime:
         entries = merged_history(runtime.log, runtime.queue_reads, task_group_id)
@@ -116,7 +116,7 @@ def group_history(task_group_id: str, full: bool, as_json: bool) -> None:
 
 
 def _print_history(kind: str, entity_id: str, entries: list[tuple[str | None, Any]], full: bool, as_json: bool) -> None:
-    from cairn.api.auth_api import history_json
+    from cairn.api.auth.handlers import history_json
 
     if not entries:
         raise click.ClickException(f"no {kind} {entity_id} was ever recorded")
@@ -173,7 +173,7 @@ def _parse_at(at: str) -> int | datetime:
 
 def state_at(runtime: Any, kind: str, entity_id: str, at: str | None) -> tuple[Any, Any]:
     """The aggregate as it was after the last event at or before ``at``, and that event."""
-    from cairn.api.history_api import all_history
+    from cairn.api.queue.history import all_history
     from cairn.domain.timestamps import iso, parse_time
 
     key = _keys()[kind](entity_id)
@@ -212,7 +212,7 @@ def _as_of(entry: Any) -> dict[str, Any]:
 @json_option
 def show_task(task_id: str, at: str | None, as_json: bool) -> None:
     """A task's status and definition as of --at."""
-    from cairn.api.queue_api import definition_of
+    from cairn.api.queue.tasks import definition_of
     from cairn.cli_tasks import print_status, print_yaml
     from cairn.projections.history import redact
 

@@ -3,7 +3,7 @@
 Every view is derived from the log and can be made again from it. These
 commands work on the database in CAIRN_DATABASE_URL while Cairn keeps
 serving: a rebuild swaps its new tables in without stopping writers (see
-``projections/rebuild.py``), and a verify blocks nobody on PostgreSQL.
+``projections/rebuild/rebuild.py``), and a verify blocks nobody on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def _schema_present(settings: Settings) -> bool:
     import psycopg
 
     from cairn.domain.event_log import EventLog
-    from cairn.projections.rebuild import schema_relations
+    from cairn.projections.rebuild.rebuild import schema_relations
 
     names = [f"{EventLog.name}_events", *schema_relations("postgres")]
     try:
@@ -94,7 +94,7 @@ def read_side(runtime: Any) -> list[Any]:
 
 
 def targets(runtime: Any, name: str | None) -> list[Any]:
-    from cairn.projections.rebuild import Target
+    from cairn.projections.rebuild.rebuild import Target
 
     found = [Target(p) for p in write_side(runtime)]
     found += [Target(f.consumer, consumer=f.name) for f in read_side(runtime)]
@@ -154,7 +154,7 @@ def progress_bar(description: str, total: int) -> Iterator[Any]:
 
 def replay_all(runtime: Any, chosen: list[Any], suffix: str, description: str, lanes: int = 0) -> Any:
     """A Replay of ``chosen`` caught up in scratch tables, with a progress bar."""
-    from cairn.projections.rebuild import Replay
+    from cairn.projections.rebuild.rebuild import Replay
 
     probe = Replay(runtime.log, chosen, suffix)
     with runtime.store.reading() as session:
@@ -213,7 +213,7 @@ def rebuild(name: str | None, lanes: int) -> None:
 
     NAME is one projection (see `cairn projections list`); without it, all.
     """
-    from cairn.projections.rebuild import REBUILD_SUFFIX, SwapTimeout
+    from cairn.projections.rebuild.rebuild import REBUILD_SUFFIX, SwapTimeout
 
     with open_runtime() as runtime, only_one_at_a_time(runtime):
         chosen = targets(runtime, name)
@@ -247,7 +247,7 @@ def verify(name: str | None, lanes: int) -> None:
 
     Prints every difference and exits with status 1 if there is any.
     """
-    from cairn.projections.rebuild import VERIFY_SUFFIX
+    from cairn.projections.rebuild.rebuild import VERIFY_SUFFIX
 
     with open_runtime() as runtime, only_one_at_a_time(runtime):
         chosen = targets(runtime, name)
@@ -278,7 +278,7 @@ def export(view: str, fmt: str, output: str | None, catch_up: bool) -> None:
     `runs`: one row per run of every task — ids, queue, group, project,
     scheduler, state and reasons, worker, times and durations in seconds.
     """
-    from cairn.projections.runs_analytics import iter_runs, write_csv, write_parquet
+    from cairn.projections.queue.runs_analytics import iter_runs, write_csv, write_parquet
 
     with open_runtime() as runtime:
         if catch_up:

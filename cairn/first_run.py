@@ -19,7 +19,7 @@ from pathlib import Path
 
 import click
 
-from cairn.domain.token_cipher import TokenCipher
+from cairn.domain.auth.token_cipher import TokenCipher
 
 LOCAL_TASK_QUEUE = "local/worker"
 

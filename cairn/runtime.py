@@ -33,28 +33,28 @@ from cairn.consumers.pulse_publisher import PulsePublisher
 from cairn.consumers.reaper import Reaper
 from cairn.consumers.storage_expiry import StorageExpiry
 from cairn.consumers.task_indexer import TaskIndexer
-from cairn.domain.artifact_service import ArtifactService
-from cairn.domain.auth_service import AuthService
+from cairn.domain.auth.scopes import satisfies
+from cairn.domain.auth.service import AuthService
+from cairn.domain.auth.token_cipher import TokenCipher
 from cairn.domain.event_log import EventLog
-from cairn.domain.index_service import IndexService
-from cairn.domain.object_service import ObjectService
-from cairn.domain.queue_service import Claim, QueueService
-from cairn.domain.scopes import satisfies
+from cairn.domain.index.service import IndexService
+from cairn.domain.objects.service import ObjectService
+from cairn.domain.queue.artifact_service import ArtifactService
+from cairn.domain.queue.service import Claim, QueueService
+from cairn.domain.queue.worker_service import WorkerService
 from cairn.domain.timestamps import utcnow
-from cairn.domain.token_cipher import TokenCipher
-from cairn.domain.worker_service import WorkerService
-from cairn.projections.artifact_views import ArtifactViews
-from cairn.projections.auth_cache import AuthCache, ClientUse, StaticClient
-from cairn.projections.auth_views import AuthViews
-from cairn.projections.blob_store import FileBlobStore, new_blob_key
-from cairn.projections.hawk_nonces import SharedNonceStore
-from cairn.projections.index_views import IndexReadModel, IndexViews
-from cairn.projections.object_views import ObjectViews
-from cairn.projections.queue_reads import QueueReadModel
-from cairn.projections.queue_views import QueueViews
-from cairn.projections.runs_analytics import RunsAnalytics
-from cairn.projections.storage_reads import StorageReadModel
-from cairn.projections.worker_views import WorkerReadModel, WorkerViews
+from cairn.projections.auth.cache import AuthCache, ClientUse, StaticClient
+from cairn.projections.auth.hawk_nonces import SharedNonceStore
+from cairn.projections.auth.views import AuthViews
+from cairn.projections.index.views import IndexReadModel, IndexViews
+from cairn.projections.objects.blob_store import FileBlobStore, new_blob_key
+from cairn.projections.objects.storage_reads import StorageReadModel
+from cairn.projections.objects.views import ObjectViews
+from cairn.projections.queue.artifact_views import ArtifactViews
+from cairn.projections.queue.reads import QueueReadModel
+from cairn.projections.queue.runs_analytics import RunsAnalytics
+from cairn.projections.queue.views import QueueViews
+from cairn.projections.queue.worker_views import WorkerReadModel, WorkerViews
 from cairn.settings import Settings
 
 QUEUE_CLIENT_ID = "static/cairn/queue"
@@ -76,14 +76,14 @@ def event_log_env(settings: Settings) -> dict[str, str]:
         if directory:
             os.makedirs(directory, exist_ok=True)
         env.update(
-            PERSISTENCE_MODULE="cairn.projections.sqlite_store",
+            PERSISTENCE_MODULE="cairn.projections.store.sqlite",
             SQLITE_DBNAME=path,
             SQLITE_LOCK_TIMEOUT="30",
         )
         return env
     url = urlparse(settings.database_url)
     env.update(
-        PERSISTENCE_MODULE="cairn.projections.postgres_store",
+        PERSISTENCE_MODULE="cairn.projections.store.postgres",
         POSTGRES_DBNAME=url.path.lstrip("/") or "postgres",
         POSTGRES_HOST=url.hostname or "127.0.0.1",
         POSTGRES_PORT=str(url.port or 5432),

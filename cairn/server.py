@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 
-from cairn.api import worker_api  # noqa: F401  (registers the worker endpoints on `queue`)
-from cairn.api import artifact_api  # noqa: F401  (registers the artifact endpoints on `queue`)
-from cairn.api import history_api  # noqa: F401  (registers the task and task-group history endpoints on `queue`)
 from cairn.api.app import build_app
-from cairn.api.auth_api import auth
-from cairn.api.events_api import events
-from cairn.api.index_api import index, root_listing_routes
-from cairn.api.object_api import objects
-from cairn.api.object_data import object_data_routes
-from cairn.api.queue_api import queue
+from cairn.api.auth.handlers import auth
+from cairn.api.events.handlers import events
+from cairn.api.index.handlers import index, root_listing_routes
+from cairn.api.objects.data import object_data_routes
+from cairn.api.objects.handlers import objects
+from cairn.api.queue import (
+    artifacts,  # noqa: F401  (registers the artifact endpoints on `queue`)
+    history,  # noqa: F401  (registers the task and task-group history endpoints on `queue`)
+    workers,  # noqa: F401  (registers the worker endpoints on `queue`)
+)
+from cairn.api.queue.tasks import queue
 from cairn.api.references import reference_routes
 from cairn.runtime import Runtime
 

@@ -25,7 +25,6 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-
 from cairn.consumers.leadership import Leadership
 from cairn.consumers.log_signal import LogSignal
 

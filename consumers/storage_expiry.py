@@ -14,7 +14,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from cairn.domain.artifacts import s3_blob_key
+from cairn.domain.queue.artifacts import s3_blob_key
 from cairn.domain.timestamps import iso
 
 log = logging.getLogger("cairn.reaper")

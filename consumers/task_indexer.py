@@ -26,14 +26,13 @@ import logging
 from collections import OrderedDict
 from typing import Any
 
-from eventsourcing.utils import get_topic
-
 from cairn.consumers.log_follower import Guarantee, LoggedEvent
 from cairn.domain.aggregate import acting_as
 from cairn.domain.errors import DomainError
-from cairn.domain.index_model import ROUTE_PREFIX, completion_requests
-from cairn.domain.index_service import IndexService
-from cairn.domain.task_model import Task
+from cairn.domain.index.model import ROUTE_PREFIX, completion_requests
+from cairn.domain.index.service import IndexService
+from cairn.domain.moved_topics import topics_of
+from cairn.domain.queue.task import Task
 from cairn.domain.timestamps import utcnow
 
 log = logging.getLogger("cairn.index")
@@ -45,7 +44,7 @@ ACTOR = "cairn/index"
 class TaskIndexer:
     name = NAME
     guarantee: Guarantee = "at-least-once"
-    topics: tuple[str, ...] = (get_topic(Task.Defined), get_topic(Task.RunResolved))
+    topics: tuple[str, ...] = topics_of([Task.Defined, Task.RunResolved])
 
     def __init__(self, event_log: Any, index: IndexService, remembered: int = 5_000):
         self.log = event_log

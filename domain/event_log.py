@@ -24,8 +24,11 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import resolve_topic
 
 from cairn.domain.event_codec import OrjsonTranscoder
+from cairn.domain.moved_topics import register_moved_modules
 
 T = TypeVar("T")
+
+register_moved_modules()
 
 
 class ConcurrentChange(Exception):

@@ -42,9 +42,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from cairn.domain.auth_model import Client, Role
-from cairn.domain.task_group_model import TaskGroup
-from cairn.domain.task_model import Task
+from cairn.domain.auth.model import Client, Role
+from cairn.domain.queue.task import Task
+from cairn.domain.queue.task_group import TaskGroup
 
 QUEUE_EXCHANGES = "exchange/taskcluster-queue/v1/"
 AUTH_EXCHANGES = "exchange/taskcluster-auth/v1/"

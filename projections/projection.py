@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
-from eventsourcing.utils import get_topic
-
-from cairn.projections.sql_session import SqlSession
+from cairn.domain.moved_topics import topics_of
+from cairn.projections.store.session import SqlSession
 
 #: handler(session, event, aggregate): the aggregate is the state after the
 #: batch of events being folded, or None when folding from the log alone.
@@ -80,7 +79,7 @@ class FollowedProjection(Projection):
 
     @property
     def topics(self) -> tuple[str, ...]:
-        return tuple(sorted(get_topic(cls) for cls in self.handlers))
+        return topics_of(self.handlers)
 
     def handle(self, session: SqlSession, batch: Iterable[Any]) -> None:
         """Fold a follower's batch of logged events (``.position``, ``.event``)."""

@@ -22,10 +22,10 @@ import psycopg
 import pytest
 import uvicorn
 
+from cairn.domain.auth.token_cipher import TokenCipher
 from cairn.runtime import Runtime
 from cairn.server import create_app
 from cairn.settings import Settings
-from cairn.domain.token_cipher import TokenCipher
 
 PG_ADMIN_URL = os.environ.get("CAIRN_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 AMQP_URL = os.environ.get("CAIRN_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672/")

@@ -16,6 +16,7 @@ from jsonschema import Draft7Validator
 from referencing import Registry
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT7
+
 from tests.conftest import reference_dir
 
 REPO = pathlib.Path(__file__).resolve().parents[1]

@@ -116,7 +116,8 @@ def test_resume_after_disconnect_has_no_gap_and_no_duplicate(server):
 
 def _count_messages(server, before: str) -> int:
     from cairn.consumers.event_stream import derive
-    from cairn.consumers.log_follower import AggregateFolder, read_events as read_log
+    from cairn.consumers.log_follower import AggregateFolder
+    from cairn.consumers.log_follower import read_events as read_log
 
     logged = read_log(server.runtime.log, int(before), 10_000)
     return len(derive(AggregateFolder(server.runtime.log), logged))

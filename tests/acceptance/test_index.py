@@ -17,7 +17,7 @@ from taskcluster.exceptions import TaskclusterRestFailure
 
 from cairn.domain.timestamps import iso, parse_time, utcnow
 from cairn.projections.history import read_history
-from cairn.projections.index_views import rebuild_index
+from cairn.projections.index.views import rebuild_index
 from tests.acceptance.storage_helpers import (
     client_with_scopes,
     in_one_day,

@@ -37,7 +37,8 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from cairn.api import errors, queue_api
+from cairn.api import errors
+from cairn.api.queue import tasks as queue_api
 from tests.conftest import ROOT_TOKEN
 
 POSITIVE, NEGATIVE = GenerationMode.POSITIVE, GenerationMode.NEGATIVE

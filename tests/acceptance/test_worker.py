@@ -30,7 +30,7 @@ RESOLVED = ("completed", "failed", "exception")
 # `cairn worker`, with the grace period of finished logs (FINISHED_LOG_GRACE) set by the first argument.
 WORKER_WITH_GRACE = (
     "import sys\n"
-    "from cairn.consumers import worker\n"
+    "from cairn.worker import worker\n"
     "worker.FINISHED_LOG_GRACE = float(sys.argv.pop(1))\n"
     "from cairn.cli import main\n"
     "main()\n"

@@ -11,8 +11,8 @@ import pytest
 import taskcluster
 
 from cairn.domain.aggregate import acting_as
+from cairn.domain.queue.worker import worker_key
 from cairn.domain.timestamps import parse_time, utcnow
-from cairn.domain.worker_model import worker_key
 from cairn.projections.history import read_history
 from tests.acceptance.queue_helpers import claim_one, task_definition
 

@@ -33,7 +33,7 @@ from cairn.api.hawk import (
     _parse_header,
     _payload_hash,
 )
-from cairn.domain.credentials import create_temporary_credentials
+from cairn.domain.auth.credentials import create_temporary_credentials
 
 ROOT_URL = "https://tc.example.com"
 FAR_FUTURE = datetime(2099, 1, 1, tzinfo=timezone.utc)

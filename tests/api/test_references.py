@@ -24,7 +24,7 @@ from openapi_spec_validator import validate as validate_openapi
 
 from cairn.api.endpoints import Endpoint, Service
 from cairn.api.schemas import load_schemas
-from cairn.domain.scope_templates import ScopeTemplate
+from cairn.domain.auth.scope_templates import ScopeTemplate
 from cairn.server import SERVICES
 from tests.conftest import reference_dir
 
@@ -132,7 +132,7 @@ def _schema_uris(service: Service, endpoint: Endpoint) -> list[str]:
 
 
 def test_auth_api_reference_has_the_declared_entries(server):
-    from cairn.api.auth_api import auth
+    from cairn.api.auth.handlers import auth
 
     response = get(server, "/references/auth/v1/api.json")
     assert response.status_code == 200

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from cairn.domain.aggregate import acting_as
-from cairn.domain.auth_model import (
+from cairn.domain.auth.model import (
     CREATE_RETRY_WINDOW,
     LAST_USED_DELAY,
     Client,

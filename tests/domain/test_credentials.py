@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import taskcluster
 
-from cairn.domain.credentials import (
+from cairn.domain.auth.credentials import (
     Certificate,
     InvalidCertificate,
     create_temporary_credentials,

@@ -8,7 +8,7 @@ import pytest
 
 from cairn.domain.aggregate import acting_as
 from cairn.domain.errors import InvalidInput
-from cairn.domain.index_model import IndexedTask, completion_requests, parent_namespaces
+from cairn.domain.index.model import IndexedTask, completion_requests, parent_namespaces
 
 NOW = datetime(2030, 1, 1, tzinfo=timezone.utc)
 LATER = NOW + timedelta(days=30)

@@ -16,16 +16,16 @@ import taskcluster
 
 from cairn.api.schemas import load_schemas
 from cairn.domain.aggregate import acting_as
-from cairn.domain.auth_model import Client, Role
+from cairn.domain.auth.model import Client, Role
 from cairn.domain.pulse_messages import (
     EXCHANGE_SCHEMAS,
     PulseMessage,
     message_id,
     messages_for,
 )
-from cairn.domain.queue_service import normalise_definition
-from cairn.domain.task_group_model import TaskGroup
-from cairn.domain.task_model import Task
+from cairn.domain.queue.service import normalise_definition
+from cairn.domain.queue.task import Task
+from cairn.domain.queue.task_group import TaskGroup
 from cairn.domain.timestamps import iso
 
 Q = "exchange/taskcluster-queue/v1/"

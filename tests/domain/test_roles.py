@@ -2,14 +2,14 @@ import random
 
 import pytest
 
-from cairn.domain.roles import (
+from cairn.domain.auth.roles import (
     DependencyCycleError,
     InvalidScopeError,
     RoleIndex,
     assumed_role_pattern,
     check_roles,
 )
-from cairn.domain.scopes import normalize_scopes
+from cairn.domain.auth.scopes import normalize_scopes
 
 ERRORS = {"DependencyCycleError": DependencyCycleError, "InvalidScopeError": InvalidScopeError}
 

@@ -1,7 +1,7 @@
 import pytest
 
-from cairn.domain.scope_templates import ScopeTemplate, ScopeTemplateError
-from cairn.domain.scopes import valid_expression
+from cairn.domain.auth.scope_templates import ScopeTemplate, ScopeTemplateError
+from cairn.domain.auth.scopes import valid_expression
 
 EXPRESSIONS = "scope_expressions.json"
 

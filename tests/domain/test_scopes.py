@@ -3,7 +3,7 @@ from functools import reduce
 
 import pytest
 
-from cairn.domain.scopes import (
+from cairn.domain.auth.scopes import (
     ScopeSet,
     format_expression,
     merge_scope_sets,

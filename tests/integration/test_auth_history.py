@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cairn.domain.aggregate import acting_as
-from cairn.domain.auth_model import client_key, role_key
+from cairn.domain.auth.model import client_key, role_key
 from cairn.projections.history import read_history, redact
 
 EXPIRES = "2031-01-01T00:00:00.000Z"

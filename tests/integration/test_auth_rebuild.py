@@ -51,7 +51,7 @@ def test_a_server_serves_the_rebuilt_auth_views_without_a_restart(runtime, in_la
     if in_lanes:
         if runtime.settings.backend != "postgres":
             pytest.skip("lanes fold PostgreSQL rebuilds only")
-        from cairn.projections import lanes
+        from cairn.projections.rebuild import lanes
 
         monkeypatch.setattr(lanes, "plan", queue_apart)  # auth folded in a lane: a process of its own
     mixed_workload(runtime)

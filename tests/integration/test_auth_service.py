@@ -12,12 +12,12 @@ from eventsourcing.persistence import OperationalError
 
 from cairn.cli import main
 from cairn.domain.aggregate import acting_as
-from cairn.domain.auth_model import client_key
+from cairn.domain.auth.model import client_key
 from cairn.domain.errors import Conflict, InvalidInput, NotFound
 from cairn.domain.event_log import ConcurrentChange
 from cairn.domain.timestamps import iso, parse_time, utcnow
-from cairn.projections import auth_views
-from cairn.projections.auth_cache import ClientUse
+from cairn.projections.auth import views as auth_views
+from cairn.projections.auth.cache import ClientUse
 from cairn.projections.history import read_history
 from tests.conftest import SECRET_KEY
 

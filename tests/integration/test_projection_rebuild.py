@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from cairn.cli import main
 from cairn.domain.aggregate import acting_as
 from cairn.domain.timestamps import utcnow
-from cairn.projections.rebuild import Replay, rename_tables, scratch_schema
+from cairn.projections.rebuild.rebuild import Replay, rename_tables, scratch_schema
 from tests.acceptance.queue_helpers import task_definition
 from tests.conftest import SECRET_KEY
 
@@ -90,10 +90,10 @@ def test_scratch_ddl_renames_tables_and_indexes_but_not_columns_or_aliases():
 
 
 def test_staging_skips_only_work_no_statement_can_observe():
-    from cairn.projections.queries import load_queries
-    from cairn.projections.queue_views import QueueViews
-    from cairn.projections.rebuild import scratch_names, scratch_queries
-    from cairn.projections.staging import StagingSession, open_staging
+    from cairn.projections.queue.views import QueueViews
+    from cairn.projections.rebuild.rebuild import scratch_names, scratch_queries
+    from cairn.projections.rebuild.staging import StagingSession, open_staging
+    from cairn.projections.store.queries import load_queries
 
     tables = ["tasks", "pending", "task_queues"]
     schema = scratch_schema("sqlite", tables, "__s")
@@ -135,10 +135,10 @@ def test_staging_skips_only_work_no_statement_can_observe():
 
 
 def test_staging_never_makes_a_short_lived_row_that_nothing_saw():
-    from cairn.projections.queries import load_queries
-    from cairn.projections.queue_views import QueueViews
-    from cairn.projections.rebuild import scratch_names, scratch_queries
-    from cairn.projections.staging import StagingSession, open_staging
+    from cairn.projections.queue.views import QueueViews
+    from cairn.projections.rebuild.rebuild import scratch_names, scratch_queries
+    from cairn.projections.rebuild.staging import StagingSession, open_staging
+    from cairn.projections.store.queries import load_queries
 
     tables = ["pending", "claims"]
     schema = scratch_schema("sqlite", tables, "__s")
@@ -187,12 +187,12 @@ def test_staging_never_makes_a_short_lived_row_that_nothing_saw():
 
 
 def test_a_held_task_row_is_written_as_the_task_was_when_it_was_saved():
-    from cairn.domain.queue_service import normalise_definition
-    from cairn.domain.task_model import Task
-    from cairn.projections.queries import load_queries
-    from cairn.projections.queue_views import QueueViews, write_task_row
-    from cairn.projections.rebuild import scratch_names, scratch_queries
-    from cairn.projections.staging import StagingSession, open_staging
+    from cairn.domain.queue.service import normalise_definition
+    from cairn.domain.queue.task import Task
+    from cairn.projections.queue.views import QueueViews, write_task_row
+    from cairn.projections.rebuild.rebuild import scratch_names, scratch_queries
+    from cairn.projections.rebuild.staging import StagingSession, open_staging
+    from cairn.projections.store.queries import load_queries
 
     schema = scratch_schema("sqlite", ["tasks"], "__s")
     staging, deferred = open_staging(schema)
@@ -258,7 +258,7 @@ def test_verify_passes_finds_a_tampered_row_and_rebuild_fixes_it(runtime):
 def test_a_rebuild_in_lanes_makes_the_views_one_process_makes(runtime, monkeypatch):
     if runtime.settings.backend != "postgres":
         pytest.skip("lanes fold PostgreSQL rebuilds only")
-    from cairn.projections import lanes
+    from cairn.projections.rebuild import lanes
 
     tasks = mixed_workload(runtime)
     with acting_as("tests"):
@@ -289,8 +289,8 @@ def queue_apart(replay: Any, limits: Any) -> list[list[int]]:
 
 
 def test_lanes_are_planned_only_for_long_logs(runtime):
-    from cairn.projections import lanes
-    from cairn.projections.rebuild import Replay, Target
+    from cairn.projections.rebuild import lanes
+    from cairn.projections.rebuild.rebuild import Replay, Target
 
     mixed_workload(runtime)
     replay = Replay(runtime.log, [Target(p) for p in [runtime.queue_views, runtime.worker_views]])
@@ -312,7 +312,7 @@ def test_a_task_expired_right_after_it_resolved_leaves_no_row(runtime):
 
 
 def test_the_rebuild_folds_each_aggregate_as_loading_it_from_the_log_does(runtime):
-    from cairn.projections.state_folder import StateFolder
+    from cairn.projections.rebuild.state_folder import StateFolder
 
     mixed_workload(runtime)
     with acting_as("tests"):
@@ -346,7 +346,7 @@ def test_a_rebuild_while_tasks_are_being_created_loses_nothing(runtime, in_lanes
     if in_lanes:
         if runtime.settings.backend != "postgres":
             pytest.skip("lanes fold PostgreSQL rebuilds only")
-        from cairn.projections import lanes
+        from cairn.projections.rebuild import lanes
 
         monkeypatch.setattr(lanes, "plan", queue_apart)
     mixed_workload(runtime)

@@ -45,7 +45,7 @@ def expected_runs(runtime, task_ids) -> list[dict]:
 
 
 def view_rows(runtime) -> list[dict]:
-    from cairn.projections.runs_analytics import iter_runs
+    from cairn.projections.queue.runs_analytics import iter_runs
 
     return [row for page in iter_runs(runtime.store) for row in page]
 

@@ -1,0 +1,513 @@
+"""The queue's worker metadata: provisioners, worker types, task queues and workers.
+
+Registered on the queue service. Everything listed here is read from views
+folded from the log (``projections/queue/worker_views.py`` and the pending queue);
+quarantining and declaring a worker are commands on its aggregate.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from cairn.api.call import Call, require
+from cairn.api.errors import InputValidationError, InvalidRequestArguments, ResourceNotFound
+from cairn.api.pagination import page
+from cairn.api.queue.tasks import TASK_QUEUE_ID, definition_from_row, queue
+from cairn.domain.timestamps import parse_time, utcnow
+
+GENERIC_ID = r"[a-zA-Z0-9-_]{1,38}"
+PAGED = ("continuationToken", "limit")
+CATEGORY = "Worker Metadata"
+QUEUE_PARAMS = {"taskQueueId": TASK_QUEUE_ID}
+PROVISIONER_PARAMS = {"provisionerId": GENERIC_ID}
+WORKER_TYPE_PARAMS = {"provisionerId": GENERIC_ID, "workerType": GENERIC_ID}
+WORKER_PARAMS = {**WORKER_TYPE_PARAMS, "workerGroup": GENERIC_ID, "workerId": GENERIC_ID}
+# Declaring a worker makes its task queue known, so the queue's id must be a
+# valid taskQueueId: the workerType is held to the second half of that pattern.
+TASK_QUEUE_WORKER_TYPE = r"[a-z]([-a-z0-9]{0,36}[a-z0-9])?"
+DECLARED_WORKER_PARAMS = {**WORKER_PARAMS, "workerType": TASK_QUEUE_WORKER_TYPE}
+
+
+def _reads(call: Call) -> Any:
+    return call.runtime.worker_reads
+
+
+def _time(value: str, field: str) -> datetime:
+    try:
+        return parse_time(value)
+    except ValueError:
+        raise InputValidationError(f"{field} must be a date-time, not {value!r}") from None
+
+
+def _more(rows: list[dict[str, Any]], limit: int, key: Any) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """The page of ``rows`` (fetched with one extra) and its continuation token, if any."""
+    if len(rows) <= limit:
+        return rows, {}
+    rows = rows[:limit]
+    return rows, {"continuationToken": page.token(key(rows[-1]))}
+
+
+def _pair(after: str, separator: str) -> tuple[str, str]:
+    if not after:
+        return "", ""
+    first, found, second = after.partition(separator)
+    if not found:
+        raise InvalidRequestArguments("continuationToken is not valid")
+    return first, second
+
+
+def _split(task_queue_id: str) -> dict[str, str]:
+    provisioner_id, worker_type = task_queue_id.split("/", 1)
+    return {"provisionerId": provisioner_id, "workerType": worker_type, "taskQueueId": task_queue_id}
+
+
+def _listed(row: dict[str, Any]) -> dict[str, Any]:
+    """What Taskcluster shows of a provisioner, worker type or task queue it did not describe."""
+    return {
+        "expires": row["expires"],
+        "lastDateActive": row["last_date_active"],
+        "description": "",
+        "stability": "experimental",
+    }
+
+
+def _provisioner(row: dict[str, Any]) -> dict[str, Any]:
+    return {"provisionerId": row["provisioner_id"], **_listed(row)}
+
+
+def _worker_type(row: dict[str, Any]) -> dict[str, Any]:
+    return {**_split(row["task_queue_id"]), **_listed(row)}
+
+
+def _task_queue(row: dict[str, Any]) -> dict[str, Any]:
+    return {"taskQueueId": row["task_queue_id"], **_listed(row)}
+
+
+def _worker(call: Call, row: dict[str, Any]) -> dict[str, Any]:
+    key = (row["task_queue_id"], row["worker_group"], row["worker_id"])
+    body = {
+        **_split(row["task_queue_id"]),
+        "workerGroup": row["worker_group"],
+        "workerId": row["worker_id"],
+        "recentTasks": _reads(call).recent_tasks(*key),
+        "expires": row["expires"],
+        "firstClaim": row["first_claim"],
+        "lastDateActive": row["last_date_active"],
+    }
+    if row["quarantine_until"]:
+        body["quarantineUntil"] = row["quarantine_until"]
+    details = orjson.loads(row["quarantine_details"])
+    if details:
+        body["quarantineDetails"] = details
+    return body
+
+
+def _worker_not_found(params: dict[str, str]) -> ResourceNotFound:
+    return ResourceNotFound(
+        f"Worker with workerId `{params['workerId']}`, workerGroup `{params['workerGroup']}`, "
+        f"worker-type `{params['workerType']}` and provisionerId `{params['provisionerId']}` not found. "
+        "Are you sure it was created?"
+    )
+
+
+def _counts(call: Call, task_queue_id: str) -> dict[str, Any]:
+    reads = call.runtime.queue_reads
+    return {
+        **_split(task_queue_id),
+        "pendingTasks": reads.pending_count(task_queue_id),
+        "claimedTasks": reads.claimed_count(task_queue_id),
+    }
+
+
+# provisioners and worker types (deprecated views of task queues)
+
+
+@queue.endpoint(
+    "listProvisioners",
+    "GET",
+    "/provisioners",
+    title="Get a list of all active provisioners",
+    category=CATEGORY,
+    stability="deprecated",
+    scopes="queue:list-provisioners",
+    output="list-provisioners-response",
+    query=PAGED,
+)
+def list_provisioners(call: Call) -> dict[str, Any]:
+    """The provisioners (first halves of live task queue ids), paged."""
+    limit, after = page.bounds(call)
+    rows = _reads(call).provisioners(utcnow(), after, limit + 1)
+    rows, token = _more(rows, limit, lambda r: r["provisioner_id"])
+    return {"provisioners": [_provisioner(r) for r in rows], **token}
+
+
+@queue.endpoint(
+    "getProvisioner",
+    "GET",
+    "/provisioners/<provisionerId>",
+    title="Get an active provisioner",
+    category=CATEGORY,
+    stability="deprecated",
+    scopes="queue:get-provisioner:<provisionerId>",
+    output="provisioner-response",
+    params=PROVISIONER_PARAMS,
+)
+def get_provisioner(call: Call) -> dict[str, Any]:
+    """A provisioner with a live task queue."""
+    provisioner_id = call.params["provisionerId"]
+    row = _reads(call).provisioner(provisioner_id, utcnow())
+    if row is None:
+        raise ResourceNotFound(f"Provisioner `{provisioner_id}` not found. Are you sure it was created?")
+    return _provisioner(row)
+
+
+@queue.endpoint(
+    "listWorkerTypes",
+    "GET",
+    "/provisioners/<provisionerId>/worker-types",
+    title="Get a list of all active worker-types",
+    category=CATEGORY,
+    stability="deprecated",
+    scopes="queue:list-worker-types:<provisionerId>",
+    output="list-workertypes-response",
+    query=PAGED,
+    params=PROVISIONER_PARAMS,
+)
+def list_worker_types(call: Call) -> dict[str, Any]:
+    """A provisioner's worker types (its live task queues), paged."""
+    limit, after = page.bounds(call)
+    rows = _reads(call).worker_types(call.params["provisionerId"], utcnow(), after, limit + 1)
+    rows, token = _more(rows, limit, lambda r: r["worker_type"])
+    return {"workerTypes": [_worker_type(r) for r in rows], **token}
+
+
+@queue.endpoint(
+    "getWorkerType",
+    "GET",
+    "/provisioners/<provisionerId>/worker-types/<workerType>",
+    title="Get a worker-type",
+    category=CATEGORY,
+    stability="deprecated",
+    scopes="queue:get-worker-type:<provisionerId>/<workerType>",
+    output="workertype-response",
+    params=WORKER_TYPE_PARAMS,
+)
+def get_worker_type(call: Call) -> dict[str, Any]:
+    """A worker type: the live task queue ``<provisionerId>/<workerType>``."""
+    provisioner_id, worker_type = call.params["provisionerId"], call.params["workerType"]
+    row = _reads(call).task_queue(f"{provisioner_id}/{worker_type}", utcnow())
+    if row is None:
+        raise ResourceNotFound(
+            f"Worker-type `{worker_type}` with Provisioner `{provisioner_id}` not found. "
+            "Are you sure it was created?"
+        )
+    return _worker_type(row)
+
+
+# task queues: the routes under /task-queues/<taskQueueId>/ come before the
+# queue itself, whose id may contain a slash
+
+
+@queue.endpoint(
+    "taskQueueCountsBatch",
+    "POST",
+    "/task-queues/counts",
+    title="Get Pending and Claimed Task Counts for Multiple Task Queues",
+    category=CATEGORY,
+    stability="experimental",
+    scopes={
+        "for": "taskQueueId",
+        "in": "taskQueueIds",
+        "each": {"AllOf": ["queue:pending-count:<taskQueueId>", "queue:claimed-count:<taskQueueId>"]},
+    },
+    input="task-queue-counts-request",
+    output="task-queue-counts-list-response",
+    deferred_auth=True,
+)
+def task_queue_counts_batch(call: Call) -> dict[str, Any]:
+    """Pending and claimed counts of several task queues; every one must be permitted."""
+    ids = call.body["taskQueueIds"]
+    require(
+        call.caller,
+        {"AllOf": [f"queue:{kind}-count:{q}" for q in ids for kind in ("pending", "claimed")]},
+    )
+    call.authorized = True
+    return {"taskQueueCounts": [_counts(call, q) for q in ids]}
+
+
+@queue.endpoint(
+    "taskQueueCounts",
+    "GET",
+    "/task-queues/<taskQueueId>/counts",
+    title="Get Number of Pending and Claimed Tasks",
+    category=CATEGORY,
+    scopes={"AllOf": ["queue:pending-count:<taskQueueId>", "queue:claimed-count:<taskQueueId>"]},
+    output="task-queue-counts-response",
+    greedy=("taskQueueId",),
+    params=QUEUE_PARAMS,
+)
+def task_queue_counts(call: Call) -> dict[str, Any]:
+    """How many runs of a task queue are pending, and how many are claimed."""
+    return _counts(call, call.params["taskQueueId"])
+
+
+@queue.endpoint(
+    "listPendingTasks",
+    "GET",
+    "/task-queues/<taskQueueId>/pending",
+    title="List Pending Tasks",
+    category=CATEGORY,
+    stability="experimental",
+    scopes="queue:pending-list:<taskQueueId>",
+    output="list-pending-tasks-response",
+    query=PAGED,
+    greedy=("taskQueueId",),
+    params=QUEUE_PARAMS,
+)
+def list_pending_tasks(call: Call) -> dict[str, Any]:
+    """A task queue's pending runs with their tasks, in the order they became pending."""
+    limit, after = page.bounds(call)
+    if after and not after.isdigit():
+        raise InvalidRequestArguments("continuationToken is not valid")
+    rows = _reads(call).pending_tasks(call.params["taskQueueId"], int(after or 0), limit + 1)
+    rows, token = _more(rows, limit, lambda r: str(r["seq"]))
+    tasks = [
+        {
+            "taskId": r["task_id"],
+            "runId": int(r["run_id"]),
+            "task": definition_from_row(r),
+            "inserted": r["inserted"],
+        }
+        for r in rows
+    ]
+    return {"tasks": tasks, **token}
+
+
+@queue.endpoint(
+    "listClaimedTasks",
+    "GET",
+    "/task-queues/<taskQueueId>/claimed",
+    title="List claimed Tasks",
+    category=CATEGORY,
+    stability="experimental",
+    scopes="queue:claimed-list:<taskQueueId>",
+    output="list-claimed-tasks-response",
+    query=PAGED,
+    greedy=("taskQueueId",),
+    params=QUEUE_PARAMS,
+)
+def list_claimed_tasks(call: Call) -> dict[str, Any]:
+    """A task queue's claimed, unresolved runs with their tasks, oldest claim first."""
+    limit, after = page.bounds(call)
+    rows = _reads(call).claimed_tasks(call.params["taskQueueId"], _pair(after, " "), limit + 1)
+    rows, token = _more(rows, limit, lambda r: f"{r['claimed']} {r['task_id']}")
+    tasks = [
+        {
+            "taskId": r["task_id"],
+            "runId": int(r["run_id"]),
+            "workerGroup": r["worker_group"],
+            "workerId": r["worker_id"],
+            "claimed": r["claimed"],
+            "task": definition_from_row(r),
+        }
+        for r in rows
+    ]
+    return {"tasks": tasks, **token}
+
+
+@queue.endpoint(
+    "listTaskQueues",
+    "GET",
+    "/task-queues",
+    title="Get a list of all active task queues",
+    category=CATEGORY,
+    scopes="queue:list-task-queues",
+    output="list-taskqueues-response",
+    query=PAGED,
+)
+def list_task_queues(call: Call) -> dict[str, Any]:
+    """The live task queues, paged."""
+    limit, after = page.bounds(call)
+    rows = _reads(call).task_queues(utcnow(), after, limit + 1)
+    rows, token = _more(rows, limit, lambda r: r["task_queue_id"])
+    return {"taskQueues": [_task_queue(r) for r in rows], **token}
+
+
+@queue.endpoint(
+    "getTaskQueue",
+    "GET",
+    "/task-queues/<taskQueueId>",
+    title="Get a task queue",
+    category=CATEGORY,
+    scopes="queue:get-task-queue:<taskQueueId>",
+    output="taskqueue-response",
+    greedy=("taskQueueId",),
+    params=QUEUE_PARAMS,
+)
+def get_task_queue(call: Call) -> dict[str, Any]:
+    """A live task queue."""
+    task_queue_id = call.params["taskQueueId"]
+    row = _reads(call).task_queue(task_queue_id, utcnow())
+    if row is None:
+        raise ResourceNotFound(f"Task queue with `{task_queue_id}` not found. Are you sure it was created?")
+    return _task_queue(row)
+
+
+@queue.endpoint(
+    "pendingTasks",
+    "GET",
+    "/pending/<taskQueueId>",
+    title="Get Number of Pending Tasks",
+    category=CATEGORY,
+    stability="deprecated",
+    scopes="queue:pending-count:<taskQueueId>",
+    output="pending-tasks-response",
+    greedy=("taskQueueId",),
+    params=QUEUE_PARAMS,
+)
+def pending_tasks(call: Call) -> dict[str, Any]:
+    """How many runs of a task queue are pending (deprecated: use taskQueueCounts)."""
+    counts = _counts(call, call.params["taskQueueId"])
+    counts.pop("claimedTasks")
+    return counts
+
+
+# workers
+
+
+@queue.endpoint(
+    "listWorkers",
+    "GET",
+    "/provisioners/<provisionerId>/worker-types/<workerType>/workers",
+    title="Get a list of all active workers of a workerType",
+    category=CATEGORY,
+    stability="deprecated",
+    scopes="queue:list-workers:<provisionerId>/<workerType>",
+    output="list-workers-response",
+    query=(*PAGED, "quarantined"),
+    params=WORKER_TYPE_PARAMS,
+)
+def list_workers(call: Call) -> dict[str, Any]:
+    """The live workers of a worker type, paged; ``quarantined=true|false`` filters them."""
+    quarantined = call.query.get("quarantined")
+    if quarantined not in (None, "true", "false"):
+        raise InvalidRequestArguments("quarantined must be true or false")
+    limit, after = page.bounds(call)
+    now = utcnow()
+    task_queue_id = f"{call.params['provisionerId']}/{call.params['workerType']}"
+    rows = _reads(call).workers(task_queue_id, quarantined or "any", now, _pair(after, "/"), limit + 1)
+    rows, token = _more(rows, limit, lambda r: f"{r['worker_group']}/{r['worker_id']}")
+    workers = []
+    for r in rows:
+        entry: dict[str, Any] = {
+            "workerGroup": r["worker_group"],
+            "workerId": r["worker_id"],
+            "firstClaim": r["first_claim"],
+            "lastDateActive": r["last_date_active"],
+        }
+        if r["latest_task_id"] is not None:
+            entry["latestTask"] = {"taskId": r["latest_task_id"], "runId": int(r["latest_run_id"])}
+        if r["quarantine_until"] and parse_time(r["quarantine_until"]) > now:
+            entry["quarantineUntil"] = r["quarantine_until"]
+        workers.append(entry)
+    return {"workers": workers, **token}
+
+
+@queue.endpoint(
+    "getWorker",
+    "GET",
+    "/provisioners/<provisionerId>/worker-types/<workerType>/workers/<workerGroup>/<workerId>",
+    title="Get a worker from worker-type",
+    category=CATEGORY,
+    stability="deprecated",
+    scopes="queue:get-worker:<provisionerId>/<workerType>/<workerGroup>/<workerId>",
+    output="worker-response",
+    params=WORKER_PARAMS,
+)
+def get_worker(call: Call) -> dict[str, Any]:
+    """A worker: its recent runs, expiry, first claim, activity and quarantine.
+
+    A worker is not forgotten while it is quarantined, even past its expiry.
+    """
+    p = call.params
+    now = utcnow()
+    task_queue_id = f"{p['provisionerId']}/{p['workerType']}"
+    reads = _reads(call)
+    row = reads.worker_row(task_queue_id, p["workerGroup"], p["workerId"])
+    live = row is not None and (
+        parse_time(row["expires"]) > now
+        or (row["quarantine_until"] is not None and parse_time(row["quarantine_until"]) > now)
+    )
+    if not live or reads.task_queue(task_queue_id, now) is None:
+        raise _worker_not_found(p)
+    return _worker(call, row)
+
+
+@queue.endpoint(
+    "quarantineWorker",
+    "PUT",
+    "/provisioners/<provisionerId>/worker-types/<workerType>/workers/<workerGroup>/<workerId>",
+    title="Quarantine a worker",
+    category=CATEGORY,
+    stability="experimental",
+    scopes={"AllOf": ["queue:quarantine-worker:<provisionerId>/<workerType>/<workerGroup>/<workerId>"]},
+    input="quarantine-worker-request",
+    output="worker-response",
+    params=WORKER_PARAMS,
+)
+def quarantine_worker(call: Call) -> dict[str, Any]:
+    """Quarantine a known worker until a time: it claims nothing until then.
+
+    A time now or in the past lifts the quarantine. Every change is kept in the
+    worker's quarantine history, with who made it and why.
+    """
+    p = call.params
+    task_queue_id = f"{p['provisionerId']}/{p['workerType']}"
+    until = _time(call.body["quarantineUntil"], "quarantineUntil")
+    reason = call.body.get("quarantineInfo", "")
+    call.runtime.workers.quarantine(task_queue_id, p["workerGroup"], p["workerId"], until, reason)
+    row = _reads(call).worker_row(task_queue_id, p["workerGroup"], p["workerId"])
+    if row is None:
+        raise _worker_not_found(p)
+    return _worker(call, row)
+
+
+@queue.endpoint(
+    "declareWorker",
+    "PUT",
+    "/provisioners/<provisionerId>/worker-types/<workerType>/<workerGroup>/<workerId>",
+    title="Declare a worker",
+    category=CATEGORY,
+    stability="experimental",
+    scopes={
+        "AllOf": [
+            {
+                "for": "property",
+                "in": "properties",
+                "each": "queue:declare-worker:<provisionerId>/<workerType>/<workerGroup>/<workerId>#<property>",
+            }
+        ]
+    },
+    input="update-worker-request",
+    output="worker-response",
+    params=DECLARED_WORKER_PARAMS,
+    deferred_auth=True,
+)
+def declare_worker(call: Call) -> dict[str, Any]:
+    """Declare a worker, making it and its task queue known until ``expires``.
+
+    The caller needs ``queue:declare-worker:<...>#<property>`` for each
+    property it sets.
+    """
+    p = call.params
+    call.authorize(properties=sorted(call.body))
+    task_queue_id = f"{p['provisionerId']}/{p['workerType']}"
+    expires = _time(call.body["expires"], "expires")
+    call.runtime.workers.declare(task_queue_id, p["workerGroup"], p["workerId"], expires)
+    row = _reads(call).worker_row(task_queue_id, p["workerGroup"], p["workerId"])
+    if row is None:
+        raise _worker_not_found(p)
+    return _worker(call, row)

@@ -1,0 +1,389 @@
+"""The queue's application service: every command on tasks, runs and task groups.
+
+Each command is one unit of work: load the aggregates, decide, save them
+together. The views that decide commands are read inside the same
+transaction, under locks that make concurrent commands see each other:
+
+- a new task locks its prerequisites' rows (shared) while it decides whether
+  to wait for them; a resolving task locks its own row (exclusive) before it
+  looks for dependents to release — so a dependent is either seen waiting
+  or sees the resolution, never neither;
+- claimWork takes pending rows with SKIP LOCKED and removes them in the
+  commit that records the claim;
+- the last unresolved task of a group resolves under the group's row lock,
+  so exactly one resolution announces the group resolved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from cairn.domain.errors import Conflict, DomainError, InvalidInput, NotFound
+from cairn.domain.event_log import EventLog
+from cairn.domain.queue.dependencies import satisfies
+from cairn.domain.queue.task import Task, task_key
+from cairn.domain.queue.task_group import TaskGroup, task_group_key
+from cairn.domain.timestamps import iso, parse_time
+
+MAX_DEADLINE = timedelta(days=5)
+CREATED_SKEW = timedelta(minutes=15)
+DEFAULT_EXPIRY = timedelta(days=365)
+
+
+class QueueReads(Protocol):
+    """The views the queue decides on, read inside the current transaction."""
+
+    def share_prerequisites(self, task_ids: list[str]) -> dict[str, dict[str, Any]]: ...
+    def share_task_group(self, task_group_id: str) -> dict[str, Any] | None: ...
+    def lock_task_group(self, task_group_id: str) -> dict[str, Any] | None: ...
+    def lock_task(self, task_id: str) -> None: ...
+    def ready_dependents(self, task_id: str, completed: bool) -> list[str]: ...
+    def group_progress(self, task_group_id: str, excluding: str) -> tuple[int, str]:
+        """How many of the group's tasks are unresolved, leaving ``excluding`` out; when the group expires."""
+    def take_pending(
+        self, task_queue_id: str, worker_group: str, worker_id: str, count: int, now: datetime
+    ) -> list[tuple[str, int]]:
+        """Up to ``count`` pending runs for this worker, oldest of the highest priority first;
+        none while the worker is quarantined."""
+    def unresolved_group_tasks(self, task_group_id: str) -> list[str]: ...
+    def group_expires(self, task_group_id: str) -> str: ...
+
+
+@dataclass
+class Claim:
+    task: Task
+    run_id: int
+
+
+class QueueService:
+    def __init__(
+        self,
+        log: EventLog,
+        reads: QueueReads,
+        claim_timeout: int,
+    ):
+        self.log = log
+        self.reads = reads
+        self.claim_timeout = claim_timeout
+
+    # loading
+
+    def task(self, task_id: str) -> Task:
+        task = self.log.get(task_key(task_id))
+        if task is None or task.expired:
+            raise NotFound(f"Task {task_id} not found")
+        return task
+
+    def task_group(self, task_group_id: str) -> TaskGroup:
+        group = self.log.get(task_group_key(task_group_id))
+        if group is None:
+            raise NotFound(f"Task group {task_group_id} not found")
+        return group
+
+    def _run(self, command: Callable[[], Any]) -> Any:
+        return self.log.command(command)
+
+    def _save(self, *aggregates: Any) -> None:
+        self.log.save(*aggregates)
+
+    # tasks
+
+    def define_task(self, task_id: str, definition: dict[str, Any], now: datetime) -> Task:
+        """createTask: define (and usually schedule) a task; idempotent for the same definition."""
+        definition = normalise_definition(task_id, definition, now)
+        first_attempt = True
+
+        def create() -> Task:
+            nonlocal first_attempt
+            # A new taskId is the common case: the first attempt saves without
+            # reading the log. Were the id taken, that save fails on the log's
+            # unique key and the retry finds the task; were the task refused
+            # (its group sealed since, say), it may be this very task again.
+            if first_attempt:
+                first_attempt = False
+                try:
+                    return self._new_task(task_id, definition, now)
+                except DomainError:
+                    pass
+            existing = self.log.get(task_key(task_id))
+            if existing is not None:
+                if existing.definition != definition:
+                    raise Conflict(f"Task {task_id} already exists with a different definition")
+                return existing
+            return self._new_task(task_id, definition, now)
+
+        return self._run(create)
+
+    def _new_task(self, task_id: str, definition: dict[str, Any], now: datetime) -> Task:
+        to_save: list[Any] = []
+        group_id = definition["taskGroupId"]
+        group = self.reads.share_task_group(group_id)
+        if group is None:
+            to_save.append(TaskGroup(task_group_id=group_id, scheduler_id=definition["schedulerId"]))
+        else:
+            if group["scheduler_id"] != definition["schedulerId"]:
+                raise Conflict(
+                    f"Task group {group_id} belongs to schedulerId {group['scheduler_id']}; "
+                    f"all tasks of a group must share it"
+                )
+            if group["sealed"]:
+                raise Conflict(f"Task group {group_id} is sealed and takes no new tasks")
+        waiting = self._check_prerequisites(task_id, definition)
+        task = Task(task_id=task_id, definition=definition)
+        if not waiting:
+            task.schedule(now)
+        self._save(task, *to_save)
+        return task
+
+    def _check_prerequisites(self, task_id: str, definition: dict[str, Any]) -> bool:
+        dependencies = [d for d in definition["dependencies"] if d != task_id]
+        rows = self.reads.share_prerequisites(dependencies)
+        missing = [d for d in dependencies if d not in rows]
+        if missing:
+            raise InvalidInput(
+                "The following dependencies of this task do not exist: " + ", ".join(missing[:20])
+            )
+        deadline = definition["deadline"]
+        expiring = [d for d in dependencies if rows[d]["expires"] < deadline]
+        if expiring:
+            raise InvalidInput(
+                "These dependencies expire before this task's deadline: " + ", ".join(expiring[:20])
+            )
+        if task_id in definition["dependencies"]:
+            return True
+        return any(not satisfies(definition["requires"], rows[d]["state"]) for d in dependencies)
+
+    def schedule_task(self, task_id: str, now: datetime) -> Task:
+        def schedule() -> Task:
+            task = self.task(task_id)
+            if task.schedule(now):
+                self._save(task)
+            return task
+
+        return self._run(schedule)
+
+    def rerun_task(self, task_id: str, now: datetime) -> Task:
+        def rerun() -> Task:
+            task = self.task(task_id)
+            was_resolved = task.resolved
+            task.rerun(now)
+            if was_resolved:
+                self._save(task)
+            return task
+
+        return self._run(rerun)
+
+    def cancel_task(self, task_id: str, now: datetime) -> Task:
+        def cancel() -> Task:
+            self.reads.lock_task(task_id)
+            task = self.task(task_id)
+            if task.cancel(now):
+                self._save(task, *self._after_resolution(task, now))
+            return task
+
+        return self._run(cancel)
+
+    def change_priority(self, task_id: str, priority: str) -> Task:
+        def change() -> Task:
+            task = self.task(task_id)
+            if task.change_priority(priority):
+                self._save(task)
+            return task
+
+        return self._run(change)
+
+    # work
+
+    def claim_work(
+        self, task_queue_id: str, worker_group: str, worker_id: str, count: int, now: datetime
+    ) -> list[Claim]:
+        def claim() -> list[Claim]:
+            claims: list[Claim] = []
+            for task_id, run_id in self.reads.take_pending(task_queue_id, worker_group, worker_id, count, now):
+                task = self.task(task_id)
+                task.claim(run_id, worker_group, worker_id, now, self.claim_timeout)
+                claims.append(Claim(task, run_id))
+            if claims:
+                self._save(*(c.task for c in claims))
+            return claims
+
+        return self._run(claim)
+
+    def claim_task(
+        self, task_id: str, run_id: int, worker_group: str, worker_id: str, now: datetime
+    ) -> Claim:
+        def claim() -> Claim:
+            task = self.task(task_id)
+            run = task.run(run_id)
+            if run["state"] == "running" and (run["workerGroup"], run["workerId"]) == (worker_group, worker_id):
+                return Claim(task, run_id)
+            task.claim(run_id, worker_group, worker_id, now, self.claim_timeout)
+            self._save(task)
+            return Claim(task, run_id)
+
+        return self._run(claim)
+
+    def reclaim(self, task_id: str, run_id: int, now: datetime) -> Task:
+        def reclaim() -> Task:
+            task = self.task(task_id)
+            task.reclaim(run_id, now, self.claim_timeout)
+            self._save(task)
+            return task
+
+        return self._run(reclaim)
+
+    def report(self, task_id: str, run_id: int, state: str, reason: str, now: datetime) -> Task:
+        def report() -> Task:
+            self.reads.lock_task(task_id)
+            task = self.task(task_id)
+            if task.report(run_id, state, reason, now):
+                self._save(task, *self._after_resolution(task, now))
+            return task
+
+        return self._run(report)
+
+    # time
+
+    def expire_claim(self, task_id: str, run_id: int, now: datetime) -> None:
+        def expire() -> None:
+            self.reads.lock_task(task_id)
+            task = self.log.get(task_key(task_id))
+            if task is not None and task.expire_claim(run_id, now):
+                self._save(task, *self._after_resolution(task, now))
+
+        self._run(expire)
+
+    def exceed_deadline(self, task_id: str, now: datetime) -> None:
+        def exceed() -> None:
+            self.reads.lock_task(task_id)
+            task = self.log.get(task_key(task_id))
+            if task is not None and task.exceed_deadline(now):
+                self._save(task, *self._after_resolution(task, now))
+
+        self._run(exceed)
+
+    def expire_task(self, task_id: str) -> None:
+        def expire() -> None:
+            task = self.log.get(task_key(task_id))
+            if task is not None and not task.expired:
+                task.expire()
+                self._save(task)
+
+        self._run(expire)
+
+    def _after_resolution(self, task: Task, now: datetime) -> list[Any]:
+        """Dependents released and group resolution caused by ``task`` resolving."""
+        if not task.resolved:
+            return []
+        changed: list[Any] = []
+        for dependent_id in self.reads.ready_dependents(task.task_id, task.state == "completed"):
+            dependent = self.log.get(task_key(dependent_id))
+            if dependent is None or dependent.expired or dependent.runs or now >= dependent.deadline:
+                continue
+            dependent.schedule(now)
+            changed.append(dependent)
+        group_id = task.task_group_id
+        if self.reads.lock_task_group(group_id) is not None:
+            unresolved, expires = self.reads.group_progress(group_id, excluding=task.task_id)
+            if unresolved == 0:
+                group = self.task_group(group_id)
+                group.resolve(expires=expires)
+                changed.append(group)
+        return changed
+
+    # groups
+
+    def seal_task_group(self, task_group_id: str, now: datetime) -> TaskGroup:
+        def seal() -> TaskGroup:
+            self.reads.lock_task_group(task_group_id)
+            group = self.task_group(task_group_id)
+            if not group.sealed:
+                group.seal(iso(now), expires=self.reads.group_expires(task_group_id))
+                self._save(group)
+            return group
+
+        return self._run(seal)
+
+    def cancel_task_group(self, task_group_id: str, now: datetime) -> list[str]:
+        """Cancel every unresolved task of a sealed group; returns their ids."""
+
+        def cancel() -> list[str]:
+            group = self.task_group(task_group_id)
+            if not group.sealed:
+                raise Conflict(f"Task group {task_group_id} must be sealed before it can be cancelled")
+            task_ids = self.reads.unresolved_group_tasks(task_group_id)
+            group.request_cancel(canceled=len(task_ids))
+            self._save(group)
+            return task_ids
+
+        task_ids = self._run(cancel)
+        for task_id in task_ids:
+            self.cancel_task(task_id, now)
+        return task_ids
+
+    def change_task_group_priority(self, task_group_id: str, priority: str, task_ids: list[str]) -> list[Task]:
+        def change() -> list[Task]:
+            group = self.task_group(task_group_id)
+            changed = []
+            for task_id in task_ids:
+                task = self.log.get(task_key(task_id))
+                if task is not None and not task.expired and not task.resolved and task.change_priority(priority):
+                    changed.append(task)
+            group.change_priority(priority=priority, changed=len(changed))
+            self._save(group, *changed)
+            return changed
+
+        return self._run(change)
+
+
+def normalise_definition(task_id: str, body: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """A createTask body with Taskcluster's defaults filled in and its limits checked."""
+    d = dict(body)
+    queue_id = d.get("taskQueueId")
+    provisioner, worker_type = d.pop("provisionerId", None), d.pop("workerType", None)
+    if queue_id:
+        if provisioner is not None and worker_type is not None and f"{provisioner}/{worker_type}" != queue_id:
+            raise InvalidInput('taskQueueId must match "provisionerId/workerType"')
+    elif provisioner is not None and worker_type is not None:
+        queue_id = f"{provisioner}/{worker_type}"
+    else:
+        raise InvalidInput("at least a provisionerId and a workerType or a taskQueueId must be provided")
+    d["taskQueueId"] = queue_id
+    created, deadline = parse_time(d["created"]), parse_time(d["deadline"])
+    if created < now - CREATED_SKEW:
+        raise InvalidInput("`created` cannot be in the past (max 15min drift)")
+    if created > now + CREATED_SKEW:
+        raise InvalidInput("`created` cannot be in the future (max 15min drift)")
+    if created > deadline:
+        raise InvalidInput("`deadline` cannot be earlier than `created`")
+    if deadline < now:
+        raise InvalidInput("`deadline` cannot be in the past")
+    if deadline - now > MAX_DEADLINE + CREATED_SKEW:
+        raise InvalidInput("`deadline` cannot be more than 5 days into the future")
+    expires = parse_time(d["expires"]) if d.get("expires") else deadline + DEFAULT_EXPIRY
+    if expires < deadline:
+        raise InvalidInput("`expires` cannot be before `deadline`")
+    d.update(created=iso(created), deadline=iso(deadline), expires=iso(expires))
+    d.setdefault("taskGroupId", task_id)
+    for key, default in (
+        ("schedulerId", "-"),
+        ("projectId", "none"),
+        ("dependencies", []),
+        ("requires", "all-completed"),
+        ("routes", []),
+        ("priority", "lowest"),
+        ("retries", 5),
+        ("scopes", []),
+        ("tags", {}),
+        ("extra", {}),
+    ):
+        d.setdefault(key, default)
+    if d["priority"] == "normal":
+        d["priority"] = "lowest"
+    if any(scope.endswith("**") for scope in d["scopes"]):
+        raise InvalidInput("scopes must not end with `**`")
+    return d
+

@@ -1,0 +1,365 @@
+"""Folding a rebuild in memory first: an SQLite copy of the scratch tables, then COPY.
+
+A rebuild on PostgreSQL replays the bulk of the log into an in-memory
+SQLite database holding copies of the scratch tables (same DDL, SQLite
+dialect) and then COPYs the rows into PostgreSQL: a handler's statement
+costs microseconds instead of a round trip. Nothing but the replay uses
+that database, which lets :class:`StagingSession` skip work whose result
+nobody can observe:
+
+- an index is built only once a statement the replay runs would search
+  with it (SQLite's plan for the statement, asked of an empty copy of the
+  full schema): the indexes the API reads by are built in PostgreSQL,
+  after the COPY, and need not be kept up to date row by row here;
+- reads are remembered until a statement writes one of the tables they
+  read (the worker views read a queue's row for every task defined on it);
+- a query a projection declares ``last_write_wins`` (the task row, written
+  from the aggregate after every save) is held per row key, and only the
+  latest run for each key is applied — before any other statement touches
+  its table, and at the end. Rows then pass through the states they would
+  have, as far as any statement can see. Parameters with a ``settle(load)``
+  method are worked out only then (``queue_views.TaskRow``), from the
+  aggregate they came from or, if it has changed since, from
+  ``load(aggregate id, version)``;
+- an insert a projection declares ``short_lived`` (a pending run, a claim)
+  is held the same way, per row key, and a run of its paired delete with
+  that key drops it instead: a row made and removed again before any other
+  statement touched its table is never made. The insert must be the only
+  statement that adds rows to its table, and the delete must remove just
+  the rows whose key columns equal its parameters;
+- a statement that names no table (``SELECT 1``, PostgreSQL's wake-ups) is
+  not run at all, and nor is a ``DELETE`` or ``UPDATE`` of a table no
+  statement that could add a row to has run on yet (the scratch tables
+  start empty): the dependency waits of a log without dependencies;
+- the statements it runs itself bind their values by position (``?1``, in
+  the order of the query's ``:name`` placeholders), which SQLite does
+  faster than by name;
+- ``AUTOINCREMENT`` keys are plain ``INTEGER PRIMARY KEY``s, which cost no
+  counter table: a new row still numbers after every row there is, so the
+  order they give (all a rebuild keeps of them) is the same.
+
+Remembered reads and held writes rely on each statement naming every table
+it touches; a schema with triggers or foreign keys turns both off.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+import sqlite3
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cairn.projections.store.queries import Query
+from cairn.projections.store.session import Cursor, SqlSession
+
+#: Rows a remembered read or a held write may keep before they are let go.
+HELD_ROWS = 20_000
+#: Bytes per page of the staging database (SQLite's default is 4096).
+PAGE_SIZE = 16_384
+
+_NAME = re.compile(r"'(?:[^']|'')*'|(\w+)")
+_INDEX = re.compile(r"^\s*CREATE\s+(UNIQUE\s+)?INDEX\s+IF\s+NOT\s+EXISTS\s+(\w+)", re.I)
+_PLANNED_INDEX = re.compile(r"USING (?:COVERING )?INDEX (\w+)")
+_AUTOINCREMENT = re.compile(r"\bAUTOINCREMENT\b", re.I)
+_HIDDEN_WRITES = re.compile(r"\bCREATE\s+TRIGGER\b|\bREFERENCES\b", re.I)
+_NO_TABLE = re.compile(r"\s*SELECT\b(?![\s\S]*\bFROM\b)[\s\S]*", re.I)
+_READ = re.compile(r"\s*SELECT\b", re.I)
+_CHANGE = re.compile(r"\s*(?:DELETE\s+FROM|UPDATE)\s+(\w+)", re.I)
+_PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|--[^\n]*|(?<![:\w]):(\w+)")
+
+
+def open_staging(schema: Iterable[str]) -> tuple[sqlite3.Connection, dict[str, str]]:
+    """An in-memory database with ``schema``'s tables and unique indexes; and the other indexes' DDL, by name.
+
+    It is thrown away after the rebuild, so it keeps no journal.
+    """
+    staging = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False, cached_statements=1024)
+    staging.row_factory = sqlite3.Row
+    staging.execute("PRAGMA journal_mode = OFF")
+    # Fewer, larger pages: shallower B-trees for keys such as random task ids.
+    staging.execute(f"PRAGMA page_size = {PAGE_SIZE}")
+    deferred = {}
+    for statement in schema:
+        index = _INDEX.match(statement)
+        if index and not index[1]:
+            deferred[index[2]] = statement
+        else:
+            staging.execute(_AUTOINCREMENT.sub("", statement))
+    return staging, deferred
+
+
+def tables_used(queries: Mapping[str, Query], tables: Iterable[str]) -> dict[str, frozenset[str]]:
+    """{query name: the tables among ``tables`` its SQL names}."""
+    wanted = set(tables)
+    return {
+        name: frozenset(m[1] for m in _NAME.finditer(q.sql) if m[1] in wanted) for name, q in queries.items()
+    }
+
+
+def positional(sql: str) -> tuple[str, Callable[[Mapping[str, Any]], tuple[Any, ...]]]:
+    """``sql`` with its ``:name`` placeholders numbered (``?1``, ...), and what takes their values, in that order, from named parameters."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        if match[1] is None:
+            return match[0]
+        if match[1] not in names:
+            names.append(match[1])
+        return f"?{names.index(match[1]) + 1}"
+
+    numbered = _PLACEHOLDER.sub(number, sql)
+    if not names:
+        return numbered, lambda params: ()
+    if len(names) == 1:
+        only = names[0]
+        return numbered, lambda params: (params[only],)
+    return numbered, operator.itemgetter(*names)
+
+
+@dataclass(frozen=True, slots=True)
+class _Statement:
+    """What the session needs to know about one named query, worked out at its first run."""
+
+    sql: str
+    tables: frozenset[str]
+    #: The held (``last_write_wins``) queries to apply before this one runs.
+    flush_first: tuple[str, ...]
+    #: For a held query, the columns that name its row.
+    key: tuple[str, ...] | None
+    inert: bool
+    #: For the delete of a ``short_lived`` insert, that insert.
+    cancels: str | None = None
+    #: For a ``DELETE`` or ``UPDATE``, the table whose rows it changes (and nothing else).
+    changes: str | None = None
+
+    @property
+    def plain(self) -> bool:
+        """Run as it is: not held, not skipped, nothing to apply first."""
+        return self.key is None and not self.inert and not self.flush_first and self.cancels is None
+
+
+class StagingSession(SqlSession):
+    """A session on the staging database, for the replay alone (see the module docstring)."""
+
+    eager_log_order = True
+
+    def __init__(
+        self,
+        cursor: Cursor,
+        queries: Mapping[str, Query],
+        tables: Iterable[str],
+        last_write_wins: Mapping[str, Sequence[str]],
+        deferred_indexes: Mapping[str, str],
+        schema: Iterable[str],
+        load: Callable[[str, int], Any] | None = None,
+        short_lived: Mapping[str, tuple[str, Sequence[str]]] | None = None,
+    ):
+        super().__init__(cursor, queries, "sqlite")
+        schema = list(schema)
+        self.uses = tables_used(queries, tables)
+        # A trigger or a foreign key action writes tables its statement does not
+        # name: with one in the schema, every statement runs as it comes.
+        self.literal = any(_HIDDEN_WRITES.search(statement) for statement in schema)
+        self.held_keys = {} if self.literal else {name: tuple(key) for name, key in last_write_wins.items()}
+        #: short-lived insert → its delete; it is held like a last-write-wins query, by its key.
+        self.short_lived = {} if self.literal else {insert: delete for insert, (delete, _) in (short_lived or {}).items()}
+        self.held_keys.update({insert: tuple(key) for insert, (_, key) in (short_lived or {}).items() if not self.literal})
+        #: For each short-lived insert, the keys of the rows it has applied that its delete has not run for since.
+        self.applied_keys: dict[str, set[tuple[Any, ...]]] = {insert: set() for insert in self.short_lived}
+        self.held: dict[str, dict[tuple[Any, ...], Mapping[str, Any]]] = {name: {} for name in self.held_keys}
+        self.deferred_indexes = dict(deferred_indexes)
+        self.load = load
+        #: CPU seconds spent applying each held query's writes (which a lane plan charges to its projection).
+        self.held_seconds: dict[str, float] = {name: 0.0 for name in self.held_keys}
+        self.statements: dict[str, _Statement] = {}
+        #: The tables a statement that could add rows to has run on (all of them, with triggers).
+        self.filled: set[str] = set(tables) if self.literal else set()
+        #: name → (SQL with numbered placeholders, what takes the values, tables) of the statements that are simply run.
+        self.plain: dict[str, tuple[str, Callable[[Mapping[str, Any]], tuple[Any, ...]], frozenset[str]]] = {}
+        #: name → the SQL with numbered placeholders and what takes the values, for ``executemany``.
+        self.numbered: dict[str, tuple[str, Callable[[Mapping[str, Any]], tuple[Any, ...]]]] = {}
+        #: query name → {params: rows}, and table → the names of the remembered reads of it.
+        self.remembered: dict[str, dict[tuple[Any, ...], list[dict[str, Any]]]] = defaultdict(dict)
+        self.readers: dict[str, set[str]] = defaultdict(set)
+        self.planner = sqlite3.connect(":memory:")
+        for statement in schema:
+            self.planner.execute(statement)
+
+    def on_commit(self, callback: Any) -> None:
+        pass
+
+    def run(self, name: str, params: Mapping[str, Any] | None = None) -> int:
+        plain = self.plain.get(name)
+        if plain is not None:  # the common case, kept short: most statements run once per event
+            sql, values, tables = plain
+            if self.readers:
+                for table in tables:
+                    if table in self.readers:
+                        self._forget_reads_of(table)
+            self.cursor.execute(sql, values(params or {}))
+            return self.cursor.rowcount  # type: ignore[attr-defined,no-any-return]
+        statement = self.statements.get(name) or self._learn(name, params)
+        if statement.changes is not None and statement.changes not in self.filled:
+            return 0  # an empty table
+        if statement.plain:
+            if name not in self.plain:
+                self.plain[name] = (*self._numbered(name), statement.tables)
+            return self.run(name, params)
+        if statement.key is not None:
+            held = self.held[name]
+            key = tuple(params[c] for c in statement.key)  # type: ignore[index]
+            if key in held and name in self.short_lived:  # a second row by one key: apply the first
+                self._apply_held(name)
+            held[key] = params
+            if len(held) >= HELD_ROWS:
+                self._apply_held(name)
+            return 1
+        if statement.inert:
+            return -1
+        if statement.cancels is not None:
+            insert = statement.cancels
+            key = tuple(params[c] for c in self.held_keys[insert])  # type: ignore[index]
+            applied = self.applied_keys[insert]
+            if self.held[insert].pop(key, None) is not None and key not in applied:
+                return 1
+            applied.discard(key)
+        self._before_write(statement)
+        return super().run(name, params)
+
+    def run_many(self, name: str, params: Sequence[Mapping[str, Any]]) -> None:
+        if not params:
+            return
+        statement = self.statements.get(name) or self._learn(name, params[0])
+        if statement.changes is not None and statement.changes not in self.filled:
+            return  # an empty table
+        if statement.key is not None:
+            for p in params:
+                self.run(name, p)
+            return
+        self._before_write(statement)
+        sql, values = self._numbered(name)
+        self.cursor.executemany(sql, map(values, params))  # type: ignore[attr-defined]
+
+    def rows(self, name: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        if self.literal:
+            return super().rows(name, params)
+        statement = self.statements.get(name) or self._learn(name, params)
+        for held in statement.flush_first:
+            if self.held[held]:
+                self._apply_held(held)
+        try:
+            key = tuple(params.items()) if params else ()
+            found = self.remembered[name].get(key)
+        except TypeError:  # an unhashable parameter: not remembered
+            return super().rows(name, params)
+        if found is None:
+            found = super().rows(name, params)
+            remembered = self.remembered[name]
+            if len(remembered) >= HELD_ROWS:
+                remembered.clear()
+            remembered[key] = found
+            for table in statement.tables:
+                self.readers[table].add(name)
+        return [row.copy() for row in found]
+
+    def execute_sql(self, sql: str) -> None:
+        self.flush()
+        self.remembered.clear()
+        self.filled.update(t for uses in self.uses.values() for t in uses)
+        super().execute_sql(sql)
+
+    def flush(self) -> None:
+        """Apply every held write."""
+        for name in self.held:
+            self._apply_held(name)
+
+    def _before_write(self, statement: _Statement) -> None:
+        for held in statement.flush_first:
+            if self.held[held]:
+                self._apply_held(held)
+        for table in statement.tables:
+            if table in self.readers:
+                self._forget_reads_of(table)
+
+    def _learn(self, name: str, params: Any) -> _Statement:
+        """Build the indexes the statement's plan searches by; note the tables it touches."""
+        sql = self.queries[name].sql
+        if self.deferred_indexes:
+            plan = self.planner.execute(f"EXPLAIN QUERY PLAN {sql}", params or {}).fetchall()
+            for index in {m[1] for row in plan for m in _PLANNED_INDEX.finditer(row[3])}:
+                if index in self.deferred_indexes:
+                    self.cursor.execute(self.deferred_indexes.pop(index))
+        tables = self.uses[name]
+        cancels = next((insert for insert, delete in self.short_lived.items() if delete == name), None)
+        flush_first = tuple(
+            held for held in self.held_keys if held not in (name, cancels) and self.uses[held] & tables
+        )
+        inert = not tables and _NO_TABLE.fullmatch(sql) is not None
+        change = _CHANGE.match(sql)
+        changes = change[1] if change and change[1] in tables else None
+        if changes is None and not _READ.match(sql):
+            self.filled |= tables  # it may add rows
+        statement = _Statement(sql, tables, flush_first, self.held_keys.get(name), inert, cancels, changes)
+        self.statements[name] = statement
+        if statement.plain and (changes is None or changes in self.filled):
+            self.plain[name] = (*self._numbered(name), tables)
+        return statement
+
+    def _numbered(self, name: str) -> tuple[str, Callable[[Mapping[str, Any]], tuple[Any, ...]]]:
+        numbered = self.numbered.get(name)
+        if numbered is None:
+            numbered = self.numbered[name] = positional(self.queries[name].sql)
+        return numbered
+
+    def placed_in_log(self, cursor: Cursor | None = None) -> None:
+        if self.in_log_order:
+            super().placed_in_log(cursor)
+
+    def _apply_held(self, name: str) -> None:
+        held, self.held[name] = self.held[name], {}
+        if not held:
+            return
+        params = list(held.values())
+        if name in self.applied_keys:
+            self.applied_keys[name].update(held)
+        started = time.thread_time()
+        for p in params:
+            settle = getattr(p, "settle", None)
+            if settle is not None:
+                settle(self.load)
+        sql, values = self._numbered(name)
+        self.cursor.executemany(sql, map(values, params))  # type: ignore[attr-defined]
+        for table in self.uses[name]:
+            self._forget_reads_of(table)
+        self.held_seconds[name] += time.thread_time() - started
+
+    def _forget_reads_of(self, table: str) -> None:
+        readers = self.readers.pop(table, ())
+        for reader in readers:
+            self.remembered[reader].clear()
+
+
+def copy_table(staging: sqlite3.Connection, cursor: Any, table: str) -> int:
+    """Every row of ``table`` from the staging database into PostgreSQL's, by binary COPY; returns how many.
+
+    Values go as the PostgreSQL table's column types (booleans are SQLite's
+    0 and 1, which the boolean type takes as false and true).
+    """
+    cursor.execute(f"SELECT * FROM {table} LIMIT 0")
+    types = {column.name: column.type_code for column in cursor.description}
+    rows = staging.cursor()
+    rows.row_factory = None
+    rows.execute(f"SELECT * FROM {table}")
+    columns = [d[0] for d in rows.description]
+    copied = 0
+    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types([types[c] for c in columns])
+        while page := rows.fetchmany(5000):
+            for row in page:
+                copy.write_row(row)
+            copied += len(page)
+    return copied

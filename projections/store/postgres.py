@@ -1,0 +1,206 @@
+"""The PostgreSQL event store: the library's recorder, joined to Cairn's transactions.
+
+``unit_of_work()`` opens one transaction and makes it current for this
+context; every event insert and every view write inside it shares that
+transaction, so a command's events and the views that decide later commands
+(the pending queue, dependency waits) commit together or not at all.
+The library's table lock is kept: events commit in notification-id order, so
+a reader following the log never passes over an id that fills in later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from eventsourcing import postgres as library
+from eventsourcing.persistence import StoredEvent
+from psycopg.sql import SQL, Identifier
+
+from cairn.projections.store.queries import load_queries, load_schema
+from cairn.projections.store.session import SqlSession, ViewWriter
+
+#: Events a save sends as rows of a VALUES list; more go as one array (see ``_insert_stored_events``).
+VALUES_ROWS = 16
+
+
+class CairnPostgresRecorder(library.PostgresApplicationRecorder):
+    dialect = "postgres"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.queries = load_queries(self.dialect)
+        self.view_writers: list[ViewWriter] = []
+        # The library sets a lock timeout of 0 (none) before every lock: the
+        # default already, so one statement fewer per save.
+        self.lock_table_statements = [
+            stmt for stmt in self.lock_table_statements if "lock_timeout" not in stmt.as_string()
+        ]
+        self._notify_statement = SQL("NOTIFY {0}").format(Identifier(self.channel_name)).as_string()
+        self._insert_statements: dict[int, str] = {}
+        self._events_table = SQL("{}.{}").format(
+            Identifier(self.datastore.schema), Identifier(self.events_table_name)
+        ).as_string()
+        self._current: ContextVar[SqlSession | None] = ContextVar(
+            f"cairn-pg-session-{id(self)}", default=None
+        )
+
+    def create_table(self) -> None:
+        """Create the events table and every view, once per version of the schema.
+
+        Several processes may start at once, so creation is serialised by an
+        advisory lock; and it is skipped when the recorded fingerprint of the
+        DDL matches, because even ``CREATE INDEX IF NOT EXISTS`` takes a SHARE
+        lock that would make a starting process queue behind (and deadlock
+        with) writers already busy.
+        """
+        statements = load_schema(self.dialect)
+        fingerprint = hashlib.sha256(
+            "\n".join([self.events_table_name, *statements]).encode()
+        ).hexdigest()
+        with self.datastore.get_connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(7321001)")
+            exists = conn.execute("SELECT to_regclass('cairn_schema') IS NOT NULL AS e").fetchone()
+            if exists["e"]:
+                row = conn.execute("SELECT fingerprint FROM cairn_schema WHERE id = 1").fetchone()
+                if row is not None and row["fingerprint"] == fingerprint:
+                    return
+            super().create_table()
+            for statement in statements:
+                conn.execute(statement)
+            conn.execute("CREATE TABLE IF NOT EXISTS cairn_schema (id INTEGER PRIMARY KEY, fingerprint TEXT NOT NULL)")
+            conn.execute(
+                "INSERT INTO cairn_schema (id, fingerprint) VALUES (1, %s) "
+                "ON CONFLICT (id) DO UPDATE SET fingerprint = excluded.fingerprint",
+                (fingerprint,),
+            )
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[SqlSession]:
+        current = self._current.get()
+        if current is not None:
+            yield current
+            return
+        with self.datastore.get_connection() as conn:
+            with conn.transaction():
+                session = SqlSession(conn.cursor(), self.queries, self.dialect)
+                token = self._current.set(session)
+                try:
+                    yield session
+                finally:
+                    self._current.reset(token)
+            session.committed()
+
+    @contextmanager
+    def reading(self) -> Iterator[SqlSession]:
+        """A session for reads: the current transaction, or a fresh autocommit one."""
+        current = self._current.get()
+        if current is not None:
+            yield current
+            return
+        with self.datastore.get_connection() as conn:
+            yield SqlSession(conn.cursor(), self.queries, self.dialect)
+
+    def select_events(
+        self,
+        originator_id: Any,
+        *,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> Sequence[StoredEvent]:
+        """An aggregate's events; inside a unit of work, read in its transaction.
+
+        A command then needs one connection, not two: were every pooled
+        connection held by a transaction waiting for a second one to load an
+        aggregate, the pool would run dry under load.
+        """
+        session = self._current.get()
+        if session is None:
+            return super().select_events(originator_id, gt=gt, lte=lte, desc=desc, limit=limit)
+        statement = self.select_events_statement
+        params: list[Any] = [originator_id]
+        if gt is not None:
+            statement += SQL(" AND originator_version > %s")
+            params.append(gt)
+        if lte is not None:
+            statement += SQL(" AND originator_version <= %s")
+            params.append(lte)
+        statement += SQL(" ORDER BY originator_version DESC" if desc else " ORDER BY originator_version ASC")
+        if limit is not None:
+            statement += SQL(" LIMIT %s")
+            params.append(limit)
+        session.cursor.execute(statement, params, prepare=True)
+        return [
+            StoredEvent(
+                originator_id=row["originator_id"],
+                originator_version=row["originator_version"],
+                topic=row["topic"],
+                state=bytes(row["state"]),
+            )
+            for row in session.cursor.fetchall()
+        ]
+
+    def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent], **_: Any) -> None:
+        """The library's lock, notify and insert, without its per-save costs.
+
+        The library builds the NOTIFY anew each time and sends the events as
+        one array of a composite type, which psycopg dumps as escaped text
+        (a third of a lifecycle's parameter dumping). Here the NOTIFY is
+        built once and the events go as rows of a VALUES list, each state as
+        binary; the ids come back in the same order (``RETURNING``). Each
+        count of rows is a statement of its own, prepared once used often,
+        so only the common small saves take this way.
+        """
+        count = len(stored_events)
+        if count > VALUES_ROWS:
+            # A save this large (a resolution releasing many dependents) goes
+            # as the library sends it: one array, whatever the count.
+            super()._insert_stored_events(curs, stored_events)
+            return
+        for statement in self.lock_table_statements:
+            curs.execute(statement, prepare=True)
+        curs.execute(self._notify_statement)
+        statement = self._insert_statements.get(count)
+        if statement is None:
+            rows = ", ".join(["(%s, %s, %s, %b)"] * count)
+            statement = self._insert_statements[count] = (
+                f"INSERT INTO {self._events_table} (originator_id, originator_version, topic, state) "
+                f"VALUES {rows} RETURNING notification_id"
+            )
+        params: list[Any] = []
+        for e in stored_events:
+            params += (e.originator_id, e.originator_version, e.topic, e.state)
+        curs.execute(statement, params)
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        domain_events = kwargs.get("view_events", ())
+        aggregates = kwargs.get("aggregates", {})
+        with self.unit_of_work() as session:
+            # Views first, the table lock last: the lock is then held only
+            # from the insert to the commit, and never while waiting on a row.
+            # In one pipeline, view writes whose results nobody reads travel
+            # together with the lock, notify and insert, and the rows numbered
+            # in log order after them: a round trip for the lot rather than
+            # one for each (a read inside it syncs at once).
+            connection = session.cursor.connection
+            with connection.pipeline():
+                for write in self.view_writers:
+                    write(session, domain_events, aggregates)
+                if not stored_events:
+                    return []
+                self._insert_stored_events(session.cursor, stored_events)
+                # Another cursor: the insert's ids are read from this one.
+                session.placed_in_log(connection.cursor())
+            return self._fetch_ids_after_insert_events(session.cursor, stored_events)
+
+
+class CairnPostgresFactory(library.PostgresFactory):
+    application_recorder_class = CairnPostgresRecorder
+

@@ -1,0 +1,85 @@
+"""Running named queries on the cursor of the current transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Protocol
+
+from cairn.projections.store.queries import Query
+
+
+class Cursor(Protocol):
+    def execute(self, sql: Any, params: Any = ...) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+
+
+class SqlSession:
+    """A cursor plus the back end's named queries: ``run``, ``rows``, ``one``."""
+
+    def __init__(self, cursor: Cursor, queries: Mapping[str, Query], dialect: str):
+        self.cursor = cursor
+        self.queries = queries
+        self.dialect = dialect
+        self.after_commit: list[Callable[[], None]] = []
+        self.in_log_order: list[tuple[str, Mapping[str, Any]]] = []
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once the transaction has committed (never if it rolls back)."""
+        if callback not in self.after_commit:
+            self.after_commit.append(callback)
+
+    def committed(self) -> None:
+        callbacks, self.after_commit = self.after_commit, []
+        for callback in callbacks:
+            callback()
+
+    #: Replaying the log, where the boundaries of the original saves are not
+    #: recorded, queries deferred to log order run right after their event.
+    eager_log_order = False
+
+    def run_in_log_order(self, name: str, params: Mapping[str, Any]) -> None:
+        """Run a query once this transaction holds its place in the log.
+
+        For rows whose autoincrement order means something (the pending
+        queue's first-in, first-out): inserted after the events are, under
+        the log's lock, concurrent transactions number them in the order the
+        log records, and a rebuild reproduces that order exactly. Nothing
+        reads their results, so on PostgreSQL they travel in the round trip
+        that inserts the events.
+        """
+        self.in_log_order.append((name, params))
+
+    def placed_in_log(self, cursor: Cursor | None = None) -> None:
+        """Run the queries deferred to log order: on ``cursor`` if given, else as ``run`` does."""
+        queued, self.in_log_order = self.in_log_order, []
+        for name, params in queued:
+            if cursor is None:
+                self.run(name, params)
+            else:
+                cursor.execute(self.queries[name].sql, params)
+
+    def run(self, name: str, params: Mapping[str, Any] | None = None) -> int:
+        self.cursor.execute(self.queries[name].sql, params or {})
+        return self.cursor.rowcount
+
+    def run_many(self, name: str, params: Sequence[Mapping[str, Any]]) -> None:
+        if params:
+            self.cursor.executemany(self.queries[name].sql, params)
+
+    def rows(self, name: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        self.cursor.execute(self.queries[name].sql, params or {})
+        return [dict(row) for row in self.cursor.fetchall()]
+
+    def one(self, name: str, params: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+        found = self.rows(name, params)
+        return found[0] if found else None
+
+    def execute_sql(self, sql: str) -> None:
+        """Run literal DDL (schema creation, table swaps); never user input."""
+        self.cursor.execute(sql)
+
+
+#: A write-side view: folds a batch of new events into its tables, inside the
+#: transaction that records them. It also gets the aggregates those events
+#: belong to, in the state the events left them ({aggregate id: aggregate}).
+ViewWriter = Callable[[SqlSession, Iterable[Any], Mapping[str, Any]], None]

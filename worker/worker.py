@@ -1,0 +1,298 @@
+"""The reference worker: claims tasks from one task queue and runs them on this machine.
+
+It speaks only the queue's public API, through the official ``taskcluster``
+client, so it works against Taskcluster as well as Cairn. One loop long-polls
+``claimWork`` for as many tasks as there is free capacity and hands each
+claim to a :class:`~cairn.worker.task_run.TaskRun`, which does the rest
+with the claim's temporary credentials.
+
+Alongside, one small HTTP server on 127.0.0.1 streams the logs of running
+tasks: each run's ``public/logs/live.log`` is a reference artifact pointing
+at ``/log/<token>`` here, where a reader gets the log so far and then every
+write until the task ends. Once the run has ended, the same URL serves the
+whole log, as it was left, for ``FINISHED_LOG_GRACE`` seconds more.
+
+SIGTERM (or SIGINT) stops claiming, stops every running task and resolves it
+as exception ``worker-shutdown`` — so that the queue retries it elsewhere —
+after uploading its log; then the worker exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import aiohttp
+import taskcluster
+import taskcluster.aio
+from aiohttp import web
+from taskcluster.exceptions import TaskclusterFailure
+
+from cairn.worker.task_run import TaskRun, WorkerIdentity
+
+log = logging.getLogger("cairn.worker")
+
+#: Seconds a run's log is still served here after the run ends: the whole file, as
+#: it was left. Until the worker points ``public/logs/live.log`` at the uploaded
+#: copy, that artifact points here, so a reader who resolved it just before the
+#: switch is redirected here just after; for this long they still get the complete
+#: log rather than a 404. Then the log is forgotten and its file closed.
+FINISHED_LOG_GRACE = 30.0
+
+
+class FinishedLog:
+    """The log of a run that has ended: read whole, from the file held open.
+
+    Holding it open keeps the file readable after the run's directory, and with
+    it the file's name, is removed.
+    """
+
+    def __init__(self, path: Path):
+        self._file = path.open("rb", buffering=0)
+
+    def follow(self) -> AsyncIterator[bytes]:
+        """The whole log, to its end; it no longer grows."""
+        # A descriptor of the reader's own, taken now rather than when reading
+        # starts: it stays valid when this log is closed while the reader is
+        # still at it.
+        return _read_whole(os.fdopen(os.dup(self._file.fileno()), "rb", buffering=0))
+
+    def close(self) -> None:
+        self._file.close()
+
+
+async def _read_whole(reading: BinaryIO) -> AsyncIterator[bytes]:
+    with reading:
+        offset = 0
+        # pread: duplicated descriptors share one position, and other readers move it.
+        while chunk := os.pread(reading.fileno(), 65536, offset):
+            offset += len(chunk)
+            yield chunk
+
+
+class LiveLogServer:
+    """Streams the logs of running tasks over HTTP, each under an unguessable token.
+
+    A finished log stays, whole, for ``grace`` seconds (see ``FINISHED_LOG_GRACE``).
+    """
+
+    def __init__(self, host: str = "127.0.0.1", grace: float | None = None):
+        self.host = host
+        self.grace = FINISHED_LOG_GRACE if grace is None else grace
+        self.base_url = ""
+        self._logs: dict[str, Any] = {}
+        self._finished: dict[FinishedLog, asyncio.TimerHandle] = {}
+        app = web.Application()
+        app.router.add_get("/log/{token}", self._stream)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
+
+    async def start(self) -> None:
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, 0)
+        await site.start()
+        host, port = self._runner.addresses[0][:2]
+        self.base_url = f"http://{host}:{port}"
+
+    async def stop(self) -> None:
+        """Stop serving now, finished logs in their grace period included."""
+        await self._runner.cleanup()
+        for finished in list(self._finished):
+            self._forget(finished)
+
+    def publish(self, task_log: Any) -> str:
+        """The URL where ``task_log`` can be followed from now on."""
+        token = secrets.token_urlsafe(24)
+        self._logs[token] = task_log
+        return f"{self.base_url}/log/{token}"
+
+    def unpublish(self, task_log: Any) -> None:
+        """``task_log`` has ended: serve it whole for ``grace`` seconds more, then forget it.
+
+        What is served meanwhile is its file, opened here: call this before the file is removed.
+        """
+        tokens = [token for token, found in self._logs.items() if found is task_log]
+        if not tokens:
+            return
+        try:
+            finished = FinishedLog(task_log.path)
+        except OSError as e:
+            log.warning("cannot keep serving the finished log %s: %s", task_log.path, e)
+            self._logs = {token: found for token, found in self._logs.items() if found is not task_log}
+            return
+        for token in tokens:
+            self._logs[token] = finished
+        self._finished[finished] = asyncio.get_running_loop().call_later(self.grace, self._forget, finished)
+
+    def _forget(self, finished: FinishedLog) -> None:
+        self._finished.pop(finished).cancel()
+        self._logs = {token: found for token, found in self._logs.items() if found is not finished}
+        finished.close()
+
+    async def _stream(self, request: web.Request) -> web.StreamResponse:
+        task_log = self._logs.get(request.match_info["token"])
+        if task_log is None:
+            raise web.HTTPNotFound(text="No such live log; the task may have ended.\n")
+        chunks = task_log.follow()
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/plain; charset=utf-8",
+                "Cache-Control": "no-cache",
+                "Access-Control-Allow-Origin": "*",
+                "X-Content-Type-Options": "nosniff",
+            }
+        )
+        response.enable_chunked_encoding()
+        async with contextlib.aclosing(chunks):
+            await response.prepare(request)
+            try:
+                async for chunk in chunks:
+                    await response.write(chunk)
+                await response.write_eof()
+            except ConnectionError:
+                pass
+        return response
+
+
+class Worker:
+    def __init__(
+        self,
+        options: dict[str, Any],
+        task_queue_id: str,
+        worker_group: str,
+        worker_id: str,
+        capacity: int,
+        work_dir: Path,
+    ):
+        self.options = options
+        self.capacity = capacity
+        self.identity = WorkerIdentity(
+            root_url=options["rootUrl"].rstrip("/"),
+            task_queue_id=task_queue_id,
+            worker_group=worker_group,
+            worker_id=worker_id,
+            work_dir=work_dir,
+        )
+        self.live_logs = LiveLogServer()
+        self.runs: dict[asyncio.Task[None], Any] = {}
+        self._stopping = asyncio.Event()
+        self._slot_freed = asyncio.Event()
+        self._claiming: asyncio.Task[Any] | None = None
+
+    def stop(self) -> None:
+        if not self._stopping.is_set():
+            log.info("stopping: no more claims; running tasks resolve as worker-shutdown")
+            self._stopping.set()
+            if self._claiming is not None:
+                self._claiming.cancel()
+            for run in self.runs.values():
+                run.abandon("worker-shutdown")
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self.stop)
+        await self.live_logs.start()
+        try:
+            async with aiohttp.ClientSession() as session:
+                try:
+                    await self._claim_loop(session)
+                finally:
+                    self.stop()
+                    if self.runs:
+                        await asyncio.wait(list(self.runs))
+        finally:
+            await self.live_logs.stop()
+
+    async def _claim_loop(self, session: aiohttp.ClientSession) -> None:
+        queue = taskcluster.aio.Queue(self.options, session=session)
+        ident = self.identity
+        log.info(
+            "worker %s/%s claiming from %s at %s, capacity %d, work dir %s",
+            ident.worker_group, ident.worker_id, ident.task_queue_id, ident.root_url, self.capacity, ident.work_dir,
+        )
+        failures = 0
+        while not self._stopping.is_set():
+            free = self.capacity - len(self.runs)
+            if free <= 0:
+                self._slot_freed.clear()
+                await self._until_stopping(self._slot_freed.wait())
+                continue
+            request = {"workerGroup": ident.worker_group, "workerId": ident.worker_id, "tasks": free}
+            self._claiming = asyncio.create_task(queue.claimWork(ident.task_queue_id, request))
+            try:
+                claims = (await self._claiming)["tasks"]
+                failures = 0
+            except asyncio.CancelledError:
+                if self._stopping.is_set():
+                    return
+                raise
+            except (TaskclusterFailure, aiohttp.ClientError, asyncio.TimeoutError) as e:
+                failures += 1
+                delay = min(2.0**failures, 30.0)
+                log.warning("claimWork failed (%s); trying again in %.0f s", e, delay)
+                await self._until_stopping(asyncio.sleep(delay))
+                continue
+            finally:
+                self._claiming = None
+            for claim in claims:
+                self._start(claim, session)
+
+    def _start(self, claim: dict[str, Any], session: aiohttp.ClientSession) -> None:
+        run = TaskRun(claim, self.identity, session, self.live_logs)
+        log.info("%s: claimed (%s)", run, claim["task"].get("metadata", {}).get("name", ""))
+        if self._stopping.is_set():
+            run.abandon("worker-shutdown")
+        working = asyncio.create_task(run.work(), name=str(run))
+        self.runs[working] = run
+        working.add_done_callback(self._finished)
+
+    def _finished(self, working: asyncio.Task[None]) -> None:
+        run = self.runs.pop(working)
+        self._slot_freed.set()
+        if not working.cancelled() and working.exception() is not None:
+            log.error("%s: the worker failed", run, exc_info=working.exception())
+
+    async def _until_stopping(self, waiting: Any) -> None:
+        """Wait for ``waiting`` unless the worker stops first."""
+        waiter = asyncio.ensure_future(waiting)
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        await asyncio.wait([waiter, stopping], return_when=asyncio.FIRST_COMPLETED)
+        for pending in (waiter, stopping):
+            pending.cancel()
+
+
+def default_worker_id() -> str:
+    """This host's name, as a valid workerId."""
+    return re.sub(r"[^a-zA-Z0-9_-]", "-", socket.gethostname())[:38] or "worker"
+
+
+def run_worker(
+    task_queue_id: str, worker_group: str, worker_id: str, capacity: int, work_dir: str | None
+) -> None:
+    """Run a worker until SIGTERM, with credentials from the TASKCLUSTER_* environment variables."""
+    options = taskcluster.optionsFromEnvironment()
+    if not options.get("rootUrl"):
+        raise ValueError("TASKCLUSTER_ROOT_URL is not set")
+    if not options.get("credentials", {}).get("accessToken"):
+        raise ValueError("TASKCLUSTER_CLIENT_ID and TASKCLUSTER_ACCESS_TOKEN are not set")
+    temporary = work_dir is None
+    directory = Path(tempfile.mkdtemp(prefix="cairn-worker-") if temporary else work_dir).resolve()
+    directory.mkdir(parents=True, exist_ok=True)
+    worker = Worker(options, task_queue_id, worker_group, worker_id, capacity, directory)
+    try:
+        asyncio.run(worker.run())
+    finally:
+        if temporary:
+            shutil.rmtree(directory, ignore_errors=True)
+    log.info("worker stopped")
