@@ -70,10 +70,10 @@ def schema_as_it_is(settings: Settings) -> Iterator[None]:
 def _schema_present(settings: Settings) -> bool:
     import psycopg
 
-    from cairn.domain.event_log import EventLog
     from cairn.projections.rebuild.rebuild import schema_relations
+    from cairn.projections.store.event_log import SqlEventLog
 
-    names = [f"{EventLog.name}_events", *schema_relations("postgres")]
+    names = [f"{SqlEventLog.name}_events", *schema_relations("postgres")]
     try:
         with psycopg.connect(settings.database_url, connect_timeout=10) as conn:
             row = conn.execute("SELECT bool_and(to_regclass(n) IS NOT NULL) FROM unnest(%s::text[]) AS n", (names,)).fetchone()

@@ -36,7 +36,6 @@ from cairn.consumers.task_indexer import TaskIndexer
 from cairn.domain.auth.scopes import satisfies
 from cairn.domain.auth.service import AuthService
 from cairn.domain.auth.token_cipher import TokenCipher
-from cairn.domain.event_log import EventLog
 from cairn.domain.index.service import IndexService
 from cairn.domain.objects.service import ObjectService
 from cairn.domain.queue.artifact_service import ArtifactService
@@ -55,6 +54,7 @@ from cairn.projections.queue.reads import QueueReadModel
 from cairn.projections.queue.runs_analytics import RunsAnalytics
 from cairn.projections.queue.views import QueueViews
 from cairn.projections.queue.worker_views import WorkerReadModel, WorkerViews
+from cairn.projections.store.event_log import SqlEventLog
 from cairn.settings import Settings
 
 QUEUE_CLIENT_ID = "static/cairn/queue"
@@ -124,7 +124,7 @@ class Runtime:
         self.settings = settings
         self.validate_output = validate_output
         self.started = time.monotonic()
-        self.log = EventLog(env=event_log_env(settings))
+        self.log = SqlEventLog(env=event_log_env(settings))
         self.store: Any = self.log.store
         self.secret = secret_key(settings)
         self.cipher = TokenCipher(self.secret)

@@ -31,9 +31,9 @@ from cairn.domain.aggregate import acting_as
 from cairn.domain.errors import DomainError
 from cairn.domain.index.model import ROUTE_PREFIX, completion_requests
 from cairn.domain.index.service import IndexService
-from cairn.domain.moved_topics import topics_of
 from cairn.domain.queue.task import Task
 from cairn.domain.timestamps import utcnow
+from cairn.projections.store.moved_topics import topics_of
 
 log = logging.getLogger("cairn.index")
 

@@ -1,162 +1,34 @@
-"""The one ordered log of every change in Cairn, and the unit of work around it.
+"""What the domain's application services need of the event log.
 
-All aggregates (tasks, clients, roles, hooks, secrets) are saved in one
-eventsourcing application, so they share one notification sequence: the
-position of an event in that sequence is its position in the log, used by
-every consumer, the event stream and replay.
+Every aggregate (tasks, clients, roles, ...) is saved in one log, so all of
+them share one notification sequence: the position of an event in it is its
+position for every consumer, the event stream and replay. The log itself,
+kept by the eventsourcing library in SQLite or PostgreSQL, lives in the
+storage package (``projections/store/event_log.py``); services see only this.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
-from eventsourcing.persistence import (
-    IntegrityError,
-    StoredEvent,
-    Transcoder,
-    find_id_convertor,
-    pass_through_convertor,
-)
-from eventsourcing.utils import resolve_topic
-
-from cairn.domain.event_codec import OrjsonTranscoder
-from cairn.domain.moved_topics import register_moved_modules
-
 T = TypeVar("T")
-
-register_moved_modules()
 
 
 class ConcurrentChange(Exception):
     """The entity was changed by another request at the same time; try again."""
 
 
-class Transactional(Protocol):
-    def unit_of_work(self) -> Any: ...
-    def reading(self) -> Any: ...
-
-
-class EventLog(Application[str]):
-    name = "cairn"
-
-    def construct_transcoder(self) -> Transcoder:
-        return OrjsonTranscoder()
-
-    @property
-    def store(self) -> Transactional:
-        return self.recorder  # type: ignore[return-value]
-
-    @contextmanager
-    def transaction(self) -> Iterator[Any]:
-        """One database transaction for events and the views that decide commands."""
-        with self.store.unit_of_work() as session:
-            yield session
-
+class EventLog(Protocol):
     def get(self, aggregate_id: str) -> Any | None:
-        try:
-            return self.repository.get(aggregate_id, projector_func=_project)
-        except AggregateNotFoundError:
-            return None
+        """The aggregate with this id, or None if it has no events."""
+        ...
 
     def save(self, *objs: Any, **kwargs: Any) -> Any:
-        """As the library's save, less its runtime-protocol checks (about 10 µs each, two per aggregate).
-
-        An object with ``collect_events`` is an aggregate; anything else is a
-        domain event, saved as it is.
-        """
-        processing_event: ProcessingEvent[str] = ProcessingEvent()
-        events, aggregates = processing_event.events, processing_event.aggregates
-        for obj in objs:
-            if obj is None:
-                continue
-            if getattr(type(obj), "collect_events", None) is None:
-                events.append(obj)
-            else:
-                events.extend(obj.collect_events())
-                aggregates[obj.id] = obj
-        processing_event.saved_kwargs.update(kwargs)
-        recordings = self._record(processing_event)
-        self._take_snapshots(processing_event)
-        self._notify(recordings)
-        return recordings
+        """Record the new events of these aggregates (and these events), in the current transaction."""
+        ...
 
     def command(self, fn: Callable[[], T], attempts: int = 5) -> T:
-        """Run ``fn`` in a transaction, again if another writer got there first.
-
-        ``fn`` must load what it changes inside the call, so that a retry
-        decides afresh on the state the winner left.
-        """
-        for attempt in range(attempts):
-            try:
-                with self.transaction():
-                    return fn()
-            except IntegrityError:
-                if attempt == attempts - 1:
-                    raise ConcurrentChange() from None
-                time.sleep(0.002 * (attempt + 1))
-        raise AssertionError("unreachable")
-
-    def decode_events(self, rows: Iterable[tuple[str, int, str, bytes]]) -> list[Any]:
-        """Domain events from stored ``(originator_id, originator_version, topic, state)`` rows.
-
-        What ``mapper.to_domain_event`` makes of each row, for replaying the
-        log in bulk: what depends only on the topic (the class, how its ids
-        convert) is worked out once per topic, not once per event. Events
-        whose class has been upcast, or a mapper that encrypts or compresses,
-        go through the mapper itself.
-        """
-        mapper = self.mapper
-        if mapper.cipher is not None or mapper.compressor is not None:
-            return [mapper.to_domain_event(StoredEvent(*row)) for row in rows]
-        decode = mapper.transcoder.decode
-        kinds = _REPLAY_KINDS
-        new, set_state = object.__new__, object.__setattr__
-        events = []
-        append = events.append
-        for originator_id, originator_version, topic, state in rows:
-            cls = kinds.get(topic)
-            if cls is None:
-                cls = kinds[topic] = _replay_class(topic)
-            if cls is False or type(originator_id) is not str:
-                append(mapper.to_domain_event(StoredEvent(originator_id, originator_version, topic, state)))
-                continue
-            event_state = decode(state)
-            if "class_version" in event_state:
-                del event_state["class_version"]
-            event_state["originator_id"] = originator_id
-            event_state["originator_version"] = originator_version
-            event = new(cls)
-            set_state(event, "__dict__", event_state)
-            append(event)
-        return events
-
-    def _record(self, processing_event: Any) -> Any:
-        # Write-side views fold the domain events (not their stored bytes), and
-        # may read the state the aggregates reached.
-        processing_event.saved_kwargs["view_events"] = processing_event.events
-        processing_event.saved_kwargs["aggregates"] = processing_event.aggregates
-        return super()._record(processing_event)
-
-
-def _project(aggregate: Any, events: Iterable[Any]) -> Any:
-    """The library's ``project_aggregate`` without its per-event check against a
-    runtime protocol, which costs more than the mutation itself: every event
-    in this log is one of our aggregates' own."""
-    for event in events:
-        aggregate = event.mutate(aggregate)
-    return aggregate
-
-
-#: topic → its event class, or False when its events go through the mapper.
-_REPLAY_KINDS: dict[str, type | bool] = {}
-
-
-def _replay_class(topic: str) -> type | bool:
-    """The event class of ``topic`` if its events decode as they are stored (ids as text, no upcasting)."""
-    cls = resolve_topic(topic)
-    plain = getattr(cls, "class_version", 1) == 1 and find_id_convertor(cls, str) is pass_through_convertor
-    return cls if plain else False
+        """Run ``fn`` in one transaction, again if another writer got there first;
+        ``ConcurrentChange`` if it never wins."""
+        ...

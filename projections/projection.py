@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
-from cairn.domain.moved_topics import topics_of
+from cairn.projections.store.moved_topics import topics_of
 from cairn.projections.store.session import SqlSession
 
 #: handler(session, event, aggregate): the aggregate is the state after the

@@ -19,10 +19,10 @@ from typing import Any
 import orjson
 
 from cairn.domain.index.model import IndexedTask, parent_namespaces, split_namespace
-from cairn.domain.moved_topics import topics_of
 from cairn.domain.timestamps import iso, parse_time
 from cairn.projections.projection import Projection
 from cairn.projections.read_model import ReadModel
+from cairn.projections.store.moved_topics import topics_of
 from cairn.projections.store.session import SqlSession
 
 REBUILD_BATCH = 1000

@@ -19,8 +19,9 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-from eventsourcing import domain as library
 from eventsourcing.utils import resolve_topic
+
+from cairn.projections.store.eventsourcing_adapter import creates_plainly, creation_parameters, event_method
 
 #: apply(event, aggregate before it or None) → the aggregate after it.
 Applier = Callable[[Any, Any], Any]
@@ -56,16 +57,10 @@ class StateFolder:
 
 def applier(event_class: type) -> Applier:
     """How to apply events of ``event_class``: as their ``mutate`` would, its per-event work done once."""
-    if event_class.mutate is library.CanInitAggregate.mutate and event_class.apply is library.CanMutateAggregate.apply:
+    if creates_plainly(event_class):
         return _creation()
-    method = library.decorated_funcs.get(event_class)
-    if (
-        event_class.mutate is library.CanMutateAggregate.mutate
-        and event_class.apply is library.DecoratedFuncCaller.apply
-        and issubclass(event_class, library.DecoratedFuncCaller)
-        and super(library.DecoratedFuncCaller, event_class).apply is library.CanMutateAggregate.apply  # type: ignore[misc]
-        and isinstance(method, types.FunctionType)
-    ):
+    method = event_method(event_class)
+    if method is not None:
         return _change(method)
     return _own_mutate
 
@@ -103,12 +98,7 @@ def _creation() -> Applier:
         found = made.get(topic)
         if found is None:
             cls = resolve_topic(topic)
-            found = made[topic] = (
-                cls,
-                _parameters(cls.__base_init__),
-                _parameters(cls.__init__),
-                cls in library._init_mentions_id,
-            )
+            found = made[topic] = (cls, *creation_parameters(cls))
         cls, base_names, init_names, mentions_id = found
         new = cls.__new__(cls)
         new.__base_init__(**{name: state[name] for name in base_names if name in state})

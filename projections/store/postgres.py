@@ -1,9 +1,7 @@
 """The PostgreSQL event store: the library's recorder, joined to Cairn's transactions.
 
-``unit_of_work()`` opens one transaction and makes it current for this
-context; every event insert and every view write inside it shares that
-transaction, so a command's events and the views that decide later commands
-(the pending queue, dependency waits) commit together or not at all.
+The unit of work is ``EventStore``'s (``projections/store/base.py``): one
+transaction on one pooled connection, current for this context.
 The library's table lock is kept: events commit in notification-id order, so
 a reader following the log never passes over an id that fills in later.
 """
@@ -12,41 +10,36 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
-from eventsourcing import postgres as library
 from eventsourcing.persistence import StoredEvent
 from psycopg.sql import SQL, Identifier
 
-from cairn.projections.store.queries import load_queries, load_schema
-from cairn.projections.store.session import SqlSession, ViewWriter
+from cairn.projections.store import eventsourcing_adapter as adapter
+from cairn.projections.store.base import EventStore
+from cairn.projections.store.queries import load_schema
+from cairn.projections.store.session import SqlSession
 
-#: Events a save sends as rows of a VALUES list; more go as one array (see ``_insert_stored_events``).
+#: Events a save sends as rows of a VALUES list; more go as one array (see ``_insert``).
 VALUES_ROWS = 16
 
 
-class CairnPostgresRecorder(library.PostgresApplicationRecorder):
+class CairnPostgresRecorder(EventStore, adapter.LibraryPostgresRecorder):
     dialect = "postgres"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.queries = load_queries(self.dialect)
-        self.view_writers: list[ViewWriter] = []
         # The library sets a lock timeout of 0 (none) before every lock: the
         # default already, so one statement fewer per save.
-        self.lock_table_statements = [
-            stmt for stmt in self.lock_table_statements if "lock_timeout" not in stmt.as_string()
+        self.table_lock_statements = [
+            stmt for stmt in self.table_lock_statements if "lock_timeout" not in stmt.as_string()
         ]
         self._notify_statement = SQL("NOTIFY {0}").format(Identifier(self.channel_name)).as_string()
         self._insert_statements: dict[int, str] = {}
         self._events_table = SQL("{}.{}").format(
             Identifier(self.datastore.schema), Identifier(self.events_table_name)
         ).as_string()
-        self._current: ContextVar[SqlSession | None] = ContextVar(
-            f"cairn-pg-session-{id(self)}", default=None
-        )
 
     def create_table(self) -> None:
         """Create the events table and every view, once per version of the schema.
@@ -78,32 +71,6 @@ class CairnPostgresRecorder(library.PostgresApplicationRecorder):
                 (fingerprint,),
             )
 
-    @contextmanager
-    def unit_of_work(self) -> Iterator[SqlSession]:
-        current = self._current.get()
-        if current is not None:
-            yield current
-            return
-        with self.datastore.get_connection() as conn:
-            with conn.transaction():
-                session = SqlSession(conn.cursor(), self.queries, self.dialect)
-                token = self._current.set(session)
-                try:
-                    yield session
-                finally:
-                    self._current.reset(token)
-            session.committed()
-
-    @contextmanager
-    def reading(self) -> Iterator[SqlSession]:
-        """A session for reads: the current transaction, or a fresh autocommit one."""
-        current = self._current.get()
-        if current is not None:
-            yield current
-            return
-        with self.datastore.get_connection() as conn:
-            yield SqlSession(conn.cursor(), self.queries, self.dialect)
-
     def select_events(
         self,
         originator_id: Any,
@@ -119,10 +86,10 @@ class CairnPostgresRecorder(library.PostgresApplicationRecorder):
         connection held by a transaction waiting for a second one to load an
         aggregate, the pool would run dry under load.
         """
-        session = self._current.get()
+        session = self.current_session()
         if session is None:
             return super().select_events(originator_id, gt=gt, lte=lte, desc=desc, limit=limit)
-        statement = self.select_events_statement
+        statement = self.events_select
         params: list[Any] = [originator_id]
         if gt is not None:
             statement += SQL(" AND originator_version > %s")
@@ -145,8 +112,9 @@ class CairnPostgresRecorder(library.PostgresApplicationRecorder):
             for row in session.cursor.fetchall()
         ]
 
-    def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent], **_: Any) -> None:
-        """The library's lock, notify and insert, without its per-save costs.
+    def _insert(self, session: SqlSession, stored_events: Sequence[StoredEvent]) -> None:
+        """The library's lock, notify and insert, without its per-save costs; then
+        the queries deferred to log order.
 
         The library builds the NOTIFY anew each time and sends the events as
         one array of a composite type, which psycopg dumps as escaped text
@@ -156,13 +124,20 @@ class CairnPostgresRecorder(library.PostgresApplicationRecorder):
         count of rows is a statement of its own, prepared once used often,
         so only the common small saves take this way.
         """
+        curs = session.cursor
         count = len(stored_events)
         if count > VALUES_ROWS:
             # A save this large (a resolution releasing many dependents) goes
             # as the library sends it: one array, whatever the count.
-            super()._insert_stored_events(curs, stored_events)
-            return
-        for statement in self.lock_table_statements:
+            self.insert_rows_as_library(curs, stored_events)
+        else:
+            self._insert_values(curs, stored_events)
+        # Another cursor: the insert's ids are read from this one.
+        session.placed_in_log(curs.connection.cursor())
+
+    def _insert_values(self, curs: Any, stored_events: Sequence[StoredEvent]) -> None:
+        count = len(stored_events)
+        for statement in self.table_lock_statements:
             curs.execute(statement, prepare=True)
         curs.execute(self._notify_statement)
         statement = self._insert_statements.get(count)
@@ -177,30 +152,26 @@ class CairnPostgresRecorder(library.PostgresApplicationRecorder):
             params += (e.originator_id, e.originator_version, e.topic, e.state)
         curs.execute(statement, params)
 
-    def insert_events(
-        self, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
-        domain_events = kwargs.get("view_events", ())
-        aggregates = kwargs.get("aggregates", {})
-        with self.unit_of_work() as session:
-            # Views first, the table lock last: the lock is then held only
-            # from the insert to the commit, and never while waiting on a row.
-            # In one pipeline, view writes whose results nobody reads travel
-            # together with the lock, notify and insert, and the rows numbered
-            # in log order after them: a round trip for the lot rather than
-            # one for each (a read inside it syncs at once).
-            connection = session.cursor.connection
-            with connection.pipeline():
-                for write in self.view_writers:
-                    write(session, domain_events, aggregates)
-                if not stored_events:
-                    return []
-                self._insert_stored_events(session.cursor, stored_events)
-                # Another cursor: the insert's ids are read from this one.
-                session.placed_in_log(connection.cursor())
-            return self._fetch_ids_after_insert_events(session.cursor, stored_events)
+    @contextmanager
+    def _transaction(self) -> Iterator[Any]:
+        with self.datastore.get_connection() as conn, conn.transaction():
+            yield conn.cursor()
+
+    @contextmanager
+    def _read_cursor(self) -> Iterator[Any]:
+        with self.datastore.get_connection() as conn:
+            yield conn.cursor()
+
+    def _batched(self, session: SqlSession) -> AbstractContextManager[Any]:
+        # In one pipeline, view writes whose results nobody reads travel
+        # together with the lock, notify and insert, and the rows numbered
+        # in log order after them: a round trip for the lot rather than
+        # one for each (a read inside it syncs at once).
+        return session.cursor.connection.pipeline()
+
+    def _inserted_ids(self, session: SqlSession, stored_events: Sequence[StoredEvent], inserted: Any) -> Any:
+        return self.inserted_ids(session.cursor, stored_events)
 
 
-class CairnPostgresFactory(library.PostgresFactory):
+class CairnPostgresFactory(adapter.LibraryPostgresFactory):
     application_recorder_class = CairnPostgresRecorder
-

@@ -15,65 +15,41 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import Any
 
-from eventsourcing import sqlite as library
 from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent
 
-from cairn.projections.store.queries import load_queries, load_schema
-from cairn.projections.store.session import SqlSession, ViewWriter
+from cairn.projections.store import eventsourcing_adapter as adapter
+from cairn.projections.store.base import EventStore
+from cairn.projections.store.queries import load_schema
+from cairn.projections.store.session import SqlSession
 
 
-class CairnSQLiteRecorder(library.SQLiteApplicationRecorder):
+class CairnSQLiteRecorder(EventStore, adapter.LibrarySQLiteRecorder):
     dialect = "sqlite"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.queries = load_queries(self.dialect)
-        self.view_writers: list[ViewWriter] = []
-        self._current: ContextVar[SqlSession | None] = ContextVar(
-            f"cairn-sqlite-session-{id(self)}", default=None
-        )
         self._writer = threading.Lock()
 
-    @contextmanager
-    def _connection(self) -> Iterator[Any]:
-        pool = self.datastore.pool
-        conn = pool.get_connection(is_writer=None)
-        if not getattr(conn, "cairn_configured", False):
-            # WAL with synchronous=NORMAL: a commit survives the process being
-            # killed (it is in the WAL file); only a power cut or OS crash can
-            # lose the last commits, never corrupt the database. FULL would
-            # cost an fsync per commit, which is PostgreSQL's job in production.
-            conn._sqlite_conn.execute("PRAGMA synchronous=NORMAL")
-            conn.cairn_configured = True
-        try:
-            yield conn
-        finally:
-            pool.put_connection(conn)
+    def configure_connection(self, connection: sqlite3.Connection) -> None:
+        # WAL with synchronous=NORMAL: a commit survives the process being
+        # killed (it is in the WAL file); only a power cut or OS crash can
+        # lose the last commits, never corrupt the database. FULL would
+        # cost an fsync per commit, which is PostgreSQL's job in production.
+        connection.execute("PRAGMA synchronous=NORMAL")
 
-    def construct_create_table_statements(self) -> list[str]:
-        return super().construct_create_table_statements() + load_schema(self.dialect)
+    def view_schema(self) -> list[str]:
+        return load_schema(self.dialect)
 
     @contextmanager
-    def unit_of_work(self) -> Iterator[SqlSession]:
-        current = self._current.get()
-        if current is not None:
-            yield current
-            return
-        with self._writer, self._connection() as conn:
-            raw = conn._sqlite_conn
+    def _transaction(self) -> Iterator[sqlite3.Cursor]:
+        with self._writer, self.raw_connection() as raw:
             cursor = raw.cursor()
-            session = SqlSession(cursor, self.queries, self.dialect)
-            token = self._current.set(session)
             try:
                 cursor.execute("BEGIN IMMEDIATE")
-                yield session
+                yield cursor
                 raw.commit()
-                self._current.reset(token)
-                token = None
-                session.committed()
             except sqlite3.IntegrityError as e:
                 raw.rollback()
                 raise IntegrityError(e) from e
@@ -83,32 +59,17 @@ class CairnSQLiteRecorder(library.SQLiteApplicationRecorder):
             except BaseException:
                 raw.rollback()
                 raise
-            finally:
-                if token is not None:
-                    self._current.reset(token)
 
     @contextmanager
-    def reading(self) -> Iterator[SqlSession]:
-        current = self._current.get()
-        if current is not None:
-            yield current
-            return
-        with self._connection() as conn:
-            yield SqlSession(conn._sqlite_conn.cursor(), self.queries, self.dialect)
+    def _read_cursor(self) -> Iterator[sqlite3.Cursor]:
+        with self.raw_connection() as raw:
+            yield raw.cursor()
 
-    def insert_events(
-        self, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
-        domain_events = kwargs.get("view_events", ())
-        aggregates = kwargs.get("aggregates", {})
-        with self.unit_of_work() as session:
-            for write in self.view_writers:
-                write(session, domain_events, aggregates)
-            ids = self._insert_events(session.cursor, stored_events)
-            session.placed_in_log()
-            return ids
+    def _insert(self, session: SqlSession, stored_events: Sequence[StoredEvent]) -> Any:
+        ids = self.insert_rows(session.cursor, stored_events)
+        session.placed_in_log()
+        return ids
 
 
-class CairnSQLiteFactory(library.SQLiteFactory):
+class CairnSQLiteFactory(adapter.LibrarySQLiteFactory):
     application_recorder_class = CairnSQLiteRecorder
-

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from eventsourcing.utils import get_topic, resolve_topic
 
-from cairn.domain.event_log import EventLog  # noqa: F401  (registers the moved modules)
-from cairn.domain.moved_topics import MOVED_MODULES, topics_of
 from cairn.domain.queue.task import Task
+from cairn.projections.store.event_log import SqlEventLog  # noqa: F401  (registers the moved modules)
+from cairn.projections.store.moved_topics import MOVED_MODULES, topics_of
 
 
 def test_an_old_topic_resolves_to_the_class_where_it_lives_now() -> None:

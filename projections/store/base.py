@@ -1,0 +1,104 @@
+"""What the SQLite and PostgreSQL event stores share: the unit of work, reads, and a save.
+
+``unit_of_work()`` opens one transaction and makes it current for this
+context; every event insert and every view write inside it shares that
+transaction, so a command's events and the views that decide later commands
+(the pending queue, dependency waits) commit together or not at all.
+``reading()`` joins the current transaction, or reads on a connection of its
+own. A back end says how to open each (``_transaction``, ``_read_cursor``)
+and how to insert the events (``_insert``); the rest is here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextvars import ContextVar
+from typing import Any
+
+from eventsourcing.persistence import StoredEvent
+
+from cairn.projections.store.queries import Query, load_queries
+from cairn.projections.store.session import Cursor, SqlSession, ViewWriter
+
+
+class EventStore:
+    """Mixed in before a library recorder: Cairn's transactions around its inserts."""
+
+    dialect: str
+    queries: dict[str, Query]
+    view_writers: list[ViewWriter]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.queries = load_queries(self.dialect)
+        self.view_writers = []
+        self._current: ContextVar[SqlSession | None] = ContextVar(
+            f"cairn-{self.dialect}-session-{id(self)}", default=None
+        )
+
+    def current_session(self) -> SqlSession | None:
+        """The session of the unit of work this context is in, if any."""
+        return self._current.get()
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[SqlSession]:
+        current = self._current.get()
+        if current is not None:
+            yield current
+            return
+        with self._transaction() as cursor:
+            session = SqlSession(cursor, self.queries, self.dialect)
+            token = self._current.set(session)
+            try:
+                yield session
+            finally:
+                self._current.reset(token)
+        session.committed()
+
+    @contextmanager
+    def reading(self) -> Iterator[SqlSession]:
+        """A session for reads: the current transaction, or a fresh autocommit one."""
+        current = self._current.get()
+        if current is not None:
+            yield current
+            return
+        with self._read_cursor() as cursor:
+            yield SqlSession(cursor, self.queries, self.dialect)
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        """Fold a save into the write-side views, then record its events, in one unit of work."""
+        domain_events = kwargs.get("view_events", ())
+        aggregates = kwargs.get("aggregates", {})
+        with self.unit_of_work() as session:
+            # Views first, the log's lock last: the lock is then held only
+            # from the insert to the commit, and never while waiting on a row.
+            with self._batched(session):
+                for write in self.view_writers:
+                    write(session, domain_events, aggregates)
+                if not stored_events:
+                    return []
+                inserted = self._insert(session, stored_events)
+            return self._inserted_ids(session, stored_events, inserted)
+
+    # --- what a back end provides
+
+    def _transaction(self) -> AbstractContextManager[Cursor]:
+        """A cursor in a new transaction, committed when the block ends, rolled back if it raises."""
+        raise NotImplementedError
+
+    def _read_cursor(self) -> AbstractContextManager[Cursor]:
+        """A cursor outside any transaction of this context."""
+        raise NotImplementedError
+
+    def _batched(self, session: SqlSession) -> AbstractContextManager[Any]:
+        """Around a save's view writes and insert: where a back end may send them together."""
+        return nullcontext()
+
+    def _insert(self, session: SqlSession, stored_events: Sequence[StoredEvent]) -> Any:
+        """Insert the events, then run the queries deferred to log order (``SqlSession.placed_in_log``)."""
+        raise NotImplementedError
+
+    def _inserted_ids(self, session: SqlSession, stored_events: Sequence[StoredEvent], inserted: Any) -> Any:
+        """The notification ids of the events ``_insert`` inserted."""
+        return inserted

@@ -1,0 +1,204 @@
+"""Every name Cairn takes from inside the eventsourcing library, in one place.
+
+Cairn keeps the library's log, recorders and aggregates, and reaches past
+their public API where that saves time on the hot path or joins the
+library's transaction to Cairn's: the steps of ``Application.save``, the
+recorders' insert hooks, the SQLite pool's raw connections, the
+bookkeeping behind ``@event`` methods. Those names are private and may
+change in any release, so they are used here only, by the version range
+below (as pinned in pyproject.toml), and ``tests/store/test_eventsourcing_adapter.py``
+checks that each of them still exists with the signature relied on.
+Everything else in Cairn uses the functions and classes of this module.
+
+(One more sits in ``domain/aggregate.py``, which may not import this
+package: ``BaseAggregate._create`` is overridden to stamp the actor. It is
+listed in ``PRIVATE_NAMES`` so that the same test watches it.)
+"""
+
+from __future__ import annotations
+
+import inspect
+import sqlite3
+import types
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from eventsourcing import domain as library_domain
+from eventsourcing import postgres as library_postgres
+from eventsourcing import sqlite as library_sqlite
+from eventsourcing.application import Application, ProcessingEvent
+from eventsourcing.persistence import StoredEvent, find_id_convertor, pass_through_convertor
+
+#: The releases this module is written against: the range pinned in pyproject.toml.
+SUPPORTED_VERSIONS = (">=9.5", "<9.6")
+
+#: (owner, name, the parameters relied on, or None for an attribute) for every private name used.
+PRIVATE_NAMES: tuple[tuple[Any, str, tuple[str, ...] | None], ...] = (
+    (Application, "_record", ("self", "processing_event")),
+    (Application, "_take_snapshots", ("self", "processing_event")),
+    (Application, "_notify", ("self", "recordings")),
+    (ProcessingEvent, "__init__", ("self", "tracking")),
+    (library_sqlite.SQLiteApplicationRecorder, "_insert_events", ("self", "c", "stored_events")),
+    (library_sqlite.SQLiteApplicationRecorder, "construct_create_table_statements", ("self",)),
+    (library_sqlite.SQLiteConnectionPool, "get_connection", ("self", "timeout", "is_writer")),
+    (library_sqlite.SQLiteConnectionPool, "put_connection", ("self", "conn")),
+    (library_postgres.PostgresApplicationRecorder, "_insert_stored_events", ("self", "curs", "stored_events")),
+    (library_postgres.PostgresApplicationRecorder, "_fetch_ids_after_insert_events", ("self", "curs", "stored_events")),
+    (library_domain, "decorated_funcs", None),
+    (library_domain, "_init_mentions_id", None),
+    (library_domain, "DecoratedFuncCaller", None),
+    (library_domain.BaseAggregate, "__base_init__", ("self", "originator_id", "originator_version", "timestamp")),
+    (library_domain.BaseAggregate, "_create", ("cls", "event_class", "id")),
+)
+
+#: Instance attributes set by the library's constructors, relied on by name.
+PRIVATE_ATTRIBUTES = {
+    "ProcessingEvent": ("events", "aggregates", "saved_kwargs"),
+    "SQLiteConnection": ("_sqlite_conn",),
+    "PostgresApplicationRecorder": ("lock_table_statements", "select_events_statement"),
+}
+
+
+class LibraryApplication(Application[str]):
+    """The library's application, saving through its own steps less their checks.
+
+    A save passes the domain events and the aggregates they leave to the
+    recorder (as ``view_events`` and ``aggregates``), so that write-side
+    views fold the events themselves, not their stored bytes.
+    """
+
+    def save(self, *objs: Any, **kwargs: Any) -> Any:
+        """As the library's save, less its runtime-protocol checks (about 10 µs each, two per aggregate).
+
+        An object with ``collect_events`` is an aggregate; anything else is a
+        domain event, saved as it is.
+        """
+        processing_event: ProcessingEvent[str] = ProcessingEvent()
+        events, aggregates = processing_event.events, processing_event.aggregates
+        for obj in objs:
+            if obj is None:
+                continue
+            if getattr(type(obj), "collect_events", None) is None:
+                events.append(obj)
+            else:
+                events.extend(obj.collect_events())
+                aggregates[obj.id] = obj
+        processing_event.saved_kwargs.update(kwargs)
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
+        return recordings
+
+    def _record(self, processing_event: Any) -> Any:
+        processing_event.saved_kwargs["view_events"] = processing_event.events
+        processing_event.saved_kwargs["aggregates"] = processing_event.aggregates
+        return super()._record(processing_event)
+
+
+def decodes_as_stored(event_class: type) -> bool:
+    """Whether events of ``event_class`` decode as they are stored: ids as text, no upcasting."""
+    return (
+        getattr(event_class, "class_version", 1) == 1
+        and find_id_convertor(event_class, str) is pass_through_convertor
+    )
+
+
+# --- recorders
+
+
+class LibrarySQLiteRecorder(library_sqlite.SQLiteApplicationRecorder):
+    """The library's SQLite recorder, with its raw connections and insert at hand."""
+
+    @contextmanager
+    def raw_connection(self) -> Iterator[sqlite3.Connection]:
+        """A ``sqlite3`` connection of the library's pool, returned to it afterwards."""
+        pool = self.datastore.pool
+        conn = pool.get_connection(is_writer=None)
+        if not getattr(conn, "cairn_configured", False):
+            self.configure_connection(conn._sqlite_conn)
+            conn.cairn_configured = True
+        try:
+            yield conn._sqlite_conn
+        finally:
+            pool.put_connection(conn)
+
+    def configure_connection(self, connection: sqlite3.Connection) -> None:
+        """Set up a connection of the pool, once, before its first use here."""
+
+    def insert_rows(self, cursor: Any, stored_events: Sequence[StoredEvent]) -> Sequence[int] | None:
+        """Insert the events on ``cursor``; their notification ids."""
+        return self._insert_events(cursor, stored_events)
+
+    def construct_create_table_statements(self) -> list[str]:
+        return super().construct_create_table_statements() + self.view_schema()
+
+    def view_schema(self) -> list[str]:
+        """DDL run after the library's own when the tables are created."""
+        return []
+
+
+class LibraryPostgresRecorder(library_postgres.PostgresApplicationRecorder):
+    """The library's PostgreSQL recorder, with its lock, insert and id fetch at hand."""
+
+    @property
+    def table_lock_statements(self) -> list[Any]:
+        """What the library runs before an insert to take the log's lock."""
+        return self.lock_table_statements
+
+    @table_lock_statements.setter
+    def table_lock_statements(self, statements: list[Any]) -> None:
+        self.lock_table_statements = statements
+
+    @property
+    def events_select(self) -> Any:
+        """The library's query for one aggregate's events, before its range and order clauses."""
+        return self.select_events_statement
+
+    def insert_rows_as_library(self, curs: Any, stored_events: Sequence[StoredEvent]) -> None:
+        """The library's lock, notify and insert of ``stored_events``, as one array."""
+        library_postgres.PostgresApplicationRecorder._insert_stored_events(self, curs, stored_events)
+
+    def inserted_ids(self, curs: Any, stored_events: Sequence[StoredEvent]) -> Sequence[int] | None:
+        """The notification ids an insert on ``curs`` returned."""
+        return self._fetch_ids_after_insert_events(curs, stored_events)
+
+
+LibrarySQLiteFactory = library_sqlite.SQLiteFactory
+LibraryPostgresFactory = library_postgres.PostgresFactory
+
+
+# --- folding events outside the library (rebuilds)
+
+
+def event_method(event_class: type) -> types.FunctionType | None:
+    """The ``@event`` method events of ``event_class`` apply by calling, if that is all they do."""
+    method = library_domain.decorated_funcs.get(event_class)
+    if (
+        event_class.mutate is library_domain.CanMutateAggregate.mutate  # type: ignore[attr-defined]
+        and event_class.apply is library_domain.DecoratedFuncCaller.apply  # type: ignore[attr-defined]
+        and issubclass(event_class, library_domain.DecoratedFuncCaller)
+        and super(library_domain.DecoratedFuncCaller, event_class).apply  # type: ignore[misc]
+        is library_domain.CanMutateAggregate.apply
+        and isinstance(method, types.FunctionType)
+    ):
+        return method
+    return None
+
+
+def creates_plainly(event_class: type) -> bool:
+    """Whether events of ``event_class`` create an aggregate as the library's first event does."""
+    return (
+        event_class.mutate is library_domain.CanInitAggregate.mutate  # type: ignore[attr-defined]
+        and event_class.apply is library_domain.CanMutateAggregate.apply  # type: ignore[attr-defined]
+    )
+
+
+def creation_parameters(aggregate_class: type) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
+    """What creating an ``aggregate_class`` takes: the library's base initialiser's
+    parameters, its own ``__init__``'s, and whether that names the id."""
+    return (
+        tuple(inspect.signature(aggregate_class.__base_init__).parameters),  # type: ignore[attr-defined]
+        tuple(inspect.signature(aggregate_class.__init__).parameters),
+        aggregate_class in library_domain._init_mentions_id,
+    )
