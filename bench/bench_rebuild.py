@@ -42,7 +42,7 @@ from cairn.domain.queue.service import normalise_definition
 from cairn.domain.queue.task import Task
 from cairn.domain.queue.task_group import TaskGroup
 from cairn.domain.timestamps import iso, utcnow
-from cairn.projections.rebuild.rebuild import Replay, Target
+from cairn.projections.rebuild.replay import Replay, Target
 from cairn.runtime import Runtime
 from cairn.settings import Settings
 

@@ -3,7 +3,7 @@
 Every view is derived from the log and can be made again from it. These
 commands work on the database in CAIRN_DATABASE_URL while Cairn keeps
 serving: a rebuild swaps its new tables in without stopping writers (see
-``projections/rebuild/rebuild.py``), and a verify blocks nobody on PostgreSQL.
+``projections/rebuild/swap.py``), and a verify blocks nobody on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def schema_as_it_is(settings: Settings) -> Iterator[None]:
 def _schema_present(settings: Settings) -> bool:
     import psycopg
 
-    from cairn.projections.rebuild.rebuild import schema_relations
+    from cairn.projections.rebuild.scratch import schema_relations
     from cairn.projections.store.event_log import SqlEventLog
 
     names = [f"{SqlEventLog.name}_events", *schema_relations("postgres")]
@@ -94,7 +94,7 @@ def read_side(runtime: Any) -> list[Any]:
 
 
 def targets(runtime: Any, name: str | None) -> list[Any]:
-    from cairn.projections.rebuild.rebuild import Target
+    from cairn.projections.rebuild.replay import Target
 
     found = [Target(p) for p in write_side(runtime)]
     found += [Target(f.consumer, consumer=f.name) for f in read_side(runtime)]
@@ -154,7 +154,7 @@ def progress_bar(description: str, total: int) -> Iterator[Any]:
 
 def replay_all(runtime: Any, chosen: list[Any], suffix: str, description: str, lanes: int = 0) -> Any:
     """A Replay of ``chosen`` caught up in scratch tables, with a progress bar."""
-    from cairn.projections.rebuild.rebuild import Replay
+    from cairn.projections.rebuild.replay import Replay
 
     probe = Replay(runtime.log, chosen, suffix)
     with runtime.store.reading() as session:
@@ -213,7 +213,8 @@ def rebuild(name: str | None, lanes: int) -> None:
 
     NAME is one projection (see `cairn projections list`); without it, all.
     """
-    from cairn.projections.rebuild.rebuild import REBUILD_SUFFIX, SwapTimeout
+    from cairn.projections.rebuild.scratch import REBUILD_SUFFIX
+    from cairn.projections.rebuild.swap import SwapTimeout
 
     with open_runtime() as runtime, only_one_at_a_time(runtime):
         chosen = targets(runtime, name)
@@ -247,7 +248,7 @@ def verify(name: str | None, lanes: int) -> None:
 
     Prints every difference and exits with status 1 if there is any.
     """
-    from cairn.projections.rebuild.rebuild import VERIFY_SUFFIX
+    from cairn.projections.rebuild.scratch import VERIFY_SUFFIX
 
     with open_runtime() as runtime, only_one_at_a_time(runtime):
         chosen = targets(runtime, name)

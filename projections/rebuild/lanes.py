@@ -36,7 +36,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from cairn.projections.rebuild.rebuild import Replay, Target, collector_paused
+from cairn.projections.rebuild.replay import Replay, Target, collector_paused
 from cairn.projections.rebuild.state_folder import StateFolder
 
 #: Below this many events a rebuild stays in one process: starting lanes costs a second or two.

@@ -363,3 +363,17 @@ def copy_table(staging: sqlite3.Connection, cursor: Any, table: str) -> int:
                 copy.write_row(row)
             copied += len(page)
     return copied
+
+
+def copy_into(staging: sqlite3.Connection, session: SqlSession, table: str) -> None:
+    """Every row of ``table`` from the staging database into PostgreSQL's; serial columns go on from there."""
+    copy_table(staging, session.cursor, table)
+    session.cursor.execute(
+        "SELECT column_name AS name FROM information_schema.columns "
+        "WHERE table_schema = current_schema() AND table_name = %s AND column_default LIKE 'nextval%%'",
+        (table,),
+    )
+    for (name,) in [tuple(dict(r).values()) for r in session.cursor.fetchall()]:
+        session.cursor.execute(
+            f"SELECT setval(pg_get_serial_sequence('{table}', '{name}'), coalesce(max({name}), 0) + 1, false) FROM {table}"
+        )

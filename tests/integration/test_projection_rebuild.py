@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from cairn.cli import main
 from cairn.domain.aggregate import acting_as
 from cairn.domain.timestamps import utcnow
-from cairn.projections.rebuild.rebuild import Replay, rename_tables, scratch_schema
+from cairn.projections.rebuild.replay import Replay
+from cairn.projections.rebuild.scratch import rename_tables, scratch_schema
 from tests.acceptance.queue_helpers import task_definition
 from tests.conftest import SECRET_KEY
 
@@ -91,7 +92,7 @@ def test_scratch_ddl_renames_tables_and_indexes_but_not_columns_or_aliases():
 
 def test_staging_skips_only_work_no_statement_can_observe():
     from cairn.projections.queue.views import QueueViews
-    from cairn.projections.rebuild.rebuild import scratch_names, scratch_queries
+    from cairn.projections.rebuild.scratch import scratch_names, scratch_queries
     from cairn.projections.rebuild.staging import StagingSession, open_staging
     from cairn.projections.store.queries import load_queries
 
@@ -136,7 +137,7 @@ def test_staging_skips_only_work_no_statement_can_observe():
 
 def test_staging_never_makes_a_short_lived_row_that_nothing_saw():
     from cairn.projections.queue.views import QueueViews
-    from cairn.projections.rebuild.rebuild import scratch_names, scratch_queries
+    from cairn.projections.rebuild.scratch import scratch_names, scratch_queries
     from cairn.projections.rebuild.staging import StagingSession, open_staging
     from cairn.projections.store.queries import load_queries
 
@@ -190,7 +191,7 @@ def test_a_held_task_row_is_written_as_the_task_was_when_it_was_saved():
     from cairn.domain.queue.service import normalise_definition
     from cairn.domain.queue.task import Task
     from cairn.projections.queue.views import QueueViews, write_task_row
-    from cairn.projections.rebuild.rebuild import scratch_names, scratch_queries
+    from cairn.projections.rebuild.scratch import scratch_names, scratch_queries
     from cairn.projections.rebuild.staging import StagingSession, open_staging
     from cairn.projections.store.queries import load_queries
 
@@ -290,7 +291,7 @@ def queue_apart(replay: Any, limits: Any) -> list[list[int]]:
 
 def test_lanes_are_planned_only_for_long_logs(runtime):
     from cairn.projections.rebuild import lanes
-    from cairn.projections.rebuild.rebuild import Replay, Target
+    from cairn.projections.rebuild.replay import Replay, Target
 
     mixed_workload(runtime)
     replay = Replay(runtime.log, [Target(p) for p in [runtime.queue_views, runtime.worker_views]])
