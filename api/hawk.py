@@ -22,14 +22,12 @@ import hashlib
 import hmac
 import json
 import re
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
-from typing import Any, Literal, NamedTuple, Protocol
+from typing import Any, Literal, NamedTuple
 
 from mohawk.bewit import parse_bewit
 from mohawk.exc import HawkFail
@@ -42,17 +40,15 @@ from mohawk.util import (
 )
 
 from cairn.domain.auth.credentials import Certificate, ClientRecord, InvalidCertificate, verify_certificate
+from cairn.domain.auth.scopes import satisfies as scope_satisfies
+from cairn.domain.auth.scopes import valid_scope
+from cairn.projections.auth.hawk_nonces import TIMESTAMP_SKEW_SECONDS, Nonces, NonceStore
 
-TIMESTAMP_SKEW_SECONDS = 15 * 60
-#: How long a nonce is remembered: a copy of a request passes the timestamp
-#: check until its timestamp + skew, at most 2 x skew after it was accepted.
-NONCE_LIFETIME = 2 * TIMESTAMP_SKEW_SECONDS
 ANONYMOUS_ROLE = "assume:anonymous"
 _BEWIT_METHODS = frozenset({"GET", "HEAD"})  # node's hawk also accepts HEAD
 _REQUIRED_HEADER_KEYS = ("id", "ts", "nonce", "mac")
 _URLSAFE_TO_STANDARD = str.maketrans("-_", "+/")
 _URLSAFE_BASE64 = re.compile(r"[A-Za-z0-9_-]+\Z")
-_PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]*\Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,56 +111,6 @@ ScopeExpander = Callable[[list[str]], list[str]]
 Satisfies = Callable[[Sequence[str], str | dict[str, Any]], bool]
 
 
-class Nonces(Protocol):
-    """Where accepted nonces are remembered: this process (``NonceStore``) or the database."""
-
-    def first_use(self, client_id: str, timestamp: str, nonce: str, now: float) -> bool: ...
-
-
-class NonceStore:
-    """Remembers each accepted (clientId, timestamp, nonce) until a replay
-    of it would be refused for its timestamp anyway.
-
-    A request is accepted only if its timestamp is within the skew of our
-    clock, so a copy of it can pass that check only until timestamp + skew,
-    which is at most 2 x skew after we first accepted it. Keeping every entry
-    for 2 x skew therefore covers each request's whole replay window, and
-    because every entry lives equally long, insertion order is expiry order:
-    expired entries are always at the front of the OrderedDict. Only requests
-    that passed every other check are recorded, so entries cannot be planted
-    with far-off timestamps. Memory is bounded by `max_entries`; past it the
-    oldest entries, those nearest to expiry, are dropped first. That is the
-    one place a replay could slip through, chosen over unbounded growth. The
-    store is per process: a replay sent to another API process is not seen;
-    several processes share ``SharedNonceStore`` (projections/auth/hawk_nonces.py).
-    """
-
-    def __init__(
-        self, max_entries: int = 250_000, lifetime: float = NONCE_LIFETIME
-    ) -> None:
-        self._entries: OrderedDict[str, float] = OrderedDict()
-        self._max_entries = max_entries
-        self._lifetime = lifetime
-        self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def first_use(self, client_id: str, timestamp: str, nonce: str, now: float) -> bool:
-        """Record the nonce; True unless it was already recorded."""
-        key = f"{client_id}\n{timestamp}\n{nonce}"
-        with self._lock:
-            entries = self._entries
-            while entries and next(iter(entries.values())) <= now:
-                entries.popitem(last=False)
-            if key in entries:
-                return False
-            if len(entries) >= self._max_entries:
-                entries.popitem(last=False)
-            entries[key] = now + self._lifetime
-            return True
-
-
 class _Failure(Exception):
     """Authentication failed; the message is safe to show the caller."""
 
@@ -208,7 +154,7 @@ class HawkAuthenticator:
     ) -> None:
         self._lookup_client = lookup_client
         self._expand_scopes = expand_scopes
-        self._satisfies = satisfies or _satisfies_trailing_star
+        self._satisfies = satisfies or scope_satisfies
         self._nonces = nonces if nonces is not None else NonceStore()
         self._clock = clock
 
@@ -369,7 +315,7 @@ def _parse_ext(text: str) -> _Ext:
             raise _Failure(str(invalid)) from None
     authorized = ext.get("authorizedScopes")
     if authorized is not None:
-        if not isinstance(authorized, list) or not all(_is_scope(scope) for scope in authorized):
+        if not isinstance(authorized, list) or not all(valid_scope(scope) for scope in authorized):
             raise _Failure("authorizedScopes must be a list of valid scopes")
         authorized = tuple(authorized)
     return _Ext(certificate, authorized)
@@ -420,19 +366,6 @@ def _b64decode(text: str) -> bytes:
         return base64.b64decode(standard + "=" * (-len(standard) % 4), validate=True)
     except binascii.Error:
         raise ValueError("not base64") from None
-
-
-def _is_scope(scope: object) -> bool:
-    return isinstance(scope, str) and _PRINTABLE_ASCII.match(scope) is not None
-
-
-def _satisfies_trailing_star(scopeset: Sequence[str], expression: str | dict[str, Any]) -> bool:
-    required = [expression] if isinstance(expression, str) else expression["AllOf"]
-    return all(any(_grants(have, need) for have in scopeset) for need in required)
-
-
-def _grants(have: str, need: str) -> bool:
-    return have == need or (have.endswith("*") and need.startswith(have[:-1]))
 
 
 def _to_datetime(seconds: float) -> datetime:

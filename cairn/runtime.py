@@ -22,7 +22,7 @@ from starlette.requests import Request
 
 from cairn.api.authentication import authenticate_now
 from cairn.api.call import Caller
-from cairn.api.hawk import NONCE_LIFETIME, HawkAuthenticator, Nonces, NonceStore
+from cairn.api.hawk import HawkAuthenticator
 from cairn.api.signed_urls import DataUrls
 from cairn.consumers.event_stream import EventStream
 from cairn.consumers.index_expiry import IndexExpiry
@@ -43,7 +43,7 @@ from cairn.domain.queue.service import Claim, QueueService
 from cairn.domain.queue.worker_service import WorkerService
 from cairn.domain.timestamps import utcnow
 from cairn.projections.auth.cache import AuthCache, ClientUse, StaticClient
-from cairn.projections.auth.hawk_nonces import SharedNonceStore
+from cairn.projections.auth.hawk_nonces import nonces_for
 from cairn.projections.auth.views import AuthViews
 from cairn.projections.index.views import IndexReadModel, IndexViews
 from cairn.projections.objects.blob_store import FileBlobStore, new_blob_key
@@ -187,14 +187,9 @@ class Runtime:
         )
         # A replay must be refused whichever process it reaches: on PostgreSQL,
         # where several may serve, nonces are shared through the database.
-        self.shared_nonces: SharedNonceStore | None = None
-        nonces: Nonces
-        if settings.nonce_store == "database":
-            nonces = self.shared_nonces = SharedNonceStore(self.store, NONCE_LIFETIME)
-        else:
-            nonces = NonceStore(max_entries=settings.hawk_nonces, lifetime=NONCE_LIFETIME)
+        self.nonces = nonces_for(settings.nonce_store, self.store, settings.hawk_nonces)
         self.authenticator = HawkAuthenticator(
-            self.auth_cache.lookup_client, self.auth_cache.expand, satisfies, nonces=nonces,
+            self.auth_cache.lookup_client, self.auth_cache.expand, satisfies, nonces=self.nonces,
         )
 
         # Read-side views: each kept by a log follower, its rows and position in one commit.
@@ -232,8 +227,7 @@ class Runtime:
         self.reaper = Reaper(self.queue, self.queue_reads, self.settings.reaper_interval)
         self.reaper.passes.append(self.storage_expiry)
         self.reaper.passes.append(self.index_expiry)
-        if self.shared_nonces is not None:
-            self.reaper.passes.append(self.shared_nonces.prune)
+        self.reaper.passes.append(self.nonces.prune)
         self.reaper.start()
         for follower in self.view_followers:
             follower.start()

@@ -17,11 +17,12 @@ import base64
 import hashlib
 import hmac
 import json
-import re
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+
+from cairn.domain.auth.scopes import valid_scope
 
 MAX_LIFETIME = timedelta(days=31)
 CLOCK_TOLERANCE = timedelta(minutes=5)
@@ -31,7 +32,6 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _ONE_MS = timedelta(milliseconds=1)
 _MAX_LIFETIME_MS = MAX_LIFETIME // _ONE_MS
 _TOLERANCE_MS = CLOCK_TOLERANCE // _ONE_MS
-_PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]*\Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +85,7 @@ class Certificate:
         if expiry - start > _MAX_LIFETIME_MS:
             raise InvalidCertificate("certificate cannot last longer than 31 days")
         scopes = value.get("scopes")
-        if not isinstance(scopes, list) or not all(map(_is_scope, scopes)):
+        if not isinstance(scopes, list) or not all(map(valid_scope, scopes)):
             raise InvalidCertificate("certificate scopes must be a list of valid scopes")
         issuer = value.get("issuer")
         if issuer is None and "clientId" in value:
@@ -125,7 +125,7 @@ def create_temporary_credentials(
     Naive datetimes are taken as UTC, as the Taskcluster client does.
     """
     scopes = list(scopes)
-    if not all(map(_is_scope, scopes)):
+    if not all(map(valid_scope, scopes)):
         raise ValueError("scopes must be printable ASCII strings")
     start_ms, expiry_ms = _to_ms(start), _to_ms(expiry)
     if expiry_ms < start_ms:
@@ -197,7 +197,3 @@ def _milliseconds(value: object) -> int | None:
     if isinstance(value, float) and not value.is_integer():
         return None
     return int(value)
-
-
-def _is_scope(scope: object) -> bool:
-    return isinstance(scope, str) and _PRINTABLE_ASCII.match(scope) is not None
