@@ -10,6 +10,8 @@ aggregate and follows its version (``fold`` has checked both before),
 and working out again, for every event, which of its attributes the
 method takes. That is worked out once per event class. An event whose
 class applies itself in any other way goes through its own ``mutate``.
+What it needs of the library's insides it gets from
+``projections/store/eventsourcing_adapter.py``.
 """
 
 from __future__ import annotations
@@ -90,7 +92,7 @@ def _change(method: types.FunctionType) -> Applier:
 
 def _creation() -> Applier:
     """An aggregate's first event: a new aggregate of its topic's class, initialised from it."""
-    made: dict[str, tuple[type, tuple[str, ...], tuple[str, ...], bool]] = {}
+    made: dict[str, tuple[type, Callable[..., None], tuple[str, ...], tuple[str, ...], bool]] = {}
 
     def apply(event: Any, aggregate: Any) -> Any:
         state = event.__dict__
@@ -99,9 +101,9 @@ def _creation() -> Applier:
         if found is None:
             cls = resolve_topic(topic)
             found = made[topic] = (cls, *creation_parameters(cls))
-        cls, base_names, init_names, mentions_id = found
+        cls, base_init, base_names, init_names, mentions_id = found
         new = cls.__new__(cls)
-        new.__base_init__(**{name: state[name] for name in base_names if name in state})
+        base_init(new, **{name: state[name] for name in base_names if name in state})
         init_kwargs = {name: state[name] for name in init_names if name in state}
         if mentions_id:
             init_kwargs["id"] = state["originator_id"]

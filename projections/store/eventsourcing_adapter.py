@@ -20,7 +20,7 @@ from __future__ import annotations
 import inspect
 import sqlite3
 import types
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -194,11 +194,14 @@ def creates_plainly(event_class: type) -> bool:
     )
 
 
-def creation_parameters(aggregate_class: type) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
-    """What creating an ``aggregate_class`` takes: the library's base initialiser's
-    parameters, its own ``__init__``'s, and whether that names the id."""
+def creation_parameters(aggregate_class: type) -> tuple[Callable[..., None], tuple[str, ...], tuple[str, ...], bool]:
+    """What creating an ``aggregate_class`` takes: the library's base initialiser (called
+    as ``base_init(new, **state)``) and its parameters, the class's own ``__init__``'s
+    parameters, and whether that names the id."""
+    base_init = aggregate_class.__base_init__  # type: ignore[attr-defined]
     return (
-        tuple(inspect.signature(aggregate_class.__base_init__).parameters),  # type: ignore[attr-defined]
+        base_init,
+        tuple(inspect.signature(base_init).parameters),
         tuple(inspect.signature(aggregate_class.__init__).parameters),
         aggregate_class in library_domain._init_mentions_id,
     )
