@@ -62,7 +62,6 @@ class Target:
         return self.consumer is not None
 
 
-
 @dataclass
 class Replay:
     """Scratch copies of some projections' tables, kept up with the log."""
@@ -306,7 +305,6 @@ class Replay:
         self.progress(reached - target.position)
         target.position = reached
 
-
     def _pages(self, after: int, stop: int, followed: Projection | None = None) -> Iterator[list[tuple[int, Any]]]:
         """Batches of ``(position, event)`` in ``(after, stop]``: all, or those ``followed`` reads."""
         topics = list(getattr(followed, "topics", ())) if followed is not None else []
@@ -353,8 +351,6 @@ class Replay:
             if type(getattr(t.projection, "__wrapped__", t.projection)).__call__ is not Projection.__call__
             or any(k in t.projection.handlers for k in kinds)
         ]
-
-    # the end: swap or compare
 
     # the end: swap or compare
 

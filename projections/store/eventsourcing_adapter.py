@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from eventsourcing import domain as library_domain
+from eventsourcing import persistence as library_persistence
 from eventsourcing import postgres as library_postgres
 from eventsourcing import sqlite as library_sqlite
 from eventsourcing.application import Application, ProcessingEvent
@@ -45,6 +46,12 @@ PRIVATE_NAMES: tuple[tuple[Any, str, tuple[str, ...] | None], ...] = (
     (library_sqlite.SQLiteConnectionPool, "put_connection", ("self", "conn")),
     (library_postgres.PostgresApplicationRecorder, "_insert_stored_events", ("self", "curs", "stored_events")),
     (library_postgres.PostgresApplicationRecorder, "_fetch_ids_after_insert_events", ("self", "curs", "stored_events")),
+    (library_persistence, "find_id_convertor", ("domain_event_cls", "originator_id_cls")),
+    (library_persistence, "pass_through_convertor", ("originator_id",)),
+    (library_domain.CanMutateAggregate, "mutate", ("self", "aggregate")),
+    (library_domain.CanMutateAggregate, "apply", ("self", "aggregate")),
+    (library_domain.CanInitAggregate, "mutate", ("self", "aggregate")),
+    (library_domain.DecoratedFuncCaller, "apply", ("self", "aggregate")),
     (library_domain, "decorated_funcs", None),
     (library_domain, "_init_mentions_id", None),
     (library_domain, "DecoratedFuncCaller", None),
