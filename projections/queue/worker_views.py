@@ -186,8 +186,8 @@ def _task_queue_of(session: SqlSession, task_id: str, task: Any) -> str | None:
 class WorkerReadModel(ReadModel):
     """The worker views as the API and the worker service read them.
 
-    (claimWork's guard against quarantined workers is part of the queue's
-    ``take_pending``: it costs no statement of its own.)
+    (claimWork's guard against quarantined workers is the Worker aggregate's
+    own rule, applied by the queue service.)
     """
 
     # WorkerReads, for commands
