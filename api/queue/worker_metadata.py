@@ -1,8 +1,8 @@
 """The queue's worker metadata: provisioners, worker types, task queues and workers.
 
-Registered on the queue service. Everything listed here is read from views
-folded from the log (``projections/queue/worker_views.py`` and the pending queue);
-quarantining and declaring a worker are commands on its aggregate.
+Everything listed here is read from views folded from the log
+(``projections/queue/worker_views.py`` and the pending queue); quarantining
+and declaring a worker are commands on its aggregate.
 """
 
 from __future__ import annotations
@@ -13,26 +13,28 @@ from typing import Any
 import orjson
 
 from cairn.api.call import Call, require
+from cairn.api.endpoints import Endpoints
 from cairn.api.errors import InputValidationError, InvalidRequestArguments, ResourceNotFound
 from cairn.api.pagination import page
-from cairn.api.queue.tasks import TASK_QUEUE_ID, definition_from_row, queue
+from cairn.api.queue.context import QueueContext
+from cairn.api.queue.route_params import GENERIC_ID, PAGED, QUEUE_PARAMS, TASK_QUEUE_WORKER_TYPE
+from cairn.api.queue.tasks import definition_from_row
+from cairn.domain.queue import scope_requirements
+from cairn.domain.queue.task_queue_id import TaskQueueId
 from cairn.domain.timestamps import parse_time, utcnow
 
-GENERIC_ID = r"[a-zA-Z0-9-_]{1,38}"
-PAGED = ("continuationToken", "limit")
 CATEGORY = "Worker Metadata"
-QUEUE_PARAMS = {"taskQueueId": TASK_QUEUE_ID}
 PROVISIONER_PARAMS = {"provisionerId": GENERIC_ID}
 WORKER_TYPE_PARAMS = {"provisionerId": GENERIC_ID, "workerType": GENERIC_ID}
 WORKER_PARAMS = {**WORKER_TYPE_PARAMS, "workerGroup": GENERIC_ID, "workerId": GENERIC_ID}
-# Declaring a worker makes its task queue known, so the queue's id must be a
-# valid taskQueueId: the workerType is held to the second half of that pattern.
-TASK_QUEUE_WORKER_TYPE = r"[a-z]([-a-z0-9]{0,36}[a-z0-9])?"
 DECLARED_WORKER_PARAMS = {**WORKER_PARAMS, "workerType": TASK_QUEUE_WORKER_TYPE}
 
+endpoints = Endpoints()
+QueueCall = Call[QueueContext]
 
-def _reads(call: Call) -> Any:
-    return call.runtime.worker_reads
+
+def _reads(call: QueueCall) -> Any:
+    return call.context.worker_reads
 
 
 def _time(value: str, field: str) -> datetime:
@@ -42,14 +44,6 @@ def _time(value: str, field: str) -> datetime:
         raise InputValidationError(f"{field} must be a date-time, not {value!r}") from None
 
 
-def _more(rows: list[dict[str, Any]], limit: int, key: Any) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    """The page of ``rows`` (fetched with one extra) and its continuation token, if any."""
-    if len(rows) <= limit:
-        return rows, {}
-    rows = rows[:limit]
-    return rows, {"continuationToken": page.token(key(rows[-1]))}
-
-
 def _pair(after: str, separator: str) -> tuple[str, str]:
     if not after:
         return "", ""
@@ -57,11 +51,6 @@ def _pair(after: str, separator: str) -> tuple[str, str]:
     if not found:
         raise InvalidRequestArguments("continuationToken is not valid")
     return first, second
-
-
-def _split(task_queue_id: str) -> dict[str, str]:
-    provisioner_id, worker_type = task_queue_id.split("/", 1)
-    return {"provisionerId": provisioner_id, "workerType": worker_type, "taskQueueId": task_queue_id}
 
 
 def _listed(row: dict[str, Any]) -> dict[str, Any]:
@@ -79,17 +68,17 @@ def _provisioner(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _worker_type(row: dict[str, Any]) -> dict[str, Any]:
-    return {**_split(row["task_queue_id"]), **_listed(row)}
+    return {**TaskQueueId.parse(row["task_queue_id"]).fields(), **_listed(row)}
 
 
 def _task_queue(row: dict[str, Any]) -> dict[str, Any]:
     return {"taskQueueId": row["task_queue_id"], **_listed(row)}
 
 
-def _worker(call: Call, row: dict[str, Any]) -> dict[str, Any]:
+def _worker(call: QueueCall, row: dict[str, Any]) -> dict[str, Any]:
     key = (row["task_queue_id"], row["worker_group"], row["worker_id"])
     body = {
-        **_split(row["task_queue_id"]),
+        **TaskQueueId.parse(row["task_queue_id"]).fields(),
         "workerGroup": row["worker_group"],
         "workerId": row["worker_id"],
         "recentTasks": _reads(call).recent_tasks(*key),
@@ -113,10 +102,10 @@ def _worker_not_found(params: dict[str, str]) -> ResourceNotFound:
     )
 
 
-def _counts(call: Call, task_queue_id: str) -> dict[str, Any]:
-    reads = call.runtime.queue_reads
+def _counts(call: QueueCall, task_queue_id: str) -> dict[str, Any]:
+    reads = call.context.reads
     return {
-        **_split(task_queue_id),
+        **TaskQueueId.parse(task_queue_id).fields(),
         "pendingTasks": reads.pending_count(task_queue_id),
         "claimedTasks": reads.claimed_count(task_queue_id),
     }
@@ -125,7 +114,7 @@ def _counts(call: Call, task_queue_id: str) -> dict[str, Any]:
 # provisioners and worker types (deprecated views of task queues)
 
 
-@queue.endpoint(
+@endpoints.endpoint(
     "listProvisioners",
     "GET",
     "/provisioners",
@@ -136,15 +125,15 @@ def _counts(call: Call, task_queue_id: str) -> dict[str, Any]:
     output="list-provisioners-response",
     query=PAGED,
 )
-def list_provisioners(call: Call) -> dict[str, Any]:
+def list_provisioners(call: QueueCall) -> dict[str, Any]:
     """The provisioners (first halves of live task queue ids), paged."""
     limit, after = page.bounds(call)
     rows = _reads(call).provisioners(utcnow(), after, limit + 1)
-    rows, token = _more(rows, limit, lambda r: r["provisioner_id"])
+    rows, token = page.cut(rows, limit, lambda r: r["provisioner_id"])
     return {"provisioners": [_provisioner(r) for r in rows], **token}
 
 
-@queue.endpoint(
+@endpoints.endpoint(
     "getProvisioner",
     "GET",
     "/provisioners/<provisionerId>",
@@ -155,7 +144,7 @@ def list_provisioners(call: Call) -> dict[str, Any]:
     output="provisioner-response",
     params=PROVISIONER_PARAMS,
 )
-def get_provisioner(call: Call) -> dict[str, Any]:
+def get_provisioner(call: QueueCall) -> dict[str, Any]:
     """A provisioner with a live task queue."""
     provisioner_id = call.params["provisionerId"]
     row = _reads(call).provisioner(provisioner_id, utcnow())
@@ -164,7 +153,7 @@ def get_provisioner(call: Call) -> dict[str, Any]:
     return _provisioner(row)
 
 
-@queue.endpoint(
+@endpoints.endpoint(
     "listWorkerTypes",
     "GET",
     "/provisioners/<provisionerId>/worker-types",
@@ -176,15 +165,15 @@ def get_provisioner(call: Call) -> dict[str, Any]:
     query=PAGED,
     params=PROVISIONER_PARAMS,
 )
-def list_worker_types(call: Call) -> dict[str, Any]:
+def list_worker_types(call: QueueCall) -> dict[str, Any]:
     """A provisioner's worker types (its live task queues), paged."""
     limit, after = page.bounds(call)
     rows = _reads(call).worker_types(call.params["provisionerId"], utcnow(), after, limit + 1)
-    rows, token = _more(rows, limit, lambda r: r["worker_type"])
+    rows, token = page.cut(rows, limit, lambda r: r["worker_type"])
     return {"workerTypes": [_worker_type(r) for r in rows], **token}
 
 
-@queue.endpoint(
+@endpoints.endpoint(
     "getWorkerType",
     "GET",
     "/provisioners/<provisionerId>/worker-types/<workerType>",
@@ -195,10 +184,10 @@ def list_worker_types(call: Call) -> dict[str, Any]:
     output="workertype-response",
     params=WORKER_TYPE_PARAMS,
 )
-def get_worker_type(call: Call) -> dict[str, Any]:
+def get_worker_type(call: QueueCall) -> dict[str, Any]:
     """A worker type: the live task queue ``<provisionerId>/<workerType>``."""
     provisioner_id, worker_type = call.params["provisionerId"], call.params["workerType"]
-    row = _reads(call).task_queue(f"{provisioner_id}/{worker_type}", utcnow())
+    row = _reads(call).task_queue(str(TaskQueueId(provisioner_id, worker_type)), utcnow())
     if row is None:
         raise ResourceNotFound(
             f"Worker-type `{worker_type}` with Provisioner `{provisioner_id}` not found. "
@@ -211,7 +200,7 @@ def get_worker_type(call: Call) -> dict[str, Any]:
 # queue itself, whose id may contain a slash
 
 
-@queue.endpoint(
+@endpoints.endpoint(
     "taskQueueCountsBatch",
     "POST",
     "/task-queues/counts",
@@ -227,18 +216,15 @@ def get_worker_type(call: Call) -> dict[str, Any]:
     output="task-queue-counts-list-response",
     deferred_auth=True,
 )
-def task_queue_counts_batch(call: Call) -> dict[str, Any]:
+def task_queue_counts_batch(call: QueueCall) -> dict[str, Any]:
     """Pending and claimed counts of several task queues; every one must be permitted."""
     ids = call.body["taskQueueIds"]
-    require(
-        call.caller,
-        {"AllOf": [f"queue:{kind}-count:{q}" for q in ids for kind in ("pending", "claimed")]},
-    )
+    require(call.caller, scope_requirements.task_queue_counts_batch(ids))
     call.authorized = True
     return {"taskQueueCounts": [_counts(call, q) for q in ids]}
 
 
-@queue.endpoint(
+@endpoints.endpoint(
     "taskQueueCounts",
     "GET",
     "/task-queues/<taskQueueId>/counts",
@@ -249,12 +235,12 @@ def task_queue_counts_batch(call: Call) -> dict[str, Any]:
     greedy=("taskQueueId",),
     params=QUEUE_PARAMS,
 )
-def task_queue_counts(call: Call) -> dict[str, Any]:
+def task_queue_counts(call: QueueCall) -> dict[str, Any]:
     """How many runs of a task queue are pending, and how many are claimed."""
     return _counts(call, call.params["taskQueueId"])
 
 
-@queue.endpoint(
+@endpoints.endpoint(
     "listPendingTasks",
     "GET",
     "/task-queues/<taskQueueId>/pending",
@@ -267,13 +253,13 @@ def task_queue_counts(call: Call) -> dict[str, Any]:
     greedy=("taskQueueId",),
     params=QUEUE_PARAMS,
 )
-def list_pending_tasks(call: Call) -> dict[str, Any]:
+def list_pending_tasks(call: QueueCall) -> dict[str, Any]:
     """A task queue's pending runs with their tasks, in the order they became pending."""
     limit, after = page.bounds(call)
     if after and not after.isdigit():
         raise InvalidRequestArguments("continuationToken is not valid")
     rows = _reads(call).pending_tasks(call.params["taskQueueId"], int(after or 0), limit + 1)
-    rows, token = _more(rows, limit, lambda r: str(r["seq"]))
+    rows, token = page.cut(rows, limit, lambda r: str(r["seq"]))
     tasks = [
         {
             "taskId": r["task_id"],
@@ -286,7 +272,7 @@ def list_pending_tasks(call: Call) -> dict[str, Any]:
     return {"tasks": tasks, **token}
 
 
-@queue.endpoint(
+@endpoints.endpoint(
     "listClaimedTasks",
     "GET",
     "/task-queues/<taskQueueId>/claimed",
@@ -299,11 +285,11 @@ def list_pending_tasks(call: Call) -> dict[str, Any]:
     greedy=("taskQueueId",),
     params=QUEUE_PARAMS,
 )
-def list_claimed_tasks(call: Call) -> dict[str, Any]:
+def list_claimed_tasks(call: QueueCall) -> dict[str, Any]:
     """A task queue's claimed, unresolved runs with their tasks, oldest claim first."""
     limit, after = page.bounds(call)
     rows = _reads(call).claimed_tasks(call.params["taskQueueId"], _pair(after, " "), limit + 1)
-    rows, token = _more(rows, limit, lambda r: f"{r['claimed']} {r['task_id']}")
+    rows, token = page.cut(rows, limit, lambda r: f"{r['claimed']} {r['task_id']}")
     tasks = [
         {
             "taskId": r["task_id"],
@@ -318,7 +304,7 @@ def list_claimed_tasks(call: Call) -> dict[str, Any]:
     return {"tasks": tasks, **token}
 
 
-@queue.endpoint(
+@endpoints.endpoint(
     "listTaskQueues",
     "GET",
     "/task-queues",
@@ -328,15 +314,15 @@ def list_claimed_tasks(call: Call) -> dict[str, Any]:
     output="list-taskqueues-response",
     query=PAGED,
 )
-def list_task_queues(call: Call) -> dict[str, Any]:
+def list_task_queues(call: QueueCall) -> dict[str, Any]:
     """The live task queues, paged."""
     limit, after = page.bounds(call)
     rows = _reads(call).task_queues(utcnow(), after, limit + 1)
-    rows, token = _more(rows, limit, lambda r: r["task_queue_id"])
+    rows, token = page.cut(rows, limit, lambda r: r["task_queue_id"])
     return {"taskQueues": [_task_queue(r) for r in rows], **token}
 
 
-@queue.endpoint(
+@endpoints.endpoint(
     "getTaskQueue",
     "GET",
     "/task-queues/<taskQueueId>",
@@ -347,7 +333,7 @@ def list_task_queues(call: Call) -> dict[str, Any]:
     greedy=("taskQueueId",),
     params=QUEUE_PARAMS,
 )
-def get_task_queue(call: Call) -> dict[str, Any]:
+def get_task_queue(call: QueueCall) -> dict[str, Any]:
     """A live task queue."""
     task_queue_id = call.params["taskQueueId"]
     row = _reads(call).task_queue(task_queue_id, utcnow())
@@ -356,7 +342,7 @@ def get_task_queue(call: Call) -> dict[str, Any]:
     return _task_queue(row)
 
 
-@queue.endpoint(
+@endpoints.endpoint(
     "pendingTasks",
     "GET",
     "/pending/<taskQueueId>",
@@ -368,7 +354,7 @@ def get_task_queue(call: Call) -> dict[str, Any]:
     greedy=("taskQueueId",),
     params=QUEUE_PARAMS,
 )
-def pending_tasks(call: Call) -> dict[str, Any]:
+def pending_tasks(call: QueueCall) -> dict[str, Any]:
     """How many runs of a task queue are pending (deprecated: use taskQueueCounts)."""
     counts = _counts(call, call.params["taskQueueId"])
     counts.pop("claimedTasks")
@@ -378,7 +364,7 @@ def pending_tasks(call: Call) -> dict[str, Any]:
 # workers
 
 
-@queue.endpoint(
+@endpoints.endpoint(
     "listWorkers",
     "GET",
     "/provisioners/<provisionerId>/worker-types/<workerType>/workers",
@@ -390,16 +376,16 @@ def pending_tasks(call: Call) -> dict[str, Any]:
     query=(*PAGED, "quarantined"),
     params=WORKER_TYPE_PARAMS,
 )
-def list_workers(call: Call) -> dict[str, Any]:
+def list_workers(call: QueueCall) -> dict[str, Any]:
     """The live workers of a worker type, paged; ``quarantined=true|false`` filters them."""
     quarantined = call.query.get("quarantined")
     if quarantined not in (None, "true", "false"):
         raise InvalidRequestArguments("quarantined must be true or false")
     limit, after = page.bounds(call)
     now = utcnow()
-    task_queue_id = f"{call.params['provisionerId']}/{call.params['workerType']}"
+    task_queue_id = str(TaskQueueId(call.params["provisionerId"], call.params["workerType"]))
     rows = _reads(call).workers(task_queue_id, quarantined or "any", now, _pair(after, "/"), limit + 1)
-    rows, token = _more(rows, limit, lambda r: f"{r['worker_group']}/{r['worker_id']}")
+    rows, token = page.cut(rows, limit, lambda r: f"{r['worker_group']}/{r['worker_id']}")
     workers = []
     for r in rows:
         entry: dict[str, Any] = {
@@ -416,7 +402,7 @@ def list_workers(call: Call) -> dict[str, Any]:
     return {"workers": workers, **token}
 
 
-@queue.endpoint(
+@endpoints.endpoint(
     "getWorker",
     "GET",
     "/provisioners/<provisionerId>/worker-types/<workerType>/workers/<workerGroup>/<workerId>",
@@ -427,14 +413,14 @@ def list_workers(call: Call) -> dict[str, Any]:
     output="worker-response",
     params=WORKER_PARAMS,
 )
-def get_worker(call: Call) -> dict[str, Any]:
+def get_worker(call: QueueCall) -> dict[str, Any]:
     """A worker: its recent runs, expiry, first claim, activity and quarantine.
 
     A worker is not forgotten while it is quarantined, even past its expiry.
     """
     p = call.params
     now = utcnow()
-    task_queue_id = f"{p['provisionerId']}/{p['workerType']}"
+    task_queue_id = str(TaskQueueId(p["provisionerId"], p["workerType"]))
     reads = _reads(call)
     row = reads.worker_row(task_queue_id, p["workerGroup"], p["workerId"])
     live = row is not None and (
@@ -446,7 +432,7 @@ def get_worker(call: Call) -> dict[str, Any]:
     return _worker(call, row)
 
 
-@queue.endpoint(
+@endpoints.endpoint(
     "quarantineWorker",
     "PUT",
     "/provisioners/<provisionerId>/worker-types/<workerType>/workers/<workerGroup>/<workerId>",
@@ -458,24 +444,24 @@ def get_worker(call: Call) -> dict[str, Any]:
     output="worker-response",
     params=WORKER_PARAMS,
 )
-def quarantine_worker(call: Call) -> dict[str, Any]:
+def quarantine_worker(call: QueueCall) -> dict[str, Any]:
     """Quarantine a known worker until a time: it claims nothing until then.
 
     A time now or in the past lifts the quarantine. Every change is kept in the
     worker's quarantine history, with who made it and why.
     """
     p = call.params
-    task_queue_id = f"{p['provisionerId']}/{p['workerType']}"
+    task_queue_id = str(TaskQueueId(p["provisionerId"], p["workerType"]))
     until = _time(call.body["quarantineUntil"], "quarantineUntil")
     reason = call.body.get("quarantineInfo", "")
-    call.runtime.workers.quarantine(task_queue_id, p["workerGroup"], p["workerId"], until, reason)
+    call.context.workers.quarantine(task_queue_id, p["workerGroup"], p["workerId"], until, reason)
     row = _reads(call).worker_row(task_queue_id, p["workerGroup"], p["workerId"])
     if row is None:
         raise _worker_not_found(p)
     return _worker(call, row)
 
 
-@queue.endpoint(
+@endpoints.endpoint(
     "declareWorker",
     "PUT",
     "/provisioners/<provisionerId>/worker-types/<workerType>/<workerGroup>/<workerId>",
@@ -491,22 +477,21 @@ def quarantine_worker(call: Call) -> dict[str, Any]:
             }
         ]
     },
+    scope_params=lambda params, body: scope_requirements.declare_worker(body),
     input="update-worker-request",
     output="worker-response",
     params=DECLARED_WORKER_PARAMS,
-    deferred_auth=True,
 )
-def declare_worker(call: Call) -> dict[str, Any]:
+def declare_worker(call: QueueCall) -> dict[str, Any]:
     """Declare a worker, making it and its task queue known until ``expires``.
 
     The caller needs ``queue:declare-worker:<...>#<property>`` for each
     property it sets.
     """
     p = call.params
-    call.authorize(properties=sorted(call.body))
-    task_queue_id = f"{p['provisionerId']}/{p['workerType']}"
+    task_queue_id = str(TaskQueueId(p["provisionerId"], p["workerType"]))
     expires = _time(call.body["expires"], "expires")
-    call.runtime.workers.declare(task_queue_id, p["workerGroup"], p["workerId"], expires)
+    call.context.workers.declare(task_queue_id, p["workerGroup"], p["workerId"], expires)
     row = _reads(call).worker_row(task_queue_id, p["workerGroup"], p["workerId"])
     if row is None:
         raise _worker_not_found(p)
