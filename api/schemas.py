@@ -92,9 +92,6 @@ class SchemaSet:
             return None
         return "\n".join(_describe(e) for e in sorted(problems, key=_depth)[:5])
 
-    def dereferenced(self, uri: str) -> dict[str, Any]:
-        return self.documents[uri]
-
 
 @functools.cache
 def _fast_formats() -> dict[str, Any]:

@@ -128,11 +128,6 @@ ORDER BY priority_rank DESC, seq LIMIT :count;
 SELECT task_id, run_id FROM pending WHERE task_queue_id = :task_queue_id
 ORDER BY priority_rank DESC, seq LIMIT :count FOR UPDATE OF pending SKIP LOCKED;
 
--- name: list_pending
--- A page of a queue's pending runs, in claim order.
-SELECT * FROM pending WHERE task_queue_id = :task_queue_id AND seq > :after
-ORDER BY seq LIMIT :limit;
-
 -- name: count_pending
 -- How many runs of a queue are pending.
 SELECT count(*) AS n FROM pending WHERE task_queue_id = :task_queue_id;
@@ -158,11 +153,6 @@ SELECT task_id, run_id FROM claims WHERE taken_until <= :now ORDER BY taken_unti
 -- name: count_claimed
 -- How many runs of a queue are running.
 SELECT count(*) AS n FROM claims WHERE task_queue_id = :task_queue_id;
-
--- name: list_claimed
--- A page of a queue's running runs.
-SELECT * FROM claims WHERE task_queue_id = :task_queue_id AND task_id > :after
-ORDER BY task_id LIMIT :limit;
 
 -- name: insert_dependency
 -- A task declared a dependency.
