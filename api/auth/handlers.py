@@ -10,6 +10,7 @@ change adds, decided on the state it applies to.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from cairn.api.auth.context import AuthContext
@@ -145,6 +146,15 @@ def reset_access_token(call: AuthCall) -> dict[str, Any]:
     return {**client_json(call.context, client_id), "accessToken": token}
 
 
+def _managed_client_command(call: AuthCall, command: Callable[[str], Any]) -> dict[str, Any]:
+    """Run ``command`` on a client Cairn manages (a static client is refused before authorization)."""
+    client_id = call.params["clientId"]
+    refuse_static(client_id)
+    call.authorize()
+    command(client_id)
+    return client_json(call.context, client_id)
+
+
 @auth.endpoint(
     "enableClient", "POST", "/clients/<clientId>/enable", title="Enable Client",
     category="Clients", scopes="auth:enable-client:<clientId>",
@@ -152,11 +162,7 @@ def reset_access_token(call: AuthCall) -> dict[str, Any]:
 )
 def enable_client(call: AuthCall) -> dict[str, Any]:
     """Enable a disabled client; an enabled one stays as it is."""
-    client_id = call.params["clientId"]
-    refuse_static(client_id)
-    call.authorize()
-    call.context.service.enable_client(client_id)
-    return client_json(call.context, client_id)
+    return _managed_client_command(call, call.context.service.enable_client)
 
 
 @auth.endpoint(
@@ -166,11 +172,7 @@ def enable_client(call: AuthCall) -> dict[str, Any]:
 )
 def disable_client(call: AuthCall) -> dict[str, Any]:
     """Disable a client, so that its credentials no longer authenticate."""
-    client_id = call.params["clientId"]
-    refuse_static(client_id)
-    call.authorize()
-    call.context.service.disable_client(client_id)
-    return client_json(call.context, client_id)
+    return _managed_client_command(call, call.context.service.disable_client)
 
 
 @auth.endpoint(

@@ -50,6 +50,10 @@ def _now() -> str:
     return iso(utcnow())
 
 
+def _namespace(row: dict[str, Any]) -> str:
+    return row["namespace"]
+
+
 def _found(call: IndexCall, path: str) -> dict[str, Any]:
     entry = call.context.reads.entry(path, _now())
     if entry is None:
@@ -124,11 +128,8 @@ def list_namespaces(call: IndexCall) -> dict[str, Any]:
     """The namespaces directly under a namespace, up to 1000 at a time."""
     namespace = _listed(call)
     limit, after = page.bounds(call)
-    rows = call.context.reads.namespaces_under(namespace, after, limit + 1, _now())
-    result: dict[str, Any] = {"namespaces": rows[:limit]}
-    if len(rows) > limit:
-        result["continuationToken"] = page.token(rows[limit - 1]["namespace"])
-    return result
+    rows, more = page.cut(call.context.reads.namespaces_under(namespace, after, limit + 1, _now()), limit, _namespace)
+    return {"namespaces": rows, **more}
 
 
 @index.endpoint(
@@ -148,11 +149,8 @@ def list_tasks(call: IndexCall) -> dict[str, Any]:
     """The tasks indexed directly under a namespace, up to 1000 at a time."""
     namespace = _listed(call)
     limit, after = page.bounds(call)
-    rows = call.context.reads.entries_under(namespace, after, limit + 1, _now())
-    result: dict[str, Any] = {"tasks": rows[:limit]}
-    if len(rows) > limit:
-        result["continuationToken"] = page.token(rows[limit - 1]["namespace"])
-    return result
+    rows, more = page.cut(call.context.reads.entries_under(namespace, after, limit + 1, _now()), limit, _namespace)
+    return {"tasks": rows, **more}
 
 
 @index.endpoint(
