@@ -49,6 +49,16 @@ class _Page:
         rows = rows[:limit]
         return rows, {"continuationToken": self.token(key(rows[-1]))}
 
+    @staticmethod
+    def pair(after: str, separator: str) -> tuple[str, str]:
+        """A continuation key made of two parts, split at ``separator``; ("", "") for none."""
+        if not after:
+            return "", ""
+        first, found, second = after.partition(separator)
+        if not found:
+            raise InvalidRequestArguments("continuationToken is not valid")
+        return first, second
+
     def position(self, call: Any) -> tuple[int, int]:
         """(limit, the log position or version after which to continue) from the query."""
         limit, after = self.bounds(call)

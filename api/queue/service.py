@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cairn.api.endpoints import Service
-from cairn.api.queue import artifacts, claims, groups, history, tasks, worker_metadata
+from cairn.api.queue import artifacts, claims, groups, history, task_queues, tasks, worker_metadata
 
 queue = Service(
     name="queue",
@@ -19,5 +19,6 @@ queue = Service(
     claims.endpoints,
     artifacts.endpoints,
     history.endpoints,
+    task_queues.endpoints,
     worker_metadata.endpoints,
 )
