@@ -28,6 +28,7 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from cairn.api import body_limits, errors
 from cairn.api.call import Call, Caller, require
+from cairn.api.contexts import ApiContexts
 from cairn.api.endpoints import Endpoint, Service
 from cairn.api.request_threads import give_request_threads, in_request_thread, stop_request_threads
 from cairn.api.schemas import load_schemas
@@ -106,44 +107,47 @@ class EndpointRunner:
         # worker-thread call: a hop to the thread pool costs more than Hawk.
         attempt = _Attempt(dict(request.path_params))
         try:
-            runtime = request.app.state.runtime
-            raw = await self._read_body(request, runtime.settings.max_body_bytes)
+            contexts: ApiContexts = request.app.state.contexts
+            raw = await self._read_body(request, contexts.max_body_bytes)
             if not self.is_async:
-                call, outcome = await in_request_thread(request, self._run_sync, attempt, request, raw, runtime)
+                call, outcome = await in_request_thread(request, self._run_sync, attempt, request, raw, contexts)
                 if not inspect.iscoroutine(outcome):
                     return outcome
                 # A handler that has to wait (claimWork's long poll) hands back
                 # its wait as a coroutine, to be run here on the event loop.
                 with acting_as(call.caller.client_id):
                     result = await outcome
-                return self._respond(call, result, runtime)
-            caller = await in_request_thread(request, self._caller, request, raw, runtime)
-            call = self._prepare(attempt, request, raw, caller, runtime)
+                return self._respond(call, result, contexts)
+            caller = await in_request_thread(request, self._caller, request, raw, contexts)
+            call = self._prepare(attempt, request, raw, caller, contexts)
             with acting_as(caller.client_id):
                 result = await self.endpoint.handler(call)
-            return self._respond(call, result, runtime)
+            return self._respond(call, result, contexts)
         except Exception as e:  # every failure becomes Taskcluster's error body
             return self._failure(e, attempt)
 
-    def _run_sync(self, attempt: _Attempt, request: Request, raw: bytes, runtime: Any) -> tuple[Call, Any]:
-        call = self._prepare(attempt, request, raw, self._caller(request, raw, runtime), runtime)
+    def _run_sync(self, attempt: _Attempt, request: Request, raw: bytes, contexts: ApiContexts) -> tuple[Call, Any]:
+        call = self._prepare(attempt, request, raw, self._caller(request, raw, contexts), contexts)
         with acting_as(call.caller.client_id):
             result = self.endpoint.handler(call)
         if inspect.iscoroutine(result):
             return call, result
-        return call, self._respond(call, result, runtime)
+        return call, self._respond(call, result, contexts)
 
-    def _caller(self, request: Request, raw: bytes, runtime: Any) -> Caller:
+    def _caller(self, request: Request, raw: bytes, contexts: ApiContexts) -> Caller:
         if self.endpoint.own_authentication:
             return Caller("anonymous", [], "none")
-        return runtime.authenticate(request, raw)
+        return contexts.authentication.caller(request, raw)
 
-    def _prepare(self, attempt: _Attempt, request: Request, raw: bytes, caller: Caller, runtime: Any) -> Call:
+    def _prepare(
+        self, attempt: _Attempt, request: Request, raw: bytes, caller: Caller, contexts: ApiContexts
+    ) -> Call:
         attempt.payload = self._parse_body(raw)
         self._check_params(attempt.params)
         query = dict(request.query_params)
         query.pop("bewit", None)
-        call = Call(self.endpoint, request, attempt.params, query, attempt.payload, caller, runtime)
+        context = contexts.of(self.service.name)
+        call = Call(self.endpoint, request, attempt.params, query, attempt.payload, caller, context, uptime=contexts.uptime)
         if self.auth_before:
             call.authorize()
         return call
@@ -210,14 +214,14 @@ class EndpointRunner:
                     f"URL parameter {name}={value!r} must match {pattern.pattern}"
                 )
 
-    def _respond(self, call: Call, result: Any, runtime: Any) -> Response:
+    def _respond(self, call: Call, result: Any, contexts: ApiContexts) -> Response:
         if not call.authorized:
             raise RuntimeError(f"{self.endpoint.name} did not authorize the call")
         if isinstance(result, Response):
             return result
         if result is None:
             return Response(status_code=204) if not self.output_uri else json_response({})
-        if self.output_uri and runtime.validate_output:
+        if self.output_uri and contexts.validate_output:
             problems = load_schemas().errors(self.output_uri, result)
             if problems:
                 raise RuntimeError(f"{self.endpoint.name} produced invalid output: {problems}")
@@ -247,7 +251,10 @@ async def not_found(request: Request, exc: Exception) -> Response:
     return error_response(error)
 
 
-def build_app(runtime: Any, services: Sequence[Service], extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
+def build_app(
+    runtime: Any, contexts: ApiContexts, services: Sequence[Service], extra_routes: Sequence[BaseRoute] = ()
+) -> Starlette:
+    """The app serving ``services``; ``runtime`` is started and stopped with it."""
     routes: list[BaseRoute] = list(extra_routes)
     for service in services:
         routes.append(Mount(service.base_path, routes=service_routes(service)))
@@ -265,7 +272,7 @@ def build_app(runtime: Any, services: Sequence[Service], extra_routes: Sequence[
         exception_handlers={404: not_found, 405: not_found},
         lifespan=lifespan,
     )
-    app.state.runtime = runtime
+    app.state.contexts = contexts
     give_request_threads(app, runtime.settings.request_threads)
     return app
 

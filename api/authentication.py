@@ -1,4 +1,11 @@
-"""From a Starlette request to an authenticated caller, or a 401."""
+"""From a Starlette request to an authenticated caller, or a 401.
+
+The path of every request: :class:`Authentication` (built once, with the
+contexts) checks the Hawk signature or bewit with :class:`HawkAuthenticator`,
+which looks clients up and expands their scopes in the auth cache
+(``projections/auth/cache.py``); :class:`ClientUse` notes each stored client
+whose key signed an accepted request, so its ``lastDateUsed`` moves.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +13,27 @@ from starlette.requests import Request
 
 from cairn.api.call import Caller
 from cairn.api.errors import AuthenticationFailed
-from cairn.api.hawk import HawkAuthenticator, HawkRequest
+from cairn.api.hawk import AuthResult, HawkAuthenticator, HawkRequest
 from cairn.api.request_threads import in_request_thread
+from cairn.projections.auth.cache import ClientUse
+
+
+class Authentication:
+    """Authenticates requests to Cairn, and requests that other services received."""
+
+    def __init__(self, authenticator: HawkAuthenticator, client_use: ClientUse):
+        self.authenticator = authenticator
+        self.client_use = client_use
+
+    def caller(self, request: Request, body: bytes) -> Caller:
+        """The caller of a request to Cairn; raises AuthenticationFailed (401)."""
+        with self.client_use.watching():
+            return authenticate_now(self.authenticator, request, body)
+
+    def check(self, request: HawkRequest) -> AuthResult:
+        """authenticateHawk: the outcome for a request another service received."""
+        with self.client_use.watching():
+            return self.authenticator.authenticate(request)
 
 
 def hawk_request(request: Request, body: bytes | None) -> HawkRequest:

@@ -1,9 +1,10 @@
-"""What a handler sees of one API call: its arguments, its caller, and authorization."""
+"""What a handler sees of one API call: its arguments, its caller, its service's context, and authorization."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from starlette.requests import Request
 
@@ -21,17 +22,28 @@ class Caller:
     expires: str | None = None
 
 
+Context = TypeVar("Context")
+
+
+def _no_uptime() -> float:
+    return 0.0
+
+
 @dataclass
-class Call:
+class Call(Generic[Context]):
+    """One call; ``context`` is its service's (``QueueContext`` for the queue, ...)."""
+
     endpoint: Endpoint
     request: Request
     params: dict[str, str]
     query: dict[str, str]
     body: Any
     caller: Caller
-    runtime: Any
+    context: Context
     authorized: bool = False
     headers: dict[str, str] = field(default_factory=dict)
+    #: Seconds since the server started (for ``ping``).
+    uptime: Callable[[], float] = _no_uptime
 
     @property
     def client_id(self) -> str:
@@ -41,10 +53,16 @@ class Call:
         return satisfies(self.caller.scopes, expression)
 
     def authorize(self, **extra: Any) -> None:
-        """Check the endpoint's scope expression, with parameters known only now."""
+        """Check the endpoint's scope expression, with parameters known only now.
+
+        The parameters are the route's, the body's, those the endpoint
+        declares it computes from the request (``scope_params``), and ``extra``.
+        """
         values = dict(self.params)
         if isinstance(self.body, dict):
             values.update(self.body)
+        if self.endpoint.scope_params is not None:
+            values.update(self.endpoint.scope_params(self.params, self.body))
         values.update(extra)
         template = scope_template(self.endpoint)
         if template is not None:

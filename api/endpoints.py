@@ -17,6 +17,8 @@ from typing import Any
 _ROUTE_PARAM = re.compile(r"<(\w+)>")
 
 Handler = Callable[..., Any]
+#: Scope parameters computed from the route parameters and the parsed body.
+ScopeParams = Callable[[dict[str, str], Any], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,9 @@ class Endpoint:
     greedy: tuple[str, ...] = ()
     #: Regular expressions that route parameters must match.
     params: dict[str, str] = field(default_factory=dict)
+    #: Scope parameters the request implies beyond its route and body
+    #: (a domain function per endpoint, e.g. createTask's priorities).
+    scope_params: ScopeParams | None = None
     #: Whether the handler decides authorization itself with ``call.authorize``,
     #: because the scope parameters are only known after loading an entity.
     deferred_auth: bool = False
@@ -63,20 +68,18 @@ class Endpoint:
 
 def _ping(call: Any) -> dict[str, Any]:
     """Respond without doing anything; shows that the server is up."""
-    return {"alive": True, "uptime": call.runtime.uptime()}
+    return {"alive": True, "uptime": call.uptime()}
+
+
+def schema_uri(service_name: str, name: str | None) -> str | None:
+    return f"/schemas/{service_name}/v1/{name}.json" if name else None
 
 
 @dataclass
-class Service:
-    """A Taskcluster-style service; like Taskcluster's, each starts with ``ping``."""
+class Endpoints:
+    """Endpoints declared in one module, in order; a :class:`Service` includes them."""
 
-    name: str
-    title: str
-    description: str
     endpoints: list[Endpoint] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.endpoint("ping", "GET", "/ping", title="Ping Server", category="Monitoring")(_ping)
 
     def endpoint(
         self,
@@ -104,8 +107,29 @@ class Service:
 
         return register
 
+
+@dataclass(kw_only=True)
+class Service(Endpoints):
+    """A Taskcluster-style service; like Taskcluster's, each starts with ``ping``.
+
+    Endpoints are declared on the service itself, or in modules of their own
+    (each an :class:`Endpoints`) that the service then includes, in order.
+    """
+
+    name: str
+    title: str
+    description: str
+
+    def __post_init__(self) -> None:
+        self.endpoint("ping", "GET", "/ping", title="Ping Server", category="Monitoring")(_ping)
+
+    def include(self, *parts: Endpoints) -> Service:
+        for part in parts:
+            self.endpoints.extend(part.endpoints)
+        return self
+
     def schema_uri(self, name: str | None) -> str | None:
-        return f"/schemas/{self.name}/v1/{name}.json" if name else None
+        return schema_uri(self.name, name)
 
     @property
     def base_path(self) -> str:

@@ -9,8 +9,8 @@ also holds the scopes of the ``anonymous`` role.
 
 mohawk supplies the header grammar and the MAC. Its parse_authorization_header,
 Resource and calculate_payload_hash pretty-print their input into a debug log
-message on every call, whether or not debug logging is on (about 50 µs each,
-and milliseconds for a large body), so on this per-request path the header is
+message on every call, whether or not debug logging is on (a cost per
+request, measured in ``bench/README.md``), so on this per-request path the header is
 parsed with mohawk's own grammar and the payload hash is computed directly.
 """
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -11,6 +12,7 @@ from cairn.api.errors import InvalidRequestArguments
 T = TypeVar("T")
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 1000
+_DIGITS = re.compile(r"[0-9]+")
 
 
 class _Page:
@@ -39,6 +41,30 @@ class _Page:
         if "\x00" in key:  # no key holds NUL, and PostgreSQL cannot even compare with one
             raise InvalidRequestArguments("continuationToken is not valid")
         return key
+
+    def cut(self, rows: list[T], limit: int, key: Callable[[T], str]) -> tuple[list[T], dict[str, str]]:
+        """The first ``limit`` of ``rows`` (fetched with one extra), and a continuation token if there were more."""
+        if len(rows) <= limit:
+            return rows, {}
+        rows = rows[:limit]
+        return rows, {"continuationToken": self.token(key(rows[-1]))}
+
+    @staticmethod
+    def pair(after: str, separator: str) -> tuple[str, str]:
+        """A continuation key made of two parts, split at ``separator``; ("", "") for none."""
+        if not after:
+            return "", ""
+        first, found, second = after.partition(separator)
+        if not found:
+            raise InvalidRequestArguments("continuationToken is not valid")
+        return first, second
+
+    def position(self, call: Any) -> tuple[int, int]:
+        """(limit, the log position or version after which to continue) from the query."""
+        limit, after = self.bounds(call)
+        if after and not _DIGITS.fullmatch(after):
+            raise InvalidRequestArguments("continuationToken is not valid")
+        return limit, int(after or 0)
 
     def __call__(
         self, call: Any, items: Sequence[T], key: Callable[[T], str]

@@ -3,14 +3,13 @@
 Requests get a bounded pool of their own, apart from the default pool that
 the consumers' waits use. Past a handful of threads more do not add
 throughput: they queue for the GIL and for the log's lock, and each switch
-between them costs CPU (on two cores, 8 threads instead of 40 gave a third
-more lifecycles per second and a fifth less CPU per lifecycle). A request
+between them costs CPU (measured: ``bench/README.md``). A request
 beyond the bound waits in the pool's queue, holding no thread and no
 database connection.
 
 The pool is asyncio's own executor rather than anyio's worker threads: a
-hop costs about 28 µs of CPU there against 67–84 µs through anyio's
-limiter (64 coroutines hopping at once). The caller's context variables
+hop to it costs a fraction of the CPU of one through anyio's limiter
+(``bench/README.md``). The caller's context variables
 (who is acting, for the events a command records) go with the call.
 """
 

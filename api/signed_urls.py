@@ -15,6 +15,7 @@ import base64
 import hashlib
 import hmac
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -78,3 +79,24 @@ class DataUrls:
         if claims.get("o") != operation or claims.get("e", 0) < time.time():
             raise InvalidToken()
         return claims
+
+
+@dataclass(frozen=True)
+class DataLinks:
+    """This deployment's data URLs: :class:`DataUrls` under its root URL."""
+
+    urls: DataUrls
+    root_url: str
+
+    def upload_url(
+        self, target: dict[str, Any], content_type: str, lifetime: timedelta, content_length: int | None = None
+    ) -> tuple[str, datetime]:
+        return self.urls.upload_url(self.root_url, target, content_type, lifetime, content_length)
+
+    def download_url(
+        self, blob: str, content_type: str, lifetime: timedelta, verify: tuple[int, str] | None = None
+    ) -> tuple[str, datetime]:
+        return self.urls.download_url(self.root_url, blob, content_type, lifetime, verify)
+
+    def claims(self, token: str, operation: str) -> dict[str, Any]:
+        return self.urls.claims(token, operation)

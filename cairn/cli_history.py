@@ -91,10 +91,11 @@ def _history_command(kind: str) -> None:
     @click.option("--full", is_flag=True, help="Show each event's data in full in the table.")
     @json_option
     def command(entity_id: str, full: bool, as_json: bool) -> None:
-        from cairn.api.queue.history import all_history
+        from cairn.api.history import all_history
+        from cairn.contexts import log_history
 
         with opened_runtime() as runtime:
-            entries = [(None, e) for e in all_history(runtime.log, _keys()[kind](entity_id))]
+            entries = [(None, e) for e in all_history(log_history(runtime), _keys()[kind](entity_id))]
         _print_history(kind, entity_id, entries, full, as_json)
 
 
@@ -109,14 +110,15 @@ for _kind in ("task", "client", "role"):
 def group_history(task_group_id: str, full: bool, as_json: bool) -> None:
     """Events of a group and its tasks, in log order."""
     from cairn.api.queue.history import group_history as merged_history
+    from cairn.contexts import log_history
 
     with opened_runtime() as runtime:
-        entries = merged_history(runtime.log, runtime.queue_reads, task_group_id)
+        entries = merged_history(log_history(runtime), runtime.queue_reads, task_group_id)
     _print_history("task group", task_group_id, entries, full, as_json)
 
 
 def _print_history(kind: str, entity_id: str, entries: list[tuple[str | None, Any]], full: bool, as_json: bool) -> None:
-    from cairn.api.auth.handlers import history_json
+    from cairn.api.history import history_json
 
     if not entries:
         raise click.ClickException(f"no {kind} {entity_id} was ever recorded")
@@ -173,11 +175,12 @@ def _parse_at(at: str) -> int | datetime:
 
 def state_at(runtime: Any, kind: str, entity_id: str, at: str | None) -> tuple[Any, Any]:
     """The aggregate as it was after the last event at or before ``at``, and that event."""
-    from cairn.api.queue.history import all_history
+    from cairn.api.history import all_history
+    from cairn.contexts import log_history
     from cairn.domain.timestamps import iso, parse_time
 
     key = _keys()[kind](entity_id)
-    entries = all_history(runtime.log, key)
+    entries = all_history(log_history(runtime), key)
     if not entries:
         raise click.ClickException(f"no {kind} {entity_id} was ever recorded")
     point = _parse_at(at) if at is not None else entries[-1].version
@@ -212,14 +215,13 @@ def _as_of(entry: Any) -> dict[str, Any]:
 @json_option
 def show_task(task_id: str, at: str | None, as_json: bool) -> None:
     """A task's status and definition as of --at."""
-    from cairn.api.queue.tasks import definition_of
     from cairn.cli_tasks import print_status, print_yaml
     from cairn.projections.history import redact
 
     with opened_runtime() as runtime:
         found, entry = state_at(runtime, "task", task_id, at)
     # As in the history, nothing token-like leaves the log (e.g. a token in payload.env).
-    result = {"taskId": task_id, "asOf": _as_of(entry), "status": found.status(), "task": redact(definition_of(found))}
+    result = {"taskId": task_id, "asOf": _as_of(entry), "status": found.status(), "task": redact(found.public_definition())}
     if as_json:
         print_json(result)
         return

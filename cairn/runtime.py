@@ -18,10 +18,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
 
-from cairn.api.authentication import authenticate_now
-from cairn.api.call import Caller
 from cairn.api.hawk import HawkAuthenticator
 from cairn.api.signed_urls import DataUrls
 from cairn.consumers.event_stream import EventStream
@@ -201,11 +198,6 @@ class Runtime:
 
     def _signal_on_commit(self, session: Any, events: Any, aggregates: Any) -> None:
         session.on_commit(self.log_signal.bump)
-
-    def authenticate(self, request: Request, body: bytes) -> Caller:
-        # A stored client whose key signs an accepted request is used (see ClientUse).
-        with self.client_use.watching():
-            return authenticate_now(self.authenticator, request, body)
 
     def uptime(self) -> float:
         return time.monotonic() - self.started

@@ -10,20 +10,21 @@ from cairn.api.events.handlers import events
 from cairn.api.index.handlers import index, root_listing_routes
 from cairn.api.objects.data import object_data_routes
 from cairn.api.objects.handlers import objects
-from cairn.api.queue import (
-    artifacts,  # noqa: F401  (registers the artifact endpoints on `queue`)
-    history,  # noqa: F401  (registers the task and task-group history endpoints on `queue`)
-    workers,  # noqa: F401  (registers the worker endpoints on `queue`)
-)
-from cairn.api.queue.tasks import queue
+from cairn.api.queue.service import queue
 from cairn.api.references import reference_routes
+from cairn.contexts import api_contexts
 from cairn.runtime import Runtime
 
 SERVICES = [auth, queue, events, objects, index]
 
 
 def create_app(runtime: Runtime) -> Starlette:
-    return build_app(runtime, SERVICES, extra_routes=reference_routes(SERVICES) + object_data_routes() + root_listing_routes())
+    return build_app(
+        runtime,
+        api_contexts(runtime),
+        SERVICES,
+        extra_routes=reference_routes(SERVICES) + object_data_routes() + root_listing_routes(),
+    )
 
 
 def app_from_env() -> Starlette:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from eventsourcing.domain import BaseAggregate, CanInitAggregate, CanMutateAggregate, MetaDomainEvent
@@ -57,7 +57,3 @@ class CairnAggregate(BaseAggregate[str]):
     def _create(cls, event_class: type[Any], *, id: Any = None, **kwargs: Any) -> Any:
         kwargs.setdefault("actor", current_actor())
         return super()._create(event_class, id=id, **kwargs)
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)

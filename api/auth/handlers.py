@@ -13,19 +13,19 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from cairn.api.auth.context import AuthContext
 from cairn.api.authentication import authenticate
 from cairn.api.call import Call, require
 from cairn.api.endpoints import Service
 from cairn.api.errors import InputError, InvalidRequestArguments, ResourceNotFound
 from cairn.api.hawk import HawkAuthenticator, HawkRequest, NonceStore
+from cairn.api.history import history_page
 from cairn.api.pagination import page
 from cairn.domain.auth.credentials import ClientRecord
 from cairn.domain.auth.model import client_key, refuse_static, role_key
 from cairn.domain.auth.scopes import normalize_scopes, satisfies
 from cairn.domain.timestamps import iso, parse_time
-from cairn.projections.auth import views as auth_views
 from cairn.projections.auth.cache import FAR_FUTURE
-from cairn.projections.history import HistoryEntry, read_history
 
 auth = Service(
     name="auth",
@@ -45,7 +45,6 @@ CLIENT_ROUTE: dict[str, Any] = {"params": {"clientId": CLIENT_ID}, "greedy": ("c
 ROLE_ROUTE: dict[str, Any] = {"params": {"roleId": ROLE_ID}, "greedy": ("roleId",)}
 PAGED = ("continuationToken", "limit")
 _CLIENT_ID = re.compile(CLIENT_ID)
-_VERSION = re.compile(r"[0-9]+")
 
 
 def granting(scope: str, granted: str) -> dict[str, Any]:
@@ -57,17 +56,20 @@ def granting(scope: str, granted: str) -> dict[str, Any]:
 # clients
 
 
-def client_json(runtime: Any, client_id: str) -> dict[str, Any]:
-    row = auth_views.get_client(runtime.store, client_id)
+AuthCall = Call[AuthContext]
+
+
+def client_json(ctx: AuthContext, client_id: str) -> dict[str, Any]:
+    row = ctx.reads.client(client_id)
     if row is None:
-        static = runtime.auth_cache.static_clients.get(client_id)
+        static = ctx.cache.static_clients.get(client_id)
         if static is None:
             raise ResourceNotFound("Client not found")
-        return static_client_json(runtime, static)
-    return client_row_json(runtime, row)
+        return static_client_json(ctx, static)
+    return client_row_json(ctx, row)
 
 
-def client_row_json(runtime: Any, row: dict[str, Any]) -> dict[str, Any]:
+def client_row_json(ctx: AuthContext, row: dict[str, Any]) -> dict[str, Any]:
     return {
         "clientId": row["client_id"],
         "description": row["description"],
@@ -78,12 +80,12 @@ def client_row_json(runtime: Any, row: dict[str, Any]) -> dict[str, Any]:
         "lastRotated": row["last_rotated"],
         "deleteOnExpiration": row["delete_on_expiration"],
         "scopes": row["scopes"],
-        "expandedScopes": runtime.auth_cache.expand(row["scopes"]),
+        "expandedScopes": ctx.cache.expand(row["scopes"]),
         "disabled": row["disabled"],
     }
 
 
-def static_client_json(runtime: Any, static: Any) -> dict[str, Any]:
+def static_client_json(ctx: AuthContext, static: Any) -> dict[str, Any]:
     configured = iso(static.configured)
     return {
         "clientId": static.client_id,
@@ -95,17 +97,9 @@ def static_client_json(runtime: Any, static: Any) -> dict[str, Any]:
         "lastRotated": configured,
         "deleteOnExpiration": False,
         "scopes": list(static.scopes),
-        "expandedScopes": runtime.auth_cache.expand(list(static.scopes)),
+        "expandedScopes": ctx.cache.expand(list(static.scopes)),
         "disabled": False,
     }
-
-
-def cut(rows: list[Any], limit: int, key: Callable[[Any], str]) -> tuple[list[Any], dict[str, str]]:
-    """The first ``limit`` rows, and a continuation token if there were more."""
-    if len(rows) <= limit:
-        return rows, {}
-    rows = rows[:limit]
-    return rows, {"continuationToken": page.token(key(rows[-1]))}
 
 
 def expiry(text: str) -> str:
@@ -120,21 +114,21 @@ def expiry(text: str) -> str:
     "listClients", "GET", "/clients/", title="List Clients", category="Clients",
     scopes="auth:list-clients", output="list-clients-response", query=("prefix", *PAGED),
 )
-def list_clients(call: Call) -> dict[str, Any]:
+def list_clients(call: AuthCall) -> dict[str, Any]:
     """List clients in id order, optionally only those whose id starts with ``prefix``."""
     prefix = call.query.get("prefix", "")
     if prefix and not _CLIENT_ID.fullmatch(prefix):
         raise InvalidRequestArguments(f"Query-string parameter prefix={prefix!r} is not a clientId.")
     limit, after = page.bounds(call)
-    found = auth_views.list_clients(call.runtime.store, prefix, after, limit + 1)
-    rows = [client_row_json(call.runtime, row) for row in found]
+    found = call.context.reads.clients(prefix, after, limit + 1)
+    rows = [client_row_json(call.context, row) for row in found]
     static = [
-        static_client_json(call.runtime, client)
-        for client_id, client in call.runtime.auth_cache.static_clients.items()
+        static_client_json(call.context, client)
+        for client_id, client in call.context.cache.static_clients.items()
         if client_id.startswith(prefix) and client_id > after
     ]
     merged = sorted(rows + static, key=lambda c: c["clientId"])
-    clients, more = cut(merged, limit, lambda c: c["clientId"])
+    clients, more = page.cut(merged, limit, lambda c: c["clientId"])
     return {"clients": clients, **more}
 
 
@@ -143,13 +137,22 @@ def list_clients(call: Call) -> dict[str, Any]:
     category="Clients", scopes="auth:reset-access-token:<clientId>",
     output="create-client-response", deferred_auth=True, **CLIENT_ROUTE,
 )
-def reset_access_token(call: Call) -> dict[str, Any]:
+def reset_access_token(call: AuthCall) -> dict[str, Any]:
     """Replace a client's access token with a new one, returned only here."""
     client_id = call.params["clientId"]
     refuse_static(client_id)
     call.authorize()
-    token = call.runtime.auth.reset_access_token(client_id)
-    return {**client_json(call.runtime, client_id), "accessToken": token}
+    token = call.context.service.reset_access_token(client_id)
+    return {**client_json(call.context, client_id), "accessToken": token}
+
+
+def _managed_client_command(call: AuthCall, command: Callable[[str], Any]) -> dict[str, Any]:
+    """Run ``command`` on a client Cairn manages (a static client is refused before authorization)."""
+    client_id = call.params["clientId"]
+    refuse_static(client_id)
+    call.authorize()
+    command(client_id)
+    return client_json(call.context, client_id)
 
 
 @auth.endpoint(
@@ -157,13 +160,9 @@ def reset_access_token(call: Call) -> dict[str, Any]:
     category="Clients", scopes="auth:enable-client:<clientId>",
     output="get-client-response", deferred_auth=True, **CLIENT_ROUTE,
 )
-def enable_client(call: Call) -> dict[str, Any]:
+def enable_client(call: AuthCall) -> dict[str, Any]:
     """Enable a disabled client; an enabled one stays as it is."""
-    client_id = call.params["clientId"]
-    refuse_static(client_id)
-    call.authorize()
-    call.runtime.auth.enable_client(client_id)
-    return client_json(call.runtime, client_id)
+    return _managed_client_command(call, call.context.service.enable_client)
 
 
 @auth.endpoint(
@@ -171,13 +170,9 @@ def enable_client(call: Call) -> dict[str, Any]:
     category="Clients", scopes="auth:disable-client:<clientId>",
     output="get-client-response", deferred_auth=True, **CLIENT_ROUTE,
 )
-def disable_client(call: Call) -> dict[str, Any]:
+def disable_client(call: AuthCall) -> dict[str, Any]:
     """Disable a client, so that its credentials no longer authenticate."""
-    client_id = call.params["clientId"]
-    refuse_static(client_id)
-    call.authorize()
-    call.runtime.auth.disable_client(client_id)
-    return client_json(call.runtime, client_id)
+    return _managed_client_command(call, call.context.service.disable_client)
 
 
 @auth.endpoint(
@@ -185,18 +180,18 @@ def disable_client(call: Call) -> dict[str, Any]:
     category="Clients", scopes="auth:get-client:<clientId>",
     output="list-entity-history-response", query=PAGED, stability="experimental", **CLIENT_ROUTE,
 )
-def client_history(call: Call) -> dict[str, Any]:
+def client_history(call: AuthCall) -> dict[str, Any]:
     """Every recorded change to a client, oldest first: what changed, who changed it, when."""
-    return history_page(call, client_key(call.params["clientId"]), "client")
+    return _history(call, client_key(call.params["clientId"]), "client")
 
 
 @auth.endpoint(
     "client", "GET", "/clients/<clientId>", title="Get Client", category="Clients",
     scopes="auth:get-client:<clientId>", output="get-client-response", **CLIENT_ROUTE,
 )
-def client(call: Call) -> dict[str, Any]:
+def client(call: AuthCall) -> dict[str, Any]:
     """Get a client, without its access token."""
-    return client_json(call.runtime, call.params["clientId"])
+    return client_json(call.context, call.params["clientId"])
 
 
 @auth.endpoint(
@@ -205,7 +200,7 @@ def client(call: Call) -> dict[str, Any]:
     input="create-client-request", output="create-client-response", deferred_auth=True,
     **CLIENT_ROUTE,
 )
-def create_client(call: Call) -> dict[str, Any]:
+def create_client(call: AuthCall) -> dict[str, Any]:
     """Create a client and return its access token, which cannot be fetched again.
 
     The caller must hold every scope it gives the client. Repeating the same
@@ -213,7 +208,7 @@ def create_client(call: Call) -> dict[str, Any]:
     existing client is a conflict.
     """
     client_id, body = call.params["clientId"], call.body
-    token = call.runtime.auth.create_client(
+    token = call.context.service.create_client(
         client_id,
         body["description"],
         expiry(body["expires"]),
@@ -221,7 +216,7 @@ def create_client(call: Call) -> dict[str, Any]:
         body.get("deleteOnExpiration", False),
         authorize=lambda scopes: call.authorize(scopes=scopes),
     )
-    return {**client_json(call.runtime, client_id), "accessToken": token}
+    return {**client_json(call.context, client_id), "accessToken": token}
 
 
 @auth.endpoint(
@@ -230,13 +225,13 @@ def create_client(call: Call) -> dict[str, Any]:
     input="create-client-request", output="get-client-response", deferred_auth=True,
     **CLIENT_ROUTE,
 )
-def update_client(call: Call) -> dict[str, Any]:
+def update_client(call: AuthCall) -> dict[str, Any]:
     """Update a client's description, expiry and scopes (kept when not given).
 
     The caller must hold the scopes being added, not those the client already has.
     """
     client_id, body = call.params["clientId"], call.body
-    call.runtime.auth.update_client(
+    call.context.service.update_client(
         client_id,
         body["description"],
         expiry(body["expires"]),
@@ -244,65 +239,65 @@ def update_client(call: Call) -> dict[str, Any]:
         body.get("deleteOnExpiration", False),
         authorize=lambda added: call.authorize(scopesAdded=added),
     )
-    return client_json(call.runtime, client_id)
+    return client_json(call.context, client_id)
 
 
 @auth.endpoint(
     "deleteClient", "DELETE", "/clients/<clientId>", title="Delete Client", category="Clients",
     scopes="auth:delete-client:<clientId>", deferred_auth=True, **CLIENT_ROUTE,
 )
-def delete_client(call: Call) -> None:
+def delete_client(call: AuthCall) -> None:
     """Delete a client; deleting one that does not exist succeeds."""
     client_id = call.params["clientId"]
     refuse_static(client_id)
     call.authorize()
-    call.runtime.auth.delete_client(client_id)
+    call.context.service.delete_client(client_id)
 
 
 # roles
 
 
-def role_json(runtime: Any, row: dict[str, Any]) -> dict[str, Any]:
+def role_json(ctx: AuthContext, row: dict[str, Any]) -> dict[str, Any]:
     return {
         "roleId": row["role_id"],
         "description": row["description"],
         "scopes": row["scopes"],
-        "expandedScopes": runtime.auth_cache.expand([f"assume:{row['role_id']}"]),
+        "expandedScopes": ctx.cache.expand([f"assume:{row['role_id']}"]),
         "created": row["created"],
         "lastModified": row["last_modified"],
     }
 
 
-def load_role(runtime: Any, role_id: str) -> dict[str, Any]:
-    row = auth_views.get_role(runtime.store, role_id)
+def load_role(ctx: AuthContext, role_id: str) -> dict[str, Any]:
+    row = ctx.reads.role(role_id)
     if row is None:
         raise ResourceNotFound("Role not found")
-    return role_json(runtime, row)
+    return role_json(ctx, row)
 
 
-def role_page(call: Call) -> tuple[list[dict[str, Any]], dict[str, str]]:
+def role_page(call: AuthCall) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """Roles in id order: all of them, or a page when ``limit`` is given."""
     if "limit" not in call.query:
-        return auth_views.list_roles(call.runtime.store), {}
+        return call.context.reads.roles(), {}
     limit, after = page.bounds(call)
-    rows = auth_views.list_roles(call.runtime.store, after, limit + 1)
-    return cut(rows, limit, lambda row: row["role_id"])
+    rows = call.context.reads.roles(after, limit + 1)
+    return page.cut(rows, limit, lambda row: row["role_id"])
 
 
 @auth.endpoint(
     "listRoles", "GET", "/roles/", title="List Roles (no pagination)", category="Roles",
     scopes="auth:list-roles", output="list-roles-response",
 )
-def list_roles(call: Call) -> list[dict[str, Any]]:
+def list_roles(call: AuthCall) -> list[dict[str, Any]]:
     """Every role with the scopes it expands to, in one response."""
-    return [role_json(call.runtime, row) for row in auth_views.list_roles(call.runtime.store)]
+    return [role_json(call.context, row) for row in call.context.reads.roles()]
 
 
 @auth.endpoint(
     "listRoleIds", "GET", "/roleids/", title="List Role IDs", category="Roles",
     scopes="auth:list-roles", output="list-role-ids-response", query=PAGED,
 )
-def list_role_ids(call: Call) -> dict[str, Any]:
+def list_role_ids(call: AuthCall) -> dict[str, Any]:
     """The ids of every role; paged when ``limit`` is given."""
     rows, more = role_page(call)
     return {"roleIds": [row["role_id"] for row in rows], **more}
@@ -312,10 +307,10 @@ def list_role_ids(call: Call) -> dict[str, Any]:
     "listRoles2", "GET", "/roles2/", title="List Roles", category="Roles",
     scopes="auth:list-roles", output="list-roles2-response", query=PAGED,
 )
-def list_roles2(call: Call) -> dict[str, Any]:
+def list_roles2(call: AuthCall) -> dict[str, Any]:
     """Every role with the scopes it expands to; paged when ``limit`` is given."""
     rows, more = role_page(call)
-    return {"roles": [role_json(call.runtime, row) for row in rows], **more}
+    return {"roles": [role_json(call.context, row) for row in rows], **more}
 
 
 @auth.endpoint(
@@ -323,18 +318,18 @@ def list_roles2(call: Call) -> dict[str, Any]:
     scopes="auth:get-role:<roleId>", output="list-entity-history-response", query=PAGED,
     stability="experimental", **ROLE_ROUTE,
 )
-def role_history(call: Call) -> dict[str, Any]:
+def role_history(call: AuthCall) -> dict[str, Any]:
     """Every recorded change to a role, oldest first: what changed, who changed it, when."""
-    return history_page(call, role_key(call.params["roleId"]), "role")
+    return _history(call, role_key(call.params["roleId"]), "role")
 
 
 @auth.endpoint(
     "role", "GET", "/roles/<roleId>", title="Get Role", category="Roles",
     scopes="auth:get-role:<roleId>", output="get-role-response", **ROLE_ROUTE,
 )
-def role(call: Call) -> dict[str, Any]:
+def role(call: AuthCall) -> dict[str, Any]:
     """Get a role and the scopes it expands to."""
-    return load_role(call.runtime, call.params["roleId"])
+    return load_role(call.context, call.params["roleId"])
 
 
 @auth.endpoint(
@@ -342,14 +337,14 @@ def role(call: Call) -> dict[str, Any]:
     scopes=granting("auth:create-role:<roleId>", "scopes"),
     input="create-role-request", output="get-role-response", deferred_auth=True, **ROLE_ROUTE,
 )
-def create_role(call: Call) -> dict[str, Any]:
+def create_role(call: AuthCall) -> dict[str, Any]:
     """Create a role; the caller must hold its scopes. The same create again changes nothing."""
     role_id, body = call.params["roleId"], call.body
-    call.runtime.auth.create_role(
+    call.context.service.create_role(
         role_id, body["description"], body["scopes"],
         authorize=lambda scopes: call.authorize(scopes=scopes),
     )
-    return load_role(call.runtime, role_id)
+    return load_role(call.context, role_id)
 
 
 @auth.endpoint(
@@ -357,48 +352,30 @@ def create_role(call: Call) -> dict[str, Any]:
     scopes=granting("auth:update-role:<roleId>", "scopesAdded"),
     input="create-role-request", output="get-role-response", deferred_auth=True, **ROLE_ROUTE,
 )
-def update_role(call: Call) -> dict[str, Any]:
+def update_role(call: AuthCall) -> dict[str, Any]:
     """Update a role; the caller must hold each new scope the role did not already grant."""
     role_id, body = call.params["roleId"], call.body
-    call.runtime.auth.update_role(
+    call.context.service.update_role(
         role_id, body["description"], body["scopes"],
         authorize=lambda added: call.authorize(scopesAdded=added),
     )
-    return load_role(call.runtime, role_id)
+    return load_role(call.context, role_id)
 
 
 @auth.endpoint(
     "deleteRole", "DELETE", "/roles/<roleId>", title="Delete Role", category="Roles",
     scopes="auth:delete-role:<roleId>", **ROLE_ROUTE,
 )
-def delete_role(call: Call) -> None:
+def delete_role(call: AuthCall) -> None:
     """Delete a role; deleting one that does not exist succeeds."""
-    call.runtime.auth.delete_role(call.params["roleId"])
+    call.context.service.delete_role(call.params["roleId"])
 
 
 # history
 
 
-def history_page(call: Call, originator_id: str, kind: str) -> dict[str, Any]:
-    limit, after = page.bounds(call)
-    if after and not _VERSION.fullmatch(after):
-        raise InvalidRequestArguments("continuationToken is not valid")
-    entries = read_history(call.runtime.log, originator_id, int(after or 0), limit + 1)
-    if not entries and not after:
-        raise ResourceNotFound(f"No {kind} with this id was ever recorded")
-    entries, more = cut(entries, limit, lambda entry: str(entry.version))
-    return {"events": [history_json(entry) for entry in entries], **more}
-
-
-def history_json(entry: HistoryEntry) -> dict[str, Any]:
-    return {
-        "position": entry.position,
-        "version": entry.version,
-        "type": entry.type,
-        "clientId": entry.actor,
-        "time": iso(entry.time),
-        "data": entry.data,
-    }
+def _history(call: AuthCall, originator_id: str, kind: str) -> dict[str, Any]:
+    return history_page(call, call.context.history, originator_id, f"No {kind} with this id was ever recorded")
 
 
 # scopes and authentication
@@ -408,16 +385,16 @@ def history_json(entry: HistoryEntry) -> dict[str, Any]:
     "expandScopes", "POST", "/scopes/expand", title="Expand Scopes", category="Scopes and Auth",
     scopes="auth:expand-scopes", input="scopeset", output="scopeset",
 )
-def expand_scopes(call: Call) -> dict[str, Any]:
+def expand_scopes(call: AuthCall) -> dict[str, Any]:
     """The given scopes plus every scope the roles they assume grant, normalized."""
-    return {"scopes": call.runtime.auth_cache.expand(call.body["scopes"])}
+    return {"scopes": call.context.cache.expand(call.body["scopes"])}
 
 
 @auth.endpoint(
     "currentScopes", "GET", "/scopes/current", title="Get Current Scopes",
     category="Scopes and Auth", scopes="auth:current-scopes", output="scopeset",
 )
-def current_scopes(call: Call) -> dict[str, Any]:
+def current_scopes(call: AuthCall) -> dict[str, Any]:
     """The expanded scopes of this very request, after temporary credentials and authorizedScopes."""
     return {"scopes": call.caller.scopes}
 
@@ -427,11 +404,10 @@ def current_scopes(call: Call) -> dict[str, Any]:
     category="Scopes and Auth", input="authenticate-hawk-request",
     output="authenticate-hawk-response",
 )
-def authenticate_hawk(call: Call) -> dict[str, Any]:
+def authenticate_hawk(call: AuthCall) -> dict[str, Any]:
     """Check the Hawk signature of a request another service received; report the caller's scopes."""
     # A request checked for another service is a use of its client, as in Taskcluster.
-    with call.runtime.client_use.watching():
-        result = call.runtime.authenticator.authenticate(HawkRequest.from_json(call.body)).to_json()
+    result = call.context.authentication.check(HawkRequest.from_json(call.body)).to_json()
     if result.get("scheme") == "bewit":
         result["scheme"] = "hawk"  # Taskcluster reports signed URLs as hawk too
     return result
@@ -454,7 +430,7 @@ def tester_authenticator(scopes: list[str] | tuple[str, ...]) -> HawkAuthenticat
     )
 
 
-async def answer_as_tester(call: Call, client_scopes: Any, required: list[str]) -> dict[str, Any]:
+async def answer_as_tester(call: AuthCall, client_scopes: Any, required: list[str]) -> dict[str, Any]:
     authenticator = tester_authenticator(client_scopes)
     # No body: like Taskcluster, the payload hash is not checked here.
     caller = await authenticate(authenticator, call.request, None)  # type: ignore[arg-type]
@@ -469,7 +445,7 @@ async def answer_as_tester(call: Call, client_scopes: Any, required: list[str]) 
     category="Scopes and Auth", input="test-authenticate-request",
     output="test-authenticate-response", own_authentication=True,
 )
-async def tester_authenticate(call: Call) -> dict[str, Any]:
+async def tester_authenticate(call: AuthCall) -> dict[str, Any]:
     """Check a client's Hawk signing against the fixed client `tester` / `no-secret`.
 
     The tester holds ``clientScopes`` from the body; the call requires
@@ -483,7 +459,7 @@ async def tester_authenticate(call: Call) -> dict[str, Any]:
     "testAuthenticateGet", "GET", "/test-authenticate-get/", title="Test Authentication (GET)",
     category="Scopes and Auth", output="test-authenticate-response", own_authentication=True,
 )
-async def tester_authenticate_get(call: Call) -> dict[str, Any]:
+async def tester_authenticate_get(call: AuthCall) -> dict[str, Any]:
     """Like testAuthenticate, for GET and signed URLs: the tester holds
     ``test:*`` and ``auth:create-client:test:*``; the call requires ``test:authenticate-get``."""
     return await answer_as_tester(call, TESTER_GET_SCOPES, ["test:authenticate-get"])

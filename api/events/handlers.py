@@ -23,6 +23,7 @@ from starlette.responses import StreamingResponse
 from cairn.api.call import Call
 from cairn.api.endpoints import Service
 from cairn.api.errors import InvalidRequestArguments
+from cairn.api.events.context import EventsContext
 from cairn.consumers.event_stream import Position, RoutingKeyPattern, StreamFilter
 
 HEARTBEAT_SECONDS = 15.0
@@ -51,7 +52,7 @@ events = Service(
     query=("exchange", "routingKey", "from"),
     deferred_auth=True,
 )
-async def stream(call: Call) -> StreamingResponse:
+async def stream(call: Call[EventsContext]) -> StreamingResponse:
     """Server-sent events: one per message, ``id`` = position, ``data`` = the message as JSON."""
     request = call.request
     exchanges = request.query_params.getlist("exchange")
@@ -63,7 +64,7 @@ async def stream(call: Call) -> StreamingResponse:
     except ValueError as e:
         raise InvalidRequestArguments(str(e)) from None
     stream_filter = StreamFilter(frozenset(exchanges), RoutingKeyPattern(pattern))
-    items = call.runtime.event_stream.subscribe(stream_filter, start)
+    items = call.context.stream.subscribe(stream_filter, start)
     return StreamingResponse(
         _sse(items),
         media_type="text/event-stream",

@@ -22,6 +22,7 @@ from cairn.api.app import EndpointRunner
 from cairn.api.call import Call
 from cairn.api.endpoints import Service
 from cairn.api.errors import InputError, ResourceNotFound
+from cairn.api.index.context import IndexContext
 from cairn.api.pagination import page
 from cairn.domain.index.model import NAMESPACE
 from cairn.domain.timestamps import iso, parse_time, utcnow
@@ -42,20 +43,25 @@ index = Service(
         "Slashes (`/`) aren't allowed in index paths."
     ),
 )
+IndexCall = Call[IndexContext]
 
 
 def _now() -> str:
     return iso(utcnow())
 
 
-def _found(call: Call, path: str) -> dict[str, Any]:
-    entry = call.runtime.index_reads.entry(path, _now())
+def _namespace(row: dict[str, Any]) -> str:
+    return row["namespace"]
+
+
+def _found(call: IndexCall, path: str) -> dict[str, Any]:
+    entry = call.context.reads.entry(path, _now())
     if entry is None:
         raise ResourceNotFound(f"Indexed task not found at {path}")
     return entry
 
 
-def _listed(call: Call) -> str:
+def _listed(call: IndexCall) -> str:
     """The namespace to list, authorized; the root has none in the path."""
     namespace = call.params.get("namespace", "")
     call.authorize(namespace=namespace)
@@ -73,7 +79,7 @@ def _listed(call: Call) -> str:
     output="indexed-task-response",
     params={"indexPath": PATH},
 )
-def find_task(call: Call) -> dict[str, Any]:
+def find_task(call: IndexCall) -> dict[str, Any]:
     """The task indexed at a path, the highest-ranked one; 404 if there is none."""
     return _found(call, call.params["indexPath"])
 
@@ -91,7 +97,7 @@ def find_task(call: Call) -> dict[str, Any]:
     query=LIST_QUERY,
     deferred_auth=True,
 )
-def find_tasks_at_index(call: Call) -> dict[str, Any]:
+def find_tasks_at_index(call: IndexCall) -> dict[str, Any]:
     """The tasks indexed at several paths, in the order asked; paths without one are left out.
 
     Up to 1000 at a time; a ``continuationToken`` asks for the next page
@@ -99,7 +105,7 @@ def find_tasks_at_index(call: Call) -> dict[str, Any]:
     """
     paths = list(dict.fromkeys(call.body.get("indexes", [])))
     call.authorize(indexPaths=paths)
-    found = call.runtime.index_reads.entries(paths, _now())
+    found = call.context.reads.entries(paths, _now())
     numbered = [(f"{i:08d}", found[p]) for i, p in enumerate(paths) if p in found]
     chunk, token = page(call, numbered, key=lambda item: item[0])
     return {"tasks": [entry for _, entry in chunk], **token}
@@ -118,15 +124,12 @@ def find_tasks_at_index(call: Call) -> dict[str, Any]:
     params={"namespace": PATH_OR_ROOT},
     deferred_auth=True,
 )
-def list_namespaces(call: Call) -> dict[str, Any]:
+def list_namespaces(call: IndexCall) -> dict[str, Any]:
     """The namespaces directly under a namespace, up to 1000 at a time."""
     namespace = _listed(call)
     limit, after = page.bounds(call)
-    rows = call.runtime.index_reads.namespaces_under(namespace, after, limit + 1, _now())
-    result: dict[str, Any] = {"namespaces": rows[:limit]}
-    if len(rows) > limit:
-        result["continuationToken"] = page.token(rows[limit - 1]["namespace"])
-    return result
+    rows, more = page.cut(call.context.reads.namespaces_under(namespace, after, limit + 1, _now()), limit, _namespace)
+    return {"namespaces": rows, **more}
 
 
 @index.endpoint(
@@ -142,15 +145,12 @@ def list_namespaces(call: Call) -> dict[str, Any]:
     params={"namespace": PATH_OR_ROOT},
     deferred_auth=True,
 )
-def list_tasks(call: Call) -> dict[str, Any]:
+def list_tasks(call: IndexCall) -> dict[str, Any]:
     """The tasks indexed directly under a namespace, up to 1000 at a time."""
     namespace = _listed(call)
     limit, after = page.bounds(call)
-    rows = call.runtime.index_reads.entries_under(namespace, after, limit + 1, _now())
-    result: dict[str, Any] = {"tasks": rows[:limit]}
-    if len(rows) > limit:
-        result["continuationToken"] = page.token(rows[limit - 1]["namespace"])
-    return result
+    rows, more = page.cut(call.context.reads.entries_under(namespace, after, limit + 1, _now()), limit, _namespace)
+    return {"tasks": rows, **more}
 
 
 @index.endpoint(
@@ -164,7 +164,7 @@ def list_tasks(call: Call) -> dict[str, Any]:
     output="indexed-task-response",
     params={"namespace": PATH},
 )
-def insert_task(call: Call) -> dict[str, Any]:
+def insert_task(call: IndexCall) -> dict[str, Any]:
     """Index a task at a path. A rank lower than the entry's leaves the entry in
     place and still answers 200, with the entry that stays; an equal or higher
     rank replaces it.
@@ -174,7 +174,7 @@ def insert_task(call: Call) -> dict[str, Any]:
         expires = parse_time(body["expires"])
     except ValueError:
         raise InputError(f"expires is not a date-time: {body['expires']}") from None
-    return call.runtime.index.insert(
+    return call.context.service.insert(
         call.params["namespace"], body["taskId"], body["rank"], body["data"], expires, utcnow()
     )
 
@@ -188,11 +188,11 @@ def insert_task(call: Call) -> dict[str, Any]:
     scopes="index:delete-task:<namespace>",
     params={"namespace": PATH},
 )
-def delete_task(call: Call) -> dict[str, Any]:
+def delete_task(call: IndexCall) -> dict[str, Any]:
     """Remove the entry at a path, for administrators; the namespaces above stay,
     and lower-ranked inserts it once displaced do not come back. Idempotent.
     """
-    call.runtime.index.delete(call.params["namespace"])
+    call.context.service.delete(call.params["namespace"])
     return {}
 
 
@@ -207,7 +207,7 @@ def delete_task(call: Call) -> dict[str, Any]:
     greedy=("name",),
     deferred_auth=True,
 )
-def find_artifact_from_task(call: Call) -> Response:
+def find_artifact_from_task(call: IndexCall) -> Response:
     """Redirect (303) to the named artifact of the latest run of the task indexed at a path.
 
     Artifacts under ``public/`` need no scopes and the queue's URL is plain;
@@ -221,10 +221,10 @@ def find_artifact_from_task(call: Call) -> Response:
     else:
         call.authorize()
     task_id = _found(call, call.params["indexPath"])["taskId"]
-    root_url = call.runtime.settings.root_url.rstrip("/")
+    root_url = call.context.root_url.rstrip("/")
     url = f"{root_url}/api/queue/v1/task/{task_id}/artifacts/{quote(name, safe='')}"
     if not public:
-        url = _signed(url, call.runtime.index_client)
+        url = _signed(url, call.context.signer)
     return Response(status_code=303, headers={"Location": url})
 
 

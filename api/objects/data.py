@@ -26,6 +26,7 @@ from starlette.routing import Route
 
 from cairn.api import errors
 from cairn.api.app import error_response
+from cairn.api.objects.context import ObjectsContext
 from cairn.api.signed_urls import PATH, InvalidToken
 from cairn.domain import errors as domain_errors
 from cairn.domain.aggregate import acting_as
@@ -45,10 +46,10 @@ def _media_type(value: str | None) -> str:
 
 
 async def put_data(request: Request) -> Response:
-    runtime = request.app.state.runtime
+    ctx: ObjectsContext = request.app.state.contexts.of("object")
     name = "objectData.put"
     try:
-        claims = runtime.data_urls.claims(request.path_params["token"], "put")
+        claims = ctx.links.claims(request.path_params["token"], "put")
         if _media_type(request.headers.get("content-type")) != _media_type(claims["ct"]):
             raise errors.InputError(f"The upload must be sent with Content-Type {claims['ct']}")
         expected = claims.get("cl")
@@ -56,11 +57,11 @@ async def put_data(request: Request) -> Response:
         if expected is not None and declared is not None and declared != str(expected):
             raise errors.InputError(f"The upload must be sent with Content-Length {expected}")
         blob = claims.get("b") or new_blob_key("objects")
-        size, measured = await _receive(request, runtime.blob_store.writer(blob), expected)
+        size, measured = await _receive(request, ctx.blobs.writer(blob), expected)
         if "n" in claims:
             with acting_as(claims.get("a") or "anonymous"):
                 await run_in_threadpool(
-                    runtime.objects.receive_data, claims["n"], claims["u"], blob, claims["ct"], size, measured
+                    ctx.service.receive_data, claims["n"], claims["u"], blob, claims["ct"], size, measured
                 )
         return Response(status_code=200)
     except InvalidToken:
@@ -97,11 +98,11 @@ async def _receive(request: Request, writer: Any, expected: int | None) -> tuple
 
 
 async def get_data(request: Request) -> Response:
-    runtime = request.app.state.runtime
+    ctx: ObjectsContext = request.app.state.contexts.of("object")
     name = "objectData.get"
     try:
-        claims = runtime.data_urls.claims(request.path_params["token"], "get")
-        store = runtime.blob_store
+        claims = ctx.links.claims(request.path_params["token"], "get")
+        store = ctx.blobs
         blob = claims["b"]
         size = await run_in_threadpool(store.size, blob)
         chunks = store.chunks(blob)

@@ -17,6 +17,8 @@ from starlette.responses import Response
 from cairn.api.call import Call
 from cairn.api.endpoints import Service
 from cairn.api.errors import NoMatchingMethod, ResourceNotFound
+from cairn.api.objects.context import ObjectsContext
+from cairn.api.signed_urls import DataLinks
 from cairn.domain.timestamps import iso, utcnow
 
 NAME = r"[\x20-\x7e]+"
@@ -38,6 +40,7 @@ objects = Service(
         "through signed, time-limited URLs; only its description is recorded in Cairn's log."
     ),
 )
+ObjectsCall = Call[ObjectsContext]
 
 
 
@@ -53,7 +56,7 @@ objects = Service(
     params=PARAMS,
     greedy=("name",),
 )
-def create_upload(call: Call) -> dict[str, Any]:
+def create_upload(call: ObjectsCall) -> dict[str, Any]:
     """Start an upload, or repeat it to renew a URL; the first call fixes uploadId, projectId and expires.
 
     ``dataInline`` is chosen over ``putUrl`` when both are proposed.
@@ -62,7 +65,7 @@ def create_upload(call: Call) -> dict[str, Any]:
     name = call.params["name"]
     proposed = body["proposedUploadMethods"]
     inline = proposed.get("dataInline")
-    call.runtime.objects.create_upload(
+    call.context.service.create_upload(
         name, body["projectId"], body["uploadId"], body["expires"], body.get("hashes", {}), utcnow(),
         inline=inline,
     )
@@ -72,9 +75,7 @@ def create_upload(call: Call) -> dict[str, Any]:
     elif "putUrl" in proposed:
         content_type, length = proposed["putUrl"]["contentType"], proposed["putUrl"]["contentLength"]
         target = {"n": name, "u": body["uploadId"], "a": call.client_id}
-        url, expires = call.runtime.data_urls.upload_url(
-            call.runtime.settings.root_url, target, content_type, PUT_URL_LIFETIME, length
-        )
+        url, expires = call.context.links.upload_url(target, content_type, PUT_URL_LIFETIME, length)
         method["putUrl"] = {
             "url": url,
             "expires": iso(expires),
@@ -99,31 +100,29 @@ def create_upload(call: Call) -> dict[str, Any]:
     params=PARAMS,
     greedy=("name",),
 )
-def finish_upload(call: Call) -> dict[str, Any]:
+def finish_upload(call: ObjectsCall) -> dict[str, Any]:
     """Finish an upload: the uploaded data must match every hash declared for it.
 
     The object is immutable from then on; repeating the call is harmless.
     """
     body = call.body
-    call.runtime.objects.finish_upload(
+    call.context.service.finish_upload(
         call.params["name"], body["projectId"], body["uploadId"], body.get("hashes", {})
     )
     return {}
 
 
-def finished_object(call: Call, name: str) -> dict[str, Any]:
-    found = call.runtime.storage_reads.object(name)
+def finished_object(call: ObjectsCall, name: str) -> dict[str, Any]:
+    found = call.context.storage.object(name)
     if found is None or not found["finished"] or found["blobKey"] is None:
         raise ResourceNotFound(f'Object "{name}" not found')
     return found
 
 
-def simple_url(call: Call, found: dict[str, Any]) -> str:
+def simple_url(links: DataLinks, found: dict[str, Any]) -> str:
     """A plain GET URL of an object's data; the server checks the data as it sends it."""
     verify = (found["contentLength"], found["hashes"]["sha256"])
-    url, _ = call.runtime.data_urls.download_url(
-        call.runtime.settings.root_url, found["blobKey"], found["contentType"], SIMPLE_URL_LIFETIME, verify
-    )
+    url, _ = links.download_url(found["blobKey"], found["contentType"], SIMPLE_URL_LIFETIME, verify)
     return url
 
 
@@ -139,7 +138,7 @@ def simple_url(call: Call, found: dict[str, Any]) -> str:
     params=PARAMS,
     greedy=("name",),
 )
-def start_download(call: Call) -> dict[str, Any]:
+def start_download(call: ObjectsCall) -> dict[str, Any]:
     """Choose a download method among those the caller accepts (``getUrl`` first) and answer it."""
     name = call.params["name"]
     found = finished_object(call, name)
@@ -148,10 +147,9 @@ def start_download(call: Call) -> dict[str, Any]:
     if method is None:
         raise NoMatchingMethod(f"Object supports methods {', '.join(DOWNLOAD_METHODS)}")
     if method == "simple":
-        return {"method": "simple", "url": simple_url(call, found)}
-    url, expires = call.runtime.data_urls.download_url(
-        call.runtime.settings.root_url, found["blobKey"], found["contentType"],
-        GET_URL_LIFETIME + GET_URL_GRACE,
+        return {"method": "simple", "url": simple_url(call.context.links, found)}
+    url, expires = call.context.links.download_url(
+        found["blobKey"], found["contentType"], GET_URL_LIFETIME + GET_URL_GRACE
     )
     return {
         "method": "getUrl",
@@ -172,7 +170,7 @@ def start_download(call: Call) -> dict[str, Any]:
     params=PARAMS,
     greedy=("name",),
 )
-def get_object(call: Call) -> dict[str, Any]:
+def get_object(call: ObjectsCall) -> dict[str, Any]:
     """An object's project, expiry and hashes; not its data (see startDownload)."""
     found = finished_object(call, call.params["name"])
     return {"projectId": found["projectId"], "expires": found["expires"], "hashes": found["hashes"]}
@@ -188,7 +186,7 @@ def get_object(call: Call) -> dict[str, Any]:
     params=PARAMS,
     greedy=("name",),
 )
-def download(call: Call) -> Response:
+def download(call: ObjectsCall) -> Response:
     """Redirect (303) to the object's data, for simple HTTP clients (with a bewit URL, say)."""
-    url = simple_url(call, finished_object(call, call.params["name"]))
+    url = simple_url(call.context.links, finished_object(call, call.params["name"]))
     return Response(status_code=303, headers={"Location": url})

@@ -1,6 +1,6 @@
 """The queue's artifact endpoints: what runs leave behind, and how to fetch it.
 
-Declared on the queue service itself (imported by ``queue_api``). Fetching
+Included in the queue service (``api/queue/service.py``). Fetching
 follows links, checking ``queue:get-artifact:<name>`` for every name on the
 way; names under ``public/`` need no scopes at all, so anyone can fetch them
 without credentials.
@@ -17,13 +17,15 @@ from starlette.responses import Response
 
 from cairn.api.app import json_response
 from cairn.api.call import Call
+from cairn.api.endpoints import Endpoints, schema_uri
 from cairn.api.errors import InputError, ResourceExpired, ResourceNotFound
 from cairn.api.objects.handlers import simple_url
 from cairn.api.pagination import page
-from cairn.api.queue.tasks import RUN_ID, SLUGID, queue
+from cairn.api.queue.context import QueueContext
+from cairn.api.queue.route_params import RUN_ID, SLUGID
 from cairn.api.schemas import load_schemas
-from cairn.domain.auth.credentials import create_temporary_credentials
 from cairn.domain.queue.artifacts import object_name, public_view, s3_blob_key
+from cairn.domain.queue.run_credentials import issue
 from cairn.domain.timestamps import iso, parse_time, utcnow
 
 NAME = r"[\x20-\x7e]+"
@@ -37,13 +39,16 @@ S3_PUT_LIFETIME = timedelta(minutes=45)
 S3_GET_LIFETIME = timedelta(minutes=30)
 _CLIENT_ID_SAFE = re.compile(r"[A-Za-z0-9!@/:.+|_-]+")
 
+endpoints = Endpoints()
+QueueCall = Call[QueueContext]
 
-def _authorize_names(call: Call, names: list[str]) -> None:
+
+def _authorize_names(call: QueueCall, names: list[str]) -> None:
     call.authorize(names=[n for n in names if not n.startswith("public/")])
 
 
-def _latest_run_id(call: Call, task_id: str) -> int:
-    row = call.runtime.queue_reads.task_rows([task_id]).get(task_id)
+def _latest_run_id(call: QueueCall, task_id: str) -> int:
+    row = call.context.reads.task_rows([task_id]).get(task_id)
     if row is None:
         raise ResourceNotFound(f"Task {task_id} not found")
     runs = orjson.loads(row["status"])["runs"]
@@ -52,9 +57,9 @@ def _latest_run_id(call: Call, task_id: str) -> int:
     return len(runs) - 1
 
 
-def _follow_links(call: Call, task_id: str, run_id: int, name: str) -> dict[str, Any]:
+def _follow_links(call: QueueCall, task_id: str, run_id: int, name: str) -> dict[str, Any]:
     """The artifact ``name`` resolves to, authorizing every name on the way."""
-    reads = call.runtime.storage_reads
+    reads = call.context.storage
     names: list[str] = []
     while True:
         names.append(name)
@@ -71,50 +76,45 @@ def _follow_links(call: Call, task_id: str, run_id: int, name: str) -> dict[str,
             raise InputError("Artifact leads to a link cycle")
 
 
-def _credentials(call: Call, client_id: str, expiry: Any, scopes: list[str]) -> dict[str, str]:
-    issuer = call.runtime.queue_client
-    return create_temporary_credentials(
-        issuer.client_id, issuer.access_token, utcnow() - timedelta(minutes=15), expiry, scopes, name=client_id
-    )
+def _credentials(call: QueueCall, client_id: str, expiry: Any, scopes: list[str]) -> dict[str, str]:
+    return issue(call.context.credentials, client_id, expiry, scopes, utcnow())
 
 
-def _object_of(call: Call, artifact: dict[str, Any]) -> dict[str, Any]:
+def _object_of(call: QueueCall, artifact: dict[str, Any]) -> dict[str, Any]:
     name = object_name(artifact["taskId"], artifact["runId"], artifact["name"])
-    found = call.runtime.storage_reads.object(name)
+    found = call.context.storage.object(name)
     if found is None or not found["finished"] or found["blobKey"] is None:
         raise ResourceNotFound("Object does not exist.")
     return found
 
 
-def _s3_url(call: Call, artifact: dict[str, Any]) -> str:
+def _s3_url(call: QueueCall, artifact: dict[str, Any]) -> str:
     blob = s3_blob_key(artifact["taskId"], artifact["runId"], artifact["name"])
-    url, _ = call.runtime.data_urls.download_url(
-        call.runtime.settings.root_url, blob, artifact["contentType"], S3_GET_LIFETIME
-    )
+    url, _ = call.context.links.download_url(blob, artifact["contentType"], S3_GET_LIFETIME)
     return url
 
 
-def _download_response(call: Call, artifact: dict[str, Any]) -> Response:
+def _download_response(call: QueueCall, artifact: dict[str, Any]) -> Response:
     kind = artifact["storageType"]
     headers = {STORAGE_HEADER: kind}
     if kind == "error":
         details = artifact["details"]
         return json_response({"reason": details["reason"], "message": details["message"]}, 424, headers)
     if kind == "object":
-        url = simple_url(call, _object_of(call, artifact))
+        url = simple_url(call.context.links, _object_of(call, artifact))
     elif kind == "s3":
         url = _s3_url(call, artifact)
     else:
         url = artifact["details"]["url"]
     body = {"storageType": kind, "url": url}
-    if call.runtime.validate_output:
-        problems = load_schemas().errors(queue.schema_uri("get-artifact-response"), body)
+    if call.context.validate_output:
+        problems = load_schemas().errors(schema_uri("queue", "get-artifact-response"), body)
         if problems:
             raise RuntimeError(f"{call.endpoint.name} produced invalid output: {problems}")
     return json_response(body, 303, {**headers, "Location": url})
 
 
-def _content(call: Call, artifact: dict[str, Any]) -> dict[str, Any]:
+def _content(call: QueueCall, artifact: dict[str, Any]) -> dict[str, Any]:
     kind = artifact["storageType"]
     if kind == "object":
         found = _object_of(call, artifact)
@@ -135,7 +135,7 @@ def _content(call: Call, artifact: dict[str, Any]) -> dict[str, Any]:
 # creating
 
 
-@queue.endpoint(
+@endpoints.endpoint(
     "createArtifact",
     "POST",
     "/task/<taskId>/runs/<runId>/artifacts/<name>",
@@ -147,7 +147,7 @@ def _content(call: Call, artifact: dict[str, Any]) -> dict[str, Any]:
     params=RUN_ARTIFACT,
     greedy=("name",),
 )
-def create_artifact(call: Call) -> dict[str, Any]:
+def create_artifact(call: QueueCall) -> dict[str, Any]:
     """Create an artifact of a running run; repeating the same request is harmless.
 
     ``object`` answers with credentials to upload the data to the object
@@ -155,7 +155,7 @@ def create_artifact(call: Call) -> dict[str, Any]:
     """
     task_id, run_id, name = call.params["taskId"], int(call.params["runId"]), call.params["name"]
     now = utcnow()
-    task, artifact = call.runtime.artifacts.create_artifact(task_id, run_id, name, call.body, now)
+    task, artifact = call.context.artifacts.create_artifact(task_id, run_id, name, call.body, now)
     kind = artifact["storageType"]
     if kind == "object":
         run = task.run(run_id)
@@ -177,8 +177,7 @@ def create_artifact(call: Call) -> dict[str, Any]:
             "credentials": credentials,
         }
     if kind == "s3":
-        url, expires = call.runtime.data_urls.upload_url(
-            call.runtime.settings.root_url,
+        url, expires = call.context.links.upload_url(
             {"b": s3_blob_key(task_id, run_id, name)},
             artifact["contentType"],
             S3_PUT_LIFETIME,
@@ -187,7 +186,7 @@ def create_artifact(call: Call) -> dict[str, Any]:
     return {"storageType": kind}
 
 
-@queue.endpoint(
+@endpoints.endpoint(
     "finishArtifact",
     "PUT",
     "/task/<taskId>/runs/<runId>/artifacts/<name>",
@@ -198,9 +197,9 @@ def create_artifact(call: Call) -> dict[str, Any]:
     params=RUN_ARTIFACT,
     greedy=("name",),
 )
-def finish_artifact(call: Call) -> None:
+def finish_artifact(call: QueueCall) -> None:
     """Mark an object artifact present once its data is uploaded; only object artifacts are finished."""
-    call.runtime.artifacts.finish_artifact(
+    call.context.artifacts.finish_artifact(
         call.params["taskId"], int(call.params["runId"]), call.params["name"], call.body["uploadId"]
     )
 
@@ -208,7 +207,7 @@ def finish_artifact(call: Call) -> None:
 # fetching
 
 
-@queue.endpoint(
+@endpoints.endpoint(
     "getArtifact",
     "GET",
     "/task/<taskId>/runs/<runId>/artifacts/<name>",
@@ -220,13 +219,13 @@ def finish_artifact(call: Call) -> None:
     greedy=("name",),
     deferred_auth=True,
 )
-def get_artifact(call: Call) -> Response:
+def get_artifact(call: QueueCall) -> Response:
     """Redirect (303) to an artifact's data; error artifacts answer 424 with their reason."""
     artifact = _follow_links(call, call.params["taskId"], int(call.params["runId"]), call.params["name"])
     return _download_response(call, artifact)
 
 
-@queue.endpoint(
+@endpoints.endpoint(
     "getLatestArtifact",
     "GET",
     "/task/<taskId>/artifacts/<name>",
@@ -238,7 +237,7 @@ def get_artifact(call: Call) -> Response:
     greedy=("name",),
     deferred_auth=True,
 )
-def get_latest_artifact(call: Call) -> Response:
+def get_latest_artifact(call: QueueCall) -> Response:
     """getArtifact, from the latest run of the task."""
     task_id, name = call.params["taskId"], call.params["name"]
     _authorize_names(call, [name])
@@ -246,7 +245,7 @@ def get_latest_artifact(call: Call) -> Response:
     return _download_response(call, artifact)
 
 
-@queue.endpoint(
+@endpoints.endpoint(
     "artifact",
     "GET",
     "/task/<taskId>/runs/<runId>/artifact-content/<name>",
@@ -258,13 +257,13 @@ def get_latest_artifact(call: Call) -> Response:
     greedy=("name",),
     deferred_auth=True,
 )
-def artifact_content(call: Call) -> dict[str, Any]:
+def artifact_content(call: QueueCall) -> dict[str, Any]:
     """How to get an artifact's data (object credentials, a URL, or the error), following links."""
     artifact = _follow_links(call, call.params["taskId"], int(call.params["runId"]), call.params["name"])
     return _content(call, artifact)
 
 
-@queue.endpoint(
+@endpoints.endpoint(
     "latestArtifact",
     "GET",
     "/task/<taskId>/artifact-content/<name>",
@@ -276,7 +275,7 @@ def artifact_content(call: Call) -> dict[str, Any]:
     greedy=("name",),
     deferred_auth=True,
 )
-def latest_artifact_content(call: Call) -> dict[str, Any]:
+def latest_artifact_content(call: QueueCall) -> dict[str, Any]:
     """artifact, from the latest run of the task."""
     task_id, name = call.params["taskId"], call.params["name"]
     _authorize_names(call, [name])
@@ -287,16 +286,13 @@ def latest_artifact_content(call: Call) -> dict[str, Any]:
 # listing
 
 
-def _artifact_page(call: Call, task_id: str, run_id: int) -> dict[str, Any]:
+def _artifact_page(call: QueueCall, task_id: str, run_id: int) -> dict[str, Any]:
     limit, after = page.bounds(call)
-    rows = call.runtime.storage_reads.artifacts(task_id, run_id, after, limit + 1)
-    body: dict[str, Any] = {"artifacts": [public_view(r) for r in rows[:limit]]}
-    if len(rows) > limit:
-        body["continuationToken"] = page.token(rows[limit - 1]["name"])
-    return body
+    rows, more = page.cut(call.context.storage.artifacts(task_id, run_id, after, limit + 1), limit, lambda r: r["name"])
+    return {"artifacts": [public_view(r) for r in rows], **more}
 
 
-@queue.endpoint(
+@endpoints.endpoint(
     "listArtifacts",
     "GET",
     "/task/<taskId>/runs/<runId>/artifacts",
@@ -307,7 +303,7 @@ def _artifact_page(call: Call, task_id: str, run_id: int) -> dict[str, Any]:
     query=("continuationToken", "limit"),
     params={"taskId": SLUGID, "runId": RUN_ID},
 )
-def list_artifacts(call: Call) -> dict[str, Any]:
+def list_artifacts(call: QueueCall) -> dict[str, Any]:
     """The artifacts of a run, by name, a page at a time (at most 1000)."""
     task_id, run_id = call.params["taskId"], int(call.params["runId"])
     if run_id > _latest_run_id(call, task_id):
@@ -315,7 +311,7 @@ def list_artifacts(call: Call) -> dict[str, Any]:
     return _artifact_page(call, task_id, run_id)
 
 
-@queue.endpoint(
+@endpoints.endpoint(
     "listLatestArtifacts",
     "GET",
     "/task/<taskId>/artifacts",
@@ -326,20 +322,20 @@ def list_artifacts(call: Call) -> dict[str, Any]:
     query=("continuationToken", "limit"),
     params={"taskId": SLUGID},
 )
-def list_latest_artifacts(call: Call) -> dict[str, Any]:
+def list_latest_artifacts(call: QueueCall) -> dict[str, Any]:
     """listArtifacts, for the latest run of the task."""
     task_id = call.params["taskId"]
     return _artifact_page(call, task_id, _latest_run_id(call, task_id))
 
 
-def _info(call: Call, task_id: str, run_id: int, name: str) -> dict[str, Any]:
-    artifact = call.runtime.storage_reads.artifact(task_id, run_id, name)
+def _info(call: QueueCall, task_id: str, run_id: int, name: str) -> dict[str, Any]:
+    artifact = call.context.storage.artifact(task_id, run_id, name)
     if artifact is None or not artifact["present"]:
         raise ResourceNotFound("Artifact not found")
     return public_view(artifact)
 
 
-@queue.endpoint(
+@endpoints.endpoint(
     "artifactInfo",
     "GET",
     "/task/<taskId>/runs/<runId>/artifact-info/<name>",
@@ -350,12 +346,12 @@ def _info(call: Call, task_id: str, run_id: int, name: str) -> dict[str, Any]:
     params=RUN_ARTIFACT,
     greedy=("name",),
 )
-def artifact_info(call: Call) -> dict[str, Any]:
+def artifact_info(call: QueueCall) -> dict[str, Any]:
     """What listArtifacts says of one artifact; links are not followed, no data is reached."""
     return _info(call, call.params["taskId"], int(call.params["runId"]), call.params["name"])
 
 
-@queue.endpoint(
+@endpoints.endpoint(
     "latestArtifactInfo",
     "GET",
     "/task/<taskId>/artifact-info/<name>",
@@ -366,7 +362,7 @@ def artifact_info(call: Call) -> dict[str, Any]:
     params=TASK_ARTIFACT,
     greedy=("name",),
 )
-def latest_artifact_info(call: Call) -> dict[str, Any]:
+def latest_artifact_info(call: QueueCall) -> dict[str, Any]:
     """artifactInfo, for the latest run of the task."""
     task_id = call.params["taskId"]
     return _info(call, task_id, _latest_run_id(call, task_id), call.params["name"])

@@ -11,76 +11,57 @@ from __future__ import annotations
 
 from typing import Any
 
-from cairn.api.auth.handlers import cut, history_json
 from cairn.api.call import Call
-from cairn.api.errors import InvalidRequestArguments, ResourceNotFound
+from cairn.api.endpoints import Endpoints
+from cairn.api.errors import ResourceNotFound
+from cairn.api.history import ReadHistory, all_history, history_json, history_page
 from cairn.api.pagination import page
-from cairn.api.queue.tasks import SLUGID, queue
+from cairn.api.queue.context import QueueContext
+from cairn.api.queue.route_params import GROUP_PARAMS, PAGED, TASK_PARAMS
 from cairn.domain.queue.task import task_key
 from cairn.domain.queue.task_group import task_group_key
-from cairn.projections.history import HistoryEntry, read_history
+from cairn.projections.history import HistoryEntry
 
-PAGED = ("continuationToken", "limit")
-READ_BATCH = 1000
-
-
-def all_history(log: Any, originator_id: str) -> list[HistoryEntry]:
-    """Every event of one aggregate, oldest first."""
-    entries: list[HistoryEntry] = []
-    while batch := read_history(log, originator_id, entries[-1].version if entries else 0, READ_BATCH):
-        entries.extend(batch)
-        if len(batch) < READ_BATCH:
-            break
-    return entries
+endpoints = Endpoints()
+QueueCall = Call[QueueContext]
 
 
-def group_history(log: Any, queue_reads: Any, task_group_id: str) -> list[tuple[str | None, HistoryEntry]]:
+def group_history(history: ReadHistory, queue_reads: Any, task_group_id: str) -> list[tuple[str | None, HistoryEntry]]:
     """The group's events and its tasks' events in log order, each with its taskId (None: the group's)."""
     merged: list[tuple[str | None, HistoryEntry]] = [
-        (None, entry) for entry in all_history(log, task_group_key(task_group_id))
+        (None, entry) for entry in all_history(history, task_group_key(task_group_id))
     ]
     for task_id in queue_reads.group_task_ids(task_group_id):
-        merged.extend((task_id, entry) for entry in all_history(log, task_key(task_id)))
+        merged.extend((task_id, entry) for entry in all_history(history, task_key(task_id)))
     merged.sort(key=lambda item: item[1].position)
     return merged
 
 
-def _after(call: Call) -> tuple[int, int]:
-    limit, after = page.bounds(call)
-    if after and not after.isdigit():
-        raise InvalidRequestArguments("continuationToken is not valid")
-    return limit, int(after or 0)
-
-
-@queue.endpoint(
+@endpoints.endpoint(
     "taskHistory", "GET", "/task/<taskId>/history", title="Task History", category="Tasks",
     scopes="queue:get-task:<taskId>", output="list-entity-history-response", query=PAGED,
-    stability="experimental", params={"taskId": SLUGID},
+    stability="experimental", params=TASK_PARAMS,
 )
-def task_history(call: Call) -> dict[str, Any]:
+def task_history(call: QueueCall) -> dict[str, Any]:
     """Every recorded change to a task and its runs, oldest first: what changed, who changed it, when."""
-    limit, after = _after(call)
-    entries = read_history(call.runtime.log, task_key(call.params["taskId"]), after, limit + 1)
-    if not entries and not after:
-        raise ResourceNotFound(f"Task {call.params['taskId']} was never recorded")
-    entries, more = cut(entries, limit, lambda entry: str(entry.version))
-    return {"events": [history_json(entry) for entry in entries], **more}
+    task_id = call.params["taskId"]
+    return history_page(call, call.context.history, task_key(task_id), f"Task {task_id} was never recorded")
 
 
-@queue.endpoint(
+@endpoints.endpoint(
     "taskGroupHistory", "GET", "/task-group/<taskGroupId>/history", title="Task Group History",
     category="Task Groups", scopes="queue:list-task-group:<taskGroupId>",
     output="list-entity-history-response", query=PAGED, stability="experimental",
-    params={"taskGroupId": SLUGID},
+    params=GROUP_PARAMS,
 )
-def task_group_history(call: Call) -> dict[str, Any]:
+def task_group_history(call: QueueCall) -> dict[str, Any]:
     """Every recorded change to a task group and to each of its tasks, in log order."""
-    limit, after = _after(call)
-    merged = group_history(call.runtime.log, call.runtime.queue_reads, call.params["taskGroupId"])
+    limit, after = page.position(call)
+    merged = group_history(call.context.history, call.context.reads, call.params["taskGroupId"])
     if not merged:
         raise ResourceNotFound(f"Task group {call.params['taskGroupId']} was never recorded")
     remaining = [item for item in merged if item[1].position > after]
-    chunk, more = cut(remaining, limit, lambda item: str(item[1].position))
+    chunk, more = page.cut(remaining, limit, lambda item: str(item[1].position))
     return {"events": [_group_event_json(task_id, entry) for task_id, entry in chunk], **more}
 
 

@@ -1,36 +1,27 @@
 """The queue's application service: every command on tasks, runs and task groups.
 
 Each command is one unit of work: load the aggregates, decide, save them
-together. The views that decide commands are read inside the same
-transaction, under locks that make concurrent commands see each other:
-
-- a new task locks its prerequisites' rows (shared) while it decides whether
-  to wait for them; a resolving task locks its own row (exclusive) before it
-  looks for dependents to release — so a dependent is either seen waiting
-  or sees the resolution, never neither;
-- claimWork takes pending rows with SKIP LOCKED and removes them in the
-  commit that records the claim;
-- the last unresolved task of a group resolves under the group's row lock,
-  so exactly one resolution announces the group resolved.
+together. Why that makes claims and releases safe under concurrency is the
+essay at the top of this package (``cairn/domain/queue/__init__.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Protocol
 
 from cairn.domain.errors import Conflict, DomainError, InvalidInput, NotFound
 from cairn.domain.event_log import EventLog
+from cairn.domain.queue.definition import normalise_definition
 from cairn.domain.queue.dependencies import satisfies
 from cairn.domain.queue.task import Task, task_key
-from cairn.domain.queue.task_group import TaskGroup, task_group_key
-from cairn.domain.timestamps import iso, parse_time
+from cairn.domain.queue.task_group import TaskGroup, check_accepts, task_group_key
+from cairn.domain.queue.worker import worker_key
+from cairn.domain.timestamps import iso
 
-MAX_DEADLINE = timedelta(days=5)
-CREATED_SKEW = timedelta(minutes=15)
-DEFAULT_EXPIRY = timedelta(days=365)
+__all__ = ["Claim", "QueueReads", "QueueService", "normalise_definition"]
 
 
 class QueueReads(Protocol):
@@ -43,11 +34,8 @@ class QueueReads(Protocol):
     def ready_dependents(self, task_id: str, completed: bool) -> list[str]: ...
     def group_progress(self, task_group_id: str, excluding: str) -> tuple[int, str]:
         """How many of the group's tasks are unresolved, leaving ``excluding`` out; when the group expires."""
-    def take_pending(
-        self, task_queue_id: str, worker_group: str, worker_id: str, count: int, now: datetime
-    ) -> list[tuple[str, int]]:
-        """Up to ``count`` pending runs for this worker, oldest of the highest priority first;
-        none while the worker is quarantined."""
+    def take_pending(self, task_queue_id: str, count: int) -> list[tuple[str, int]]:
+        """Up to ``count`` pending runs, oldest of the highest priority first, locked for this claim."""
     def unresolved_group_tasks(self, task_group_id: str) -> list[str]: ...
     def group_expires(self, task_group_id: str) -> str: ...
 
@@ -124,13 +112,7 @@ class QueueService:
         if group is None:
             to_save.append(TaskGroup(task_group_id=group_id, scheduler_id=definition["schedulerId"]))
         else:
-            if group["scheduler_id"] != definition["schedulerId"]:
-                raise Conflict(
-                    f"Task group {group_id} belongs to schedulerId {group['scheduler_id']}; "
-                    f"all tasks of a group must share it"
-                )
-            if group["sealed"]:
-                raise Conflict(f"Task group {group_id} is sealed and takes no new tasks")
+            check_accepts(group_id, group["scheduler_id"], group["sealed"], definition["schedulerId"])
         waiting = self._check_prerequisites(task_id, definition)
         task = Task(task_id=task_id, definition=definition)
         if not waiting:
@@ -201,8 +183,11 @@ class QueueService:
         self, task_queue_id: str, worker_group: str, worker_id: str, count: int, now: datetime
     ) -> list[Claim]:
         def claim() -> list[Claim]:
+            worker = self.log.get(worker_key(task_queue_id, worker_group, worker_id))
+            if worker is not None and worker.quarantined_at(now):
+                return []
             claims: list[Claim] = []
-            for task_id, run_id in self.reads.take_pending(task_queue_id, worker_group, worker_id, count, now):
+            for task_id, run_id in self.reads.take_pending(task_queue_id, count):
                 task = self.task(task_id)
                 task.claim(run_id, worker_group, worker_id, now, self.claim_timeout)
                 claims.append(Claim(task, run_id))
@@ -308,13 +293,20 @@ class QueueService:
         return self._run(seal)
 
     def cancel_task_group(self, task_group_id: str, now: datetime) -> list[str]:
-        """Cancel every unresolved task of a sealed group; returns their ids."""
+        """Cancel every unresolved task of a sealed group; returns their ids.
+
+        A task past its deadline is left to resolve as deadline-exceeded, as
+        cancelTask would refuse it."""
 
         def cancel() -> list[str]:
             group = self.task_group(task_group_id)
             if not group.sealed:
                 raise Conflict(f"Task group {task_group_id} must be sealed before it can be cancelled")
-            task_ids = self.reads.unresolved_group_tasks(task_group_id)
+            task_ids = [
+                task_id
+                for task_id in self.reads.unresolved_group_tasks(task_group_id)
+                if (task := self.log.get(task_key(task_id))) is not None and task.cancellable(now)
+            ]
             group.request_cancel(canceled=len(task_ids))
             self._save(group)
             return task_ids
@@ -337,53 +329,3 @@ class QueueService:
             return changed
 
         return self._run(change)
-
-
-def normalise_definition(task_id: str, body: Mapping[str, Any], now: datetime) -> dict[str, Any]:
-    """A createTask body with Taskcluster's defaults filled in and its limits checked."""
-    d = dict(body)
-    queue_id = d.get("taskQueueId")
-    provisioner, worker_type = d.pop("provisionerId", None), d.pop("workerType", None)
-    if queue_id:
-        if provisioner is not None and worker_type is not None and f"{provisioner}/{worker_type}" != queue_id:
-            raise InvalidInput('taskQueueId must match "provisionerId/workerType"')
-    elif provisioner is not None and worker_type is not None:
-        queue_id = f"{provisioner}/{worker_type}"
-    else:
-        raise InvalidInput("at least a provisionerId and a workerType or a taskQueueId must be provided")
-    d["taskQueueId"] = queue_id
-    created, deadline = parse_time(d["created"]), parse_time(d["deadline"])
-    if created < now - CREATED_SKEW:
-        raise InvalidInput("`created` cannot be in the past (max 15min drift)")
-    if created > now + CREATED_SKEW:
-        raise InvalidInput("`created` cannot be in the future (max 15min drift)")
-    if created > deadline:
-        raise InvalidInput("`deadline` cannot be earlier than `created`")
-    if deadline < now:
-        raise InvalidInput("`deadline` cannot be in the past")
-    if deadline - now > MAX_DEADLINE + CREATED_SKEW:
-        raise InvalidInput("`deadline` cannot be more than 5 days into the future")
-    expires = parse_time(d["expires"]) if d.get("expires") else deadline + DEFAULT_EXPIRY
-    if expires < deadline:
-        raise InvalidInput("`expires` cannot be before `deadline`")
-    d.update(created=iso(created), deadline=iso(deadline), expires=iso(expires))
-    d.setdefault("taskGroupId", task_id)
-    for key, default in (
-        ("schedulerId", "-"),
-        ("projectId", "none"),
-        ("dependencies", []),
-        ("requires", "all-completed"),
-        ("routes", []),
-        ("priority", "lowest"),
-        ("retries", 5),
-        ("scopes", []),
-        ("tags", {}),
-        ("extra", {}),
-    ):
-        d.setdefault(key, default)
-    if d["priority"] == "normal":
-        d["priority"] = "lowest"
-    if any(scope.endswith("**") for scope in d["scopes"]):
-        raise InvalidInput("scopes must not end with `**`")
-    return d
-

@@ -27,6 +27,7 @@ from eventsourcing.domain import event
 from cairn.domain.aggregate import CairnAggregate
 from cairn.domain.errors import Conflict, InvalidInput, NotFound
 from cairn.domain.queue.artifacts import EXCEPTION_GRACE, EXPIRES_SKEW, replacement_allowed
+from cairn.domain.queue.task_queue_id import TaskQueueId
 from cairn.domain.timestamps import iso, parse_time
 
 MAX_RUNS = 50
@@ -47,6 +48,11 @@ PRIORITIES = ("highest", "very-high", "high", "medium", "low", "very-low", "lowe
 
 def task_key(task_id: str) -> str:
     return f"task/{task_id}"
+
+
+def with_queue_halves(definition: dict[str, Any]) -> dict[str, Any]:
+    """A definition as Taskcluster shows it: its queue's two halves first, then the rest."""
+    return {**TaskQueueId.parse(definition["taskQueueId"]).halves(), **definition}
 
 
 def priority_rank(priority: str) -> int:
@@ -99,14 +105,15 @@ class Task(CairnAggregate):
     def current_definition(self) -> dict[str, Any]:
         return {**self.definition, "priority": self.priority}
 
+    def public_definition(self) -> dict[str, Any]:
+        """The current definition as getTask and claims show it."""
+        return with_queue_halves(self.current_definition())
+
     def status(self) -> dict[str, Any]:
         d = self.definition
-        provisioner_id, worker_type = d["taskQueueId"].split("/", 1)
         return {
             "taskId": self.task_id,
-            "provisionerId": provisioner_id,
-            "workerType": worker_type,
-            "taskQueueId": d["taskQueueId"],
+            **TaskQueueId.parse(d["taskQueueId"]).fields(),
             "schedulerId": d["schedulerId"],
             "projectId": d["projectId"],
             "taskGroupId": d["taskGroupId"],
@@ -215,8 +222,16 @@ class Task(CairnAggregate):
         return True
 
     def cancel(self, now: datetime) -> bool:
-        """Resolve the task as canceled; False if it is already resolved."""
+        """Resolve the task as canceled; False if it is already resolved.
+
+        Past its deadline a task is no longer the scheduler's to cancel: it
+        resolves as deadline-exceeded, resolved or not."""
+        if not self.cancellable(now):
+            raise Conflict(f"Task {self.task_id} can't be canceled past its deadline of {self.definition['deadline']}")
         return self._end_with_exception("canceled", now)
+
+    def cancellable(self, now: datetime) -> bool:
+        return now < self.deadline
 
     def exceed_deadline(self, now: datetime) -> bool:
         if now < self.deadline:

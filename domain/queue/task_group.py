@@ -20,6 +20,21 @@ def task_group_key(task_group_id: str) -> str:
     return f"task-group/{task_group_id}"
 
 
+def check_accepts(task_group_id: str, group_scheduler_id: str, sealed: str | None, scheduler_id: str) -> None:
+    """A group takes a new task only from its own scheduler, and only until it is sealed.
+
+    Decided on the group's view row, read (and share-locked) in the new
+    task's transaction: loading the aggregate would cost createTask a read.
+    """
+    if scheduler_id != group_scheduler_id:
+        raise Conflict(
+            f"Task group {task_group_id} belongs to schedulerId {group_scheduler_id}; "
+            f"all tasks of a group must share it"
+        )
+    if sealed:
+        raise Conflict(f"Task group {task_group_id} is sealed and takes no new tasks")
+
+
 class TaskGroup(CairnAggregate):
     @staticmethod
     def create_id(task_group_id: str, **_: Any) -> str:
@@ -31,15 +46,6 @@ class TaskGroup(CairnAggregate):
         self.scheduler_id = scheduler_id
         self.sealed: str | None = None
         self.resolutions = 0
-
-    def check_accepts(self, scheduler_id: str) -> None:
-        if scheduler_id != self.scheduler_id:
-            raise Conflict(
-                f"Task group {self.task_group_id} belongs to schedulerId {self.scheduler_id}; "
-                f"all tasks of a group must share it (got {scheduler_id})"
-            )
-        if self.sealed:
-            raise Conflict(f"Task group {self.task_group_id} is sealed and takes no new tasks")
 
     def seal(self, now: str, expires: str) -> None:
         if not self.sealed:

@@ -16,6 +16,7 @@ import orjson
 from cairn.domain.auth.model import Client, Role
 from cairn.domain.timestamps import iso
 from cairn.projections.projection import Projection
+from cairn.projections.read_model import ReadModel
 from cairn.projections.store.session import SqlSession
 
 
@@ -205,3 +206,19 @@ def list_roles(store: Any, after: str = "", limit: int | None = None) -> list[di
         else:
             rows = session.rows("list_roles", {"after": after, "limit": limit or ALL_ROWS})
     return [_role_row(row) for row in rows]
+
+
+class AuthReadModel(ReadModel):
+    """The clients and roles views as the auth API reads them."""
+
+    def client(self, client_id: str) -> dict[str, Any] | None:
+        return get_client(self.store, client_id)
+
+    def clients(self, prefix: str, after: str, limit: int) -> list[dict[str, Any]]:
+        return list_clients(self.store, prefix, after, limit)
+
+    def role(self, role_id: str) -> dict[str, Any] | None:
+        return get_role(self.store, role_id)
+
+    def roles(self, after: str = "", limit: int | None = None) -> list[dict[str, Any]]:
+        return list_roles(self.store, after, limit)

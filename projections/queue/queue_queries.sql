@@ -120,27 +120,13 @@ DELETE FROM pending WHERE task_id = :task_id;
 UPDATE pending SET priority_rank = :priority_rank WHERE task_id = :task_id;
 
 -- name: take_pending
--- The next pending runs of a queue for a worker, locked so no other claimer
--- takes them; none while the worker is quarantined.
+-- The next pending runs of a queue, locked so no other claimer takes them.
 SELECT task_id, run_id FROM pending WHERE task_queue_id = :task_queue_id
-  AND NOT EXISTS (
-      SELECT 1 FROM queue_workers w
-      WHERE w.task_queue_id = :task_queue_id AND w.worker_group = :worker_group
-        AND w.worker_id = :worker_id AND w.quarantine_until > :now)
 ORDER BY priority_rank DESC, seq LIMIT :count;
 
 -- name: take_pending (postgres)
 SELECT task_id, run_id FROM pending WHERE task_queue_id = :task_queue_id
-  AND NOT EXISTS (
-      SELECT 1 FROM queue_workers w
-      WHERE w.task_queue_id = :task_queue_id AND w.worker_group = :worker_group
-        AND w.worker_id = :worker_id AND w.quarantine_until > :now)
 ORDER BY priority_rank DESC, seq LIMIT :count FOR UPDATE OF pending SKIP LOCKED;
-
--- name: list_pending
--- A page of a queue's pending runs, in claim order.
-SELECT * FROM pending WHERE task_queue_id = :task_queue_id AND seq > :after
-ORDER BY seq LIMIT :limit;
 
 -- name: count_pending
 -- How many runs of a queue are pending.
@@ -167,11 +153,6 @@ SELECT task_id, run_id FROM claims WHERE taken_until <= :now ORDER BY taken_unti
 -- name: count_claimed
 -- How many runs of a queue are running.
 SELECT count(*) AS n FROM claims WHERE task_queue_id = :task_queue_id;
-
--- name: list_claimed
--- A page of a queue's running runs.
-SELECT * FROM claims WHERE task_queue_id = :task_queue_id AND task_id > :after
-ORDER BY task_id LIMIT :limit;
 
 -- name: insert_dependency
 -- A task declared a dependency.

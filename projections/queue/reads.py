@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import orjson
 
-from cairn.domain.timestamps import iso
 from cairn.projections.read_model import ReadModel
 
 
@@ -37,12 +35,8 @@ class QueueReadModel(ReadModel):
         row = self._one("group_progress", {"task_group_id": task_group_id, "excluding": excluding})
         return (int(row["unresolved"]), row["expires"] or "") if row else (0, "")
 
-    def take_pending(
-        self, task_queue_id: str, worker_group: str, worker_id: str, count: int, now: datetime
-    ) -> list[tuple[str, int]]:
-        params = {"task_queue_id": task_queue_id, "worker_group": worker_group, "worker_id": worker_id,
-                  "count": count, "now": iso(now)}
-        rows = self._rows("take_pending", params)
+    def take_pending(self, task_queue_id: str, count: int) -> list[tuple[str, int]]:
+        rows = self._rows("take_pending", {"task_queue_id": task_queue_id, "count": count})
         return [(r["task_id"], int(r["run_id"])) for r in rows]
 
     def unresolved_group_tasks(self, task_group_id: str) -> list[str]:

@@ -7,9 +7,8 @@
 - ``dependencies`` and ``dependency_waits``: declared and still-unsatisfied
   dependencies; a task leaves the waits when it is scheduled.
 
-Because these rows commit with the events, a run is pending in the view
-exactly when the log says so, and a claim that removes the row is recorded
-in the same commit: a run can be neither lost nor claimed twice.
+These rows commit with the events they follow; why that keeps every claim
+single and every release on time is the essay in ``cairn/domain/queue/__init__.py``.
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ from typing import Any
 import orjson
 
 from cairn.domain.queue.task import Task
+from cairn.domain.queue.task_queue_id import TaskQueueId
 from cairn.domain.queue.worker import Worker, split_worker_key
 from cairn.domain.timestamps import iso, parse_time
 from cairn.projections.projection import Projection
@@ -157,10 +158,11 @@ def queue_seen(session: SqlSession, task_queue_id: str, times: dict[str, str | N
     A known queue's row is rewritten only once its expiry or its activity
     has fallen ``refresh`` behind: one statement decides and writes.
     """
-    provisioner_id, worker_type = task_queue_id.split("/", 1)
+    queue = TaskQueueId.parse(task_queue_id)
     session.run_in_log_order(
         "task_queue_seen",
-        {"task_queue_id": task_queue_id, "provisioner_id": provisioner_id, "worker_type": worker_type, **times},
+        {"task_queue_id": task_queue_id, "provisioner_id": queue.provisioner_id, "worker_type": queue.worker_type,
+         **times},
     )
 
 
@@ -186,8 +188,8 @@ def _task_queue_of(session: SqlSession, task_id: str, task: Any) -> str | None:
 class WorkerReadModel(ReadModel):
     """The worker views as the API and the worker service read them.
 
-    (claimWork's guard against quarantined workers is part of the queue's
-    ``take_pending``: it costs no statement of its own.)
+    (claimWork's guard against quarantined workers is the Worker aggregate's
+    own rule, applied by the queue service.)
     """
 
     # WorkerReads, for commands

@@ -9,31 +9,10 @@ import pytest
 import taskcluster
 from taskcluster.exceptions import TaskclusterRestFailure
 
-PAGED = ["continuationToken", "limit"]
+from cairn.api.auth.handlers import auth as auth_service
+from tests.acceptance.cairn_clients import cairn_client
 
-
-class CairnAuth(taskcluster.Auth):
-    """The official client, taught Cairn's two history endpoints."""
-
-    funcinfo = {
-        **taskcluster.Auth.funcinfo,
-        "clientHistory": {
-            "args": ["clientId"], "method": "get", "name": "clientHistory", "query": PAGED,
-            "route": "/clients/<clientId>/history", "stability": "experimental",
-            "output": "v1/list-entity-history-response.json#",
-        },
-        "roleHistory": {
-            "args": ["roleId"], "method": "get", "name": "roleHistory", "query": PAGED,
-            "route": "/roles/<roleId>/history", "stability": "experimental",
-            "output": "v1/list-entity-history-response.json#",
-        },
-    }
-
-    def clientHistory(self, *args, **kwargs):
-        return self._makeApiCall(self.funcinfo["clientHistory"], *args, **kwargs)
-
-    def roleHistory(self, *args, **kwargs):
-        return self._makeApiCall(self.funcinfo["roleHistory"], *args, **kwargs)
+CairnAuth = cairn_client(taskcluster.Auth, auth_service)
 
 
 def cairn_auth(server, **credentials):

@@ -6,33 +6,11 @@ import pytest
 import taskcluster
 from taskcluster.exceptions import TaskclusterRestFailure
 
+from cairn.api.queue.service import queue as queue_service
+from tests.acceptance.cairn_clients import cairn_client
 from tests.acceptance.queue_helpers import claim_one, task_definition
 
-PAGED = ["continuationToken", "limit"]
-
-
-class CairnQueue(taskcluster.Queue):
-    """The official client, taught Cairn's two history endpoints."""
-
-    funcinfo = {
-        **taskcluster.Queue.funcinfo,
-        "taskHistory": {
-            "args": ["taskId"], "method": "get", "name": "taskHistory", "query": PAGED,
-            "route": "/task/<taskId>/history", "stability": "experimental",
-            "output": "v1/list-entity-history-response.json#",
-        },
-        "taskGroupHistory": {
-            "args": ["taskGroupId"], "method": "get", "name": "taskGroupHistory", "query": PAGED,
-            "route": "/task-group/<taskGroupId>/history", "stability": "experimental",
-            "output": "v1/list-entity-history-response.json#",
-        },
-    }
-
-    def taskHistory(self, *args, **kwargs):
-        return self._makeApiCall(self.funcinfo["taskHistory"], *args, **kwargs)
-
-    def taskGroupHistory(self, *args, **kwargs):
-        return self._makeApiCall(self.funcinfo["taskGroupHistory"], *args, **kwargs)
+CairnQueue = cairn_client(taskcluster.Queue, queue_service)
 
 
 def test_task_and_group_history_in_log_order_with_actors(server):

@@ -38,7 +38,7 @@ from schemathesis.checks import (
 )
 
 from cairn.api import errors
-from cairn.api.queue import tasks as queue_api
+from cairn.api.queue import claims as queue_api
 from tests.conftest import ROOT_TOKEN
 
 POSITIVE, NEGATIVE = GenerationMode.POSITIVE, GenerationMode.NEGATIVE

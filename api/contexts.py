@@ -1,0 +1,26 @@
+"""What the HTTP application hands out: one context per service, and request authentication.
+
+Built once per process by ``cairn/contexts.py``; each endpoint's handler
+receives its service's context as ``call.context`` and sees nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from cairn.api.authentication import Authentication
+
+
+@dataclass(frozen=True)
+class ApiContexts:
+    authentication: Authentication
+    #: Service name (as in its URLs: ``queue``, ``auth``, ``object``...) → its context.
+    services: dict[str, Any]
+    uptime: Callable[[], float]
+    max_body_bytes: int
+    validate_output: bool = False
+
+    def of(self, service_name: str) -> Any:
+        return self.services[service_name]

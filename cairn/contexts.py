@@ -1,0 +1,85 @@
+"""The one place where each API service's context is built from the running Cairn.
+
+A handler sees its service's context as ``call.context`` — a small frozen
+dataclass in ``api/<service>/context.py`` listing exactly what it may use
+(application services, read models, signers) — and never the runtime, the
+event log or the store. To add a service (secrets, hooks, notify, github...):
+
+1. declare ``<Name>Context`` in ``api/<service>/context.py``;
+2. build it below in :func:`api_contexts`, under the service's name as it
+   appears in its URLs (``/api/<name>/v1``);
+3. list the service in ``cairn/server.py``'s ``SERVICES``; its handlers take
+   ``call: Call[<Name>Context]``.
+
+Request authentication is built here too: :class:`Authentication` checks
+Hawk signatures against the auth cache and notes the clients used.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from cairn.api.auth.context import AuthContext
+from cairn.api.authentication import Authentication
+from cairn.api.contexts import ApiContexts
+from cairn.api.events.context import EventsContext
+from cairn.api.history import ReadHistory
+from cairn.api.index.context import IndexContext
+from cairn.api.objects.context import ObjectsContext
+from cairn.api.queue.context import QueueContext
+from cairn.api.signed_urls import DataLinks
+from cairn.consumers.pending_signal import FALLBACK_RECHECK
+from cairn.projections.auth.views import AuthReadModel
+from cairn.projections.history import read_history
+from cairn.runtime import Runtime
+
+
+def log_history(runtime: Runtime) -> ReadHistory:
+    """One aggregate's recorded events, read from the runtime's event log."""
+    return partial(read_history, runtime.log)
+
+
+def api_contexts(runtime: Runtime) -> ApiContexts:
+    history = log_history(runtime)
+    links = DataLinks(runtime.data_urls, runtime.settings.root_url)
+    authentication = Authentication(runtime.authenticator, runtime.client_use)
+    services = {
+        "queue": QueueContext(
+            service=runtime.queue,
+            reads=runtime.queue_reads,
+            workers=runtime.workers,
+            worker_reads=runtime.worker_reads,
+            artifacts=runtime.artifacts,
+            storage=runtime.storage_reads,
+            wake=runtime.pending_signal,
+            recheck=FALLBACK_RECHECK,
+            credentials=runtime.queue_client,
+            links=links,
+            history=history,
+            validate_output=runtime.validate_output,
+        ),
+        "auth": AuthContext(
+            service=runtime.auth,
+            reads=AuthReadModel(runtime.store),
+            cache=runtime.auth_cache,
+            history=history,
+            authentication=authentication,
+        ),
+        "index": IndexContext(
+            service=runtime.index,
+            reads=runtime.index_reads,
+            root_url=runtime.settings.root_url,
+            signer=runtime.index_client,
+        ),
+        "object": ObjectsContext(
+            service=runtime.objects, storage=runtime.storage_reads, links=links, blobs=runtime.blob_store
+        ),
+        "events": EventsContext(stream=runtime.event_stream),
+    }
+    return ApiContexts(
+        authentication=authentication,
+        services=services,
+        uptime=runtime.uptime,
+        max_body_bytes=runtime.settings.max_body_bytes,
+        validate_output=runtime.validate_output,
+    )
