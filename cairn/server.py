@@ -18,12 +18,15 @@ from cairn.api.queue import (
 from cairn.api.queue.tasks import queue
 from cairn.api.references import reference_routes
 from cairn.runtime import Runtime
+from cairn.web.routes import web_routes
 
 SERVICES = [auth, queue, events, objects, index]
 
 
 def create_app(runtime: Runtime) -> Starlette:
-    return build_app(runtime, SERVICES, extra_routes=reference_routes(SERVICES) + object_data_routes() + root_listing_routes())
+    extra_routes = reference_routes(SERVICES) + object_data_routes() + root_listing_routes()
+    extra_routes += web_routes(runtime)  # the web UI (cairn.web)
+    return build_app(runtime, SERVICES, extra_routes=extra_routes)
 
 
 def app_from_env() -> Starlette:
