@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -49,6 +50,13 @@ def page(ctx: WebContext, handler: Handler) -> Callable[[Request], Any]:
     """A Starlette endpoint running ``handler`` in a worker thread, its failures shown as pages."""
 
     def run(request: Request) -> Response:
+        started = time.perf_counter()
+        response = respond(request)
+        # How long the page took to make, for the browser's developer tools (and the tests).
+        response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
+        return response
+
+    def respond(request: Request) -> Response:
         who = visitor(ctx, request)
         try:
             return handler(ctx, request, who)
