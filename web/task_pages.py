@@ -16,7 +16,7 @@ from cairn.domain.queue.task import task_key
 from cairn.projections.history import read_history, redact
 from cairn.web.api_bridge import permitted, run_endpoint
 from cairn.web.context import WebContext
-from cairn.web.graph import layout
+from cairn.web.graph import layout, svg
 from cairn.web.pages import RESOLVED, STATE_ORDER, not_found, render
 from cairn.web.session import Visitor, csrf_ok
 
@@ -41,7 +41,8 @@ def group_page(ctx: WebContext, request: Request, who: Visitor) -> Response:
         if (not state or t["state"] == state) and (not name or name.lower() in (t["name"] or "").lower())
     ]
     view = request.query_params.get("view", "list")
-    graph = layout(tasks, ctx.groups.dependency_edges(group_id)) if view == "graph" else None
+    edges = [(needed, t["task_id"]) for t in tasks for needed in t["dependencies"]]
+    graph = svg(layout(tasks, edges)) if view == "graph" else None
     template = "group_body.html" if request.query_params.get("fragment") else "group.html"
     return render(
         ctx, request, who, template,

@@ -1,16 +1,14 @@
 -- name: group_task_briefs
--- Every task of a group, as a page lists it: id, state, name.
-SELECT task_id, state, json_extract(definition, '$.metadata.name') AS name
+-- Every task of a group, as a page lists it: id, state, name, and its
+-- dependencies (a JSON list), for the graph.
+SELECT task_id, state, json_extract(definition, '$.metadata.name') AS name,
+       json_extract(definition, '$.dependencies') AS dependencies
 FROM tasks WHERE task_group_id = :task_group_id ORDER BY task_id;
 
 -- name: group_task_briefs (postgres)
-SELECT task_id, state, definition::jsonb #>> '{metadata,name}' AS name
+SELECT task_id, state, definition::jsonb #>> '{metadata,name}' AS name,
+       definition::jsonb #>> '{dependencies}' AS dependencies
 FROM tasks WHERE task_group_id = :task_group_id ORDER BY task_id;
-
--- name: group_dependency_edges
--- The declared dependencies among a group's tasks (and on tasks outside it).
-SELECT d.prerequisite, d.dependent FROM dependencies d JOIN tasks t ON t.task_id = d.dependent
-WHERE t.task_group_id = :task_group_id;
 
 -- name: recent_task_groups
 -- The task groups with the latest deadlines, with their task counts.
