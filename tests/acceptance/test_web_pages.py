@@ -180,3 +180,22 @@ def test_a_group_of_1000_tasks_is_made_in_under_100_ms(server, view):
     print(f"group of 1000 ({view}): wall median {statistics.median(wall):.1f} ms (best {wall[0]:.1f}), "
           f"cpu median {statistics.median(cpu):.1f} ms (best {cpu[0]:.1f})")
     assert statistics.median(cpu) < 100
+
+
+def test_the_listing_pages_show_queues_the_index_clients_and_roles(server):
+    task_id = completed_task(server)
+    server.client("index").insertTask("project.cairn.latest", {
+        "taskId": task_id, "rank": 1, "data": {}, "expires": taskcluster.stringDate(taskcluster.fromNow("1 day")),
+    })
+    server.client("auth").createRole("repo:cairn", {"description": "the repository", "scopes": ["assume:ci"]})
+    server.client("auth").createRole("ci", {"description": "what CI may do", "scopes": ["queue:rerun-task:*"]})
+    browser = signed_in(server)
+    queues = browser.get("/provisioners").text
+    assert "cairn-test/worker" in queues and "tests/w1" in queues and "Idle workers <strong>1</strong>" in queues
+    assert ">cairn</a>" in browser.get("/tasks/index/project").text
+    assert task_id in browser.get("/tasks/index/project.cairn").text
+    assert "static/root" in browser.get("/auth/clients").text
+    roles = browser.get("/auth/roles").text
+    assert roles.count("queue:rerun-task:*") == 3  # ci's scope, and expanded in ci and repo:cairn
+    home = browser.get("/").text
+    assert f"/tasks/groups/{task_id}" in home  # a task alone is its own group
