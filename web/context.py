@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -32,6 +33,7 @@ class WebContext:
     lookup_client: Any
     authenticator: HawkAuthenticator
     https: bool
+    public_host: str  # host[:port] of the root URL, which forms may come from behind a proxy
     templates: Environment
 
 
@@ -60,5 +62,6 @@ def web_context(runtime: Any) -> WebContext:
         lookup_client=runtime.auth_cache.lookup_client,
         authenticator=authenticator,
         https=runtime.settings.root_url.startswith("https:"),
+        public_host=urlparse(runtime.settings.root_url).netloc,
         templates=templates,
     )

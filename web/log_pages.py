@@ -7,14 +7,14 @@ redirects — the worker's live-log server while the task runs, the stored
 copy afterwards — and sends each batch of complete lines rendered to HTML
 by ansi2html, which escapes the text and turns colour codes into classes.
 An event's id is its last line number, so a reconnecting browser resumes
-where it stopped.
+where it stopped. Only text read from an http(s) URL is shown, up to 64 MB.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlparse
 
 import aiohttp
 from ansi2html import Ansi2HTMLConverter
@@ -33,6 +33,7 @@ from cairn.web.session import Visitor, visitor
 
 READ_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=None)
 MAX_LINE = 64 * 1024
+MAX_LOG = 64 * 1024 * 1024
 
 
 def log_page(ctx: WebContext, request: Request, who: Visitor) -> Response:
@@ -48,7 +49,10 @@ def _location(ctx: WebContext, request: Request, who: Visitor, params: dict[str,
     response = run_endpoint(ctx.runtime, request, who.caller, queue, "getArtifact", params)
     if response.status_code != 303:
         raise ValueError("This artifact has no content to show (it is an error artifact).")
-    return response.headers["location"]
+    location = response.headers["location"]
+    if urlparse(location).scheme not in ("http", "https"):
+        raise ValueError("This log is not at an http(s) URL.")
+    return location
 
 
 class LineRenderer:
@@ -80,12 +84,20 @@ class LineRenderer:
 async def _follow(url: str, first_line: int) -> AsyncIterator[bytes]:
     yield b": connected\n\n"
     renderer = LineRenderer(first_line)
+    read = 0
     try:
         async with aiohttp.ClientSession(timeout=READ_TIMEOUT) as session, session.get(url) as response:
             if response.status != 200:
                 yield sse("failure", {"message": f"The log could not be read (HTTP {response.status})."})
                 return
+            if not response.content_type.startswith("text/"):
+                yield sse("failure", {"message": f"This is not a text log ({response.content_type})."})
+                return
             async for chunk in response.content.iter_any():
+                read += len(chunk)
+                if read > MAX_LOG:
+                    yield sse("failure", {"message": "The log is too long to show here: open the raw log."})
+                    return
                 lines = renderer.feed(chunk)
                 if lines:
                     yield sse("lines", lines, str(lines[-1][0]))

@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlparse
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -83,11 +83,23 @@ def page(ctx: WebContext, handler: Handler) -> Callable[[Request], Any]:
         # Forms are small and url-encoded: read here, on the event loop, for the handler's thread.
         request.state.form = {}
         if request.method == "POST":
+            if not same_origin(ctx, request):
+                return HTMLResponse("Forms are accepted only from this site's own pages.\n", 403)
             body = (await request.body())[:MAX_FORM].decode("utf-8", "replace")
             request.state.form = {k: v[0] for k, v in parse_qs(body).items()}
         return await run_in_threadpool(run, request)
 
     return endpoint
+
+
+def same_origin(ctx: WebContext, request: Request) -> bool:
+    """A form posted from another site is refused whatever it holds (the sign-in form has no session token)."""
+    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        return False
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null" and request.headers.get("sec-fetch-site") == "same-origin":
+        return True
+    return urlparse(origin).netloc in (request.headers.get("host", ""), ctx.public_host)
 
 
 def not_found(ctx: WebContext, request: Request, who: Visitor, what: str) -> Response:

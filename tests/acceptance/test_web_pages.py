@@ -112,6 +112,20 @@ def test_a_button_without_the_sessions_token_changes_nothing(server):
     assert len(last.runs) == 2
 
 
+def test_forms_posted_from_another_site_are_refused(server):
+    task_id = completed_task(server)
+    browser = signed_in(server)
+    token = csrf_of(browser.get(f"/tasks/{task_id}").text)
+    for headers in ({"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
+        refused = browser.post(f"/tasks/{task_id}/rerun", data={"csrf": token}, headers=headers)
+        assert refused.status_code == 403
+        signin = browser.post("/signin", data={"clientId": "static/root", "accessToken": ROOT_TOKEN}, headers=headers)
+        assert signin.status_code == 403 and "set-cookie" not in signin.headers
+    assert len(server.client("queue").status(task_id)["status"]["runs"]) == 1
+    same_site = {"Origin": server.root_url, "Sec-Fetch-Site": "same-origin"}
+    assert browser.post(f"/tasks/{task_id}/rerun", data={"csrf": token}, headers=same_site).status_code == 303
+
+
 def test_anonymous_visitors_cannot_press_buttons(server):
     task_id = completed_task(server)
     server.client("auth").createRole("anonymous", {"description": "a lot", "scopes": ["queue:*"]})
