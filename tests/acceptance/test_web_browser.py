@@ -123,6 +123,10 @@ def test_the_task_page_shows_runs_and_artifacts(server, start_worker, browser):
     assert "hello from the task" in body
     assert browser.find_element(By.CSS_SELECTOR, ".yaml").text.count("hello from the task") == 1
 
+    run.find_element(By.CSS_SELECTOR, ".log-link").click()  # the stored log, once the task is done
+    eventually(lambda: "End of log" in browser.find_element(By.ID, "log-status").text, 15, "the whole stored log")
+    assert "hello from the task" in browser.find_element(By.ID, "log-lines").text
+
 
 def test_the_log_page_shows_a_running_tasks_output_as_printed_in_colour(server, start_worker, browser):
     queue = server.client("queue")
