@@ -51,7 +51,12 @@ def page(ctx: WebContext, handler: Handler) -> Callable[[Request], Any]:
 
     def run(request: Request) -> Response:
         started, cpu = time.perf_counter(), time.thread_time()
-        response = respond(request)
+        try:
+            response = respond(request)
+        except Exception:  # even the visitor could not be known (the database is away)
+            incident = uuid.uuid4().hex
+            log.exception("incident %s on %s", incident, request.url.path)
+            response = HTMLResponse(f"Cairn could not make this page; incident id {incident}.\n", 503)
         # How long the page took to make, and the processor time it took (the
         # same unless the machine is busy), for the browser's developer tools.
         response.headers["Server-Timing"] = (
@@ -68,7 +73,7 @@ def page(ctx: WebContext, handler: Handler) -> Callable[[Request], Any]:
         except (errors.ResourceNotFound, domain_errors.NotFound) as e:
             return render(ctx, request, who, "error.html", 404, title="Not found", message=e.message)
         except (errors.ApiError, domain_errors.DomainError) as e:
-            status = getattr(e, "status", 400)
+            status = getattr(e, "status", 409 if isinstance(e, domain_errors.Conflict) else 400)
             return render(ctx, request, who, "error.html", status, title="Refused", message=e.message)
         except Exception:
             incident = uuid.uuid4().hex
