@@ -96,6 +96,7 @@ def test_a_state_change_reaches_an_open_group_page_quickly(server, browser):
     task_id = create(queue, {"command": ["true"]}, "watched", taskGroupId=group)
     sign_in(browser, server.root_url, "static/root", ROOT_TOKEN)
     browser.get(f"{server.root_url}/tasks/groups/{group}")
+    assert browser.execute_script("return typeof htmx.ajax") == "function"  # the shipped htmx refreshes the page
     time.sleep(0.5)  # the page's event stream connects
     claim = claim_one(queue)
     eventually(lambda: shown_states(browser)[task_id] == "running", 10, "running on the page")
