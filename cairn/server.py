@@ -14,17 +14,16 @@ from cairn.api.queue.service import queue
 from cairn.api.references import reference_routes
 from cairn.contexts import api_contexts
 from cairn.runtime import Runtime
+from cairn.web.routes import web_routes
 
 SERVICES = [auth, queue, events, objects, index]
 
 
 def create_app(runtime: Runtime) -> Starlette:
-    return build_app(
-        runtime,
-        api_contexts(runtime),
-        SERVICES,
-        extra_routes=reference_routes(SERVICES) + object_data_routes() + root_listing_routes(),
-    )
+    contexts = api_contexts(runtime)
+    extra_routes = reference_routes(SERVICES) + object_data_routes() + root_listing_routes()
+    extra_routes += web_routes(runtime, contexts)  # the web UI (cairn.web)
+    return build_app(runtime, contexts, SERVICES, extra_routes=extra_routes)
 
 
 def app_from_env() -> Starlette:
