@@ -12,6 +12,7 @@ import pytest
 import taskcluster
 from starlette.responses import Response
 
+from cairn.contexts import api_contexts
 from cairn.domain.aggregate import acting_as
 from cairn.domain.timestamps import utcnow
 from cairn.web import session
@@ -53,7 +54,7 @@ def test_a_session_cookie_is_sealed_http_only_and_same_site(server):
 
 
 def test_a_session_over_https_is_a_secure_cookie(runtime):
-    ctx = dataclasses.replace(web_context(runtime), https=True)
+    ctx = dataclasses.replace(web_context(runtime, api_contexts(runtime)), https=True)
     response = Response()
     visitor = session.sign_in(ctx, response, "static/root", ROOT_TOKEN, None)
     assert "Secure" in response.headers["set-cookie"]
