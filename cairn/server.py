@@ -8,6 +8,7 @@ from cairn.api.app import build_app
 from cairn.api.auth.handlers import auth
 from cairn.api.events.handlers import events
 from cairn.api.index.handlers import index, root_listing_routes
+from cairn.api.notify.handlers import notify
 from cairn.api.objects.data import object_data_routes
 from cairn.api.objects.handlers import objects
 from cairn.api.queue import (
@@ -19,7 +20,7 @@ from cairn.api.queue.tasks import queue
 from cairn.api.references import reference_routes
 from cairn.runtime import Runtime
 
-SERVICES = [auth, queue, events, objects, index]
+SERVICES = [auth, queue, events, objects, index, notify]
 
 
 def create_app(runtime: Runtime) -> Starlette:
