@@ -116,7 +116,7 @@ class NotificationDelivery:
     async def _sleep(self, seconds: float) -> None:
         try:
             await asyncio.wait_for(self._stop.wait(), seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     async def _until_next_due(self) -> float:
