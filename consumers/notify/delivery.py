@@ -14,7 +14,9 @@ receivers can tell.
 
 On PostgreSQL only the process holding the delivery's advisory lock
 delivers (:class:`Leadership`), so two processes never race for one
-notification. A commit anywhere in the process wakes the loop at once.
+notification. A commit anywhere in the process (or, on PostgreSQL, in any
+process) wakes the loop; without one it looks again within a second, and
+when the next retry is due.
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ class NotificationDelivery:
         batch: int = 50,
         concurrency: int = 8,
         idle_wait: float = 1.0,
+        coalesce: float = 0.02,
     ):
         self.service = service
         self.reads = reads
@@ -79,6 +82,7 @@ class NotificationDelivery:
         self.backoff = backoff
         self.batch = batch
         self.idle_wait = idle_wait
+        self.coalesce = coalesce
         self.leadership = Leadership(conninfo, NAME)
         self._slots = asyncio.Semaphore(concurrency)
         self._stop = asyncio.Event()
@@ -107,6 +111,9 @@ class NotificationDelivery:
                 seen = self.signal.generation
                 if await self.deliver_due() < self.batch:
                     await run_in_threadpool(self.signal.wait, seen, await self._until_next_due())
+                    # Every commit wakes the loop: a busy log is read a few
+                    # dozen times a second at most, not once per commit.
+                    await self._sleep(self.coalesce)
             except asyncio.CancelledError:
                 raise
             except Exception:

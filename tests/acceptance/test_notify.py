@@ -117,6 +117,19 @@ def test_a_failed_task_mails_its_on_failed_and_on_resolved_addresses_once(server
     assert smtp.to("passes@example.org") == []
 
 
+def test_cairn_history_shows_what_was_sent_to_whom(server, smtp):
+    from tests.acceptance.test_cli import Cli, cli_env
+
+    task_id = run_task(server, "failed", ["notify.email.fails@example.org.on-failed"], log=False)
+    (notification,) = settled(server, task_id, 1)
+    events = Cli(cli_env(server)).json("history", "notification", notification["notificationId"])["events"]
+    assert [(e["type"], e["clientId"]) for e in events] == [
+        ("NotificationRequested", "cairn/notify"), ("NotificationSent", "cairn/notify")]
+    requested = events[0]["data"]
+    assert requested["channel"] == "email" and requested["address"] == "fails@example.org"
+    assert requested["source"]["taskId"] == task_id and requested["source"]["state"] == "failed"
+
+
 def test_a_completed_task_mails_on_completed_and_on_resolved_without_its_log(server, smtp):
     routes = ["notify.email.fails@example.org.on-failed", "notify.email.passes@example.org.on-completed",
               "notify.email.all@example.org.on-resolved"]
