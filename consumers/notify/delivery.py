@@ -4,13 +4,14 @@ The to-do list is the ``notify_notifications`` view: every notification
 recorded as requested is due at once, and after a failed attempt again at
 the time that attempt recorded. For each due notification the delivery
 loads the aggregate and acts only if it has not ended — the recorded
-outcome is checked before anything is sent — then sends it and records
-``Sent``, ``AttemptFailed`` (retried after a backoff that doubles up to a
-ceiling) or ``Failed`` (refused for good, or out of attempts). A crash
-between a channel taking a message and ``Sent`` being recorded is the one
-window in which a message can go twice; e-mails carry the notification id
-as their Message-ID and Matrix sends reuse it as their transaction id, so
-receivers can tell.
+outcome is checked before anything is sent — and its address is not
+denylisted (the denylist may have grown since the request); then it sends
+it and records ``Sent``, ``AttemptFailed`` (retried after a backoff that
+doubles up to a ceiling) or ``Failed`` (refused for good, or out of
+attempts). A crash between a channel taking a message and ``Sent`` being
+recorded is the one window in which a message can go twice; e-mails carry
+the notification id as their Message-ID and Matrix sends reuse it as their
+transaction id, so receivers can tell.
 
 On PostgreSQL only the process holding the delivery's advisory lock
 delivers (:class:`Leadership`), so two processes never race for one
@@ -33,7 +34,7 @@ from cairn.consumers.leadership import Leadership
 from cairn.consumers.log_signal import LogSignal
 from cairn.consumers.notify.delivery_failure import DeliveryFailed
 from cairn.domain.aggregate import acting_as
-from cairn.domain.notify.service import NotifyService
+from cairn.domain.notify.service import DENYLISTED, NotifyService
 from cairn.domain.timestamps import iso, parse_time, utcnow
 
 log = logging.getLogger("cairn.notify")
@@ -150,6 +151,9 @@ class NotificationDelivery:
         notification = await run_in_threadpool(self.service.notification, notification_id)
         if notification is None or notification.final:
             return notification.state if notification else "missing"
+        if await run_in_threadpool(self.service.denied, notification.channel, notification.address):
+            await self._record(self.service.record_skipped, notification_id, DENYLISTED)
+            return "skipped"
         sender = self.senders.get(notification.channel)
         if sender is None:
             await self._record(self.service.record_skipped, notification_id, f"{notification.channel} is not configured")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import email
 import json
+import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 SLACK_TOKEN = "xoxb-test-token"
 MATRIX_TOKEN = "syt_test_token"
@@ -48,10 +50,21 @@ class Mail:
 
 
 class SmtpSink:
-    """An SMTP server on a loopback port, which can be stopped and started again on that port."""
+    """An SMTP server on a loopback port, which can be stopped and started again on that port.
 
-    def __init__(self, port: int):
+    Given ``login`` and ``password``, it requires AUTH (PLAIN or LOGIN) before it takes a mail.
+    """
+
+    def __init__(
+        self, port: int, login: str | None = None, password: str | None = None,
+        tls: str = "", tls_context: ssl.SSLContext | None = None,
+    ):
         self.port = port
+        self.login = login
+        self.password = password
+        #: "" for plain SMTP, "starttls" to offer (and require) STARTTLS, "implicit" for SMTPS.
+        self.tls = tls
+        self.tls_context = tls_context
         self.mails: list[Mail] = []
         self._lock = threading.Lock()
         self._controller: Controller | None = None
@@ -62,12 +75,26 @@ class SmtpSink:
             self.mails.append(mail)
         return "250 Message accepted for delivery"
 
+    def authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+        valid = isinstance(data, LoginPassword) and (data.login, data.password) == (
+            (self.login or "").encode(), (self.password or "").encode())
+        return AuthResult(success=valid, handled=False)
+
     @property
     def url(self) -> str:
-        return f"smtp://127.0.0.1:{self.port}"
+        credentials = f"{self.login}:{self.password}@" if self.login else ""
+        scheme = "smtps" if self.tls == "implicit" else "smtp"
+        return f"{scheme}://{credentials}127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        auth: dict[str, Any] = {}
+        if self.login:
+            auth = {"authenticator": self.authenticate, "auth_required": True, "auth_require_tls": False}
+        if self.tls == "starttls":
+            auth.update(tls_context=self.tls_context, require_starttls=True)
+        elif self.tls == "implicit":
+            auth.update(ssl_context=self.tls_context)
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port, **auth)
         self._controller.start()
 
     def stop(self) -> None:

@@ -240,6 +240,20 @@ def test_mail_waits_while_the_smtp_server_is_down_and_each_goes_once_when_it_is_
     assert sorted(a for m in smtp.mails for a in m.recipients) == sorted([*addresses, "task@example.org"])
 
 
+def test_an_address_denylisted_while_its_mail_waits_gets_nothing(server, smtp):
+    server.runtime.notify.delivery.backoff = Backoff(first=0.2, ceiling=0.5)
+    smtp.stop()
+    notify = server.client("notify")
+    notify.email({"address": "late@example.org", "subject": "s", "content": "c"})
+    reads = server.runtime.notify.reads
+    assert wait_until(lambda: [n for n in reads.in_state("requested") if n["attempts"] >= 1])
+    notify.addDenylistAddress({"notificationType": "email", "notificationAddress": "late@example.org"})
+    smtp.start()
+    (skipped,) = wait_until(lambda: reads.in_state("skipped"))
+    assert skipped["address"] == "late@example.org" and skipped["lastError"] == "denylisted"
+    assert smtp.mails == []
+
+
 def test_a_refused_recipient_is_a_recorded_permanent_failure(server, smtp, chat):
     notify = server.client("notify")
     notify.slack({"channelId": UNKNOWN_SLACK_CHANNEL, "text": "to nowhere"})
