@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 import slugid
-from starlette.responses import Response
 
 from cairn.api.call import Call
 from cairn.api.endpoints import Service
@@ -38,11 +37,13 @@ SETTINGS = {
 NAMES = {"email": "Email", "pulse": "Pulse routing key pattern", "slack-channel": "Slack channel", "matrix-room": "Matrix room"}
 
 
-def _ok() -> Response:
-    return Response(b"OK", status_code=200, media_type="text/plain")
+def _ok() -> dict[str, Any]:
+    # Taskcluster answers 200 with the text "OK" (and 204 when it dropped a
+    # duplicate); Cairn's API documents 200 answers as JSON, so: 200 and {}.
+    return {}
 
 
-def _request(call: Call, channel: str, address: str, content: dict[str, Any]) -> Response:
+def _request(call: Call, channel: str, address: str, content: dict[str, Any]) -> dict[str, Any]:
     ctx: NotifyContext = notify_context(call.runtime)
     if ctx.notify.denied(channel, address):
         raise DenylistedAddress(f"{NAMES[channel]} {address} is denylisted")
@@ -56,7 +57,7 @@ def _request(call: Call, channel: str, address: str, content: dict[str, Any]) ->
     "email", "POST", "/email", title="Send an Email", category="Notifications", stability="experimental",
     scopes="notify:email:<address>", input="email-request",
 )
-def email(call: Call) -> Response:
+def email(call: Call) -> dict[str, Any]:
     """Send an e-mail to `address`: its Markdown `content` both as written and rendered to HTML, with an
     optional `link` shown as a button."""
     return _request(call, "email", call.body["address"], call.body)
@@ -66,7 +67,7 @@ def email(call: Call) -> Response:
     "pulse", "POST", "/pulse", title="Publish a Pulse Message", category="Notifications",
     stability="experimental", scopes="notify:pulse:<routingKey>", input="pulse-request",
 )
-def pulse(call: Call) -> Response:
+def pulse(call: Call) -> dict[str, Any]:
     """Publish `message` on `exchange/taskcluster-notify/v1/notification` with routing key
     `primary.<routingKey>`, on AMQP and the event stream."""
     return _request(call, "pulse", call.body["routingKey"], call.body)
@@ -76,7 +77,7 @@ def pulse(call: Call) -> Response:
     "matrix", "POST", "/matrix", title="Post Matrix Message", category="Notifications",
     stability="experimental", scopes="notify:matrix-room:<roomId>", input="matrix-request",
 )
-def matrix(call: Call) -> Response:
+def matrix(call: Call) -> dict[str, Any]:
     """Send a message to a Matrix room (`roomId` with its leading `!`); Cairn's Matrix user must have
     been invited to the room."""
     return _request(call, "matrix-room", call.body["roomId"], call.body)
@@ -86,7 +87,7 @@ def matrix(call: Call) -> Response:
     "slack", "POST", "/slack", title="Post Slack Message", category="Notifications",
     stability="experimental", scopes="notify:slack-channel:<channelId>", input="slack-request",
 )
-def slack(call: Call) -> Response:
+def slack(call: Call) -> dict[str, Any]:
     """Post a message to a Slack channel, by channel id; private channels need Cairn's app added first."""
     return _request(call, "slack-channel", call.body["channelId"], call.body)
 
@@ -95,7 +96,7 @@ def slack(call: Call) -> Response:
     "addDenylistAddress", "POST", "/denylist/add", title="Denylist Given Address", category="Denylist",
     stability="experimental", scopes="notify:manage-denylist", input="notification-address",
 )
-def add_denylist_address(call: Call) -> Response:
+def add_denylist_address(call: Call) -> dict[str, Any]:
     """Add an address to the denylist: nothing is sent to it any more, whatever asks."""
     notify_context(call.runtime).notify.deny(call.body["notificationType"], call.body["notificationAddress"])
     return _ok()
@@ -105,7 +106,7 @@ def add_denylist_address(call: Call) -> Response:
     "deleteDenylistAddress", "DELETE", "/denylist/delete", title="Delete Denylisted Address",
     category="Denylist", stability="experimental", scopes="notify:manage-denylist", input="notification-address",
 )
-def delete_denylist_address(call: Call) -> Response:
+def delete_denylist_address(call: Call) -> dict[str, Any]:
     """Take an address off the denylist; an address that is not on it is no error."""
     notify_context(call.runtime).notify.allow(call.body["notificationType"], call.body["notificationAddress"])
     return _ok()

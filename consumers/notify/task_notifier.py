@@ -56,8 +56,8 @@ class TaskNotifier:
         self.task_logs = task_logs
         self.root_url = root_url
         self.configured = configured
-        # Whether a recently defined task has notify routes: most have none
-        # and need no load. A task defined before this process started is loaded.
+        # Whether a recently seen task has notify routes: most have none and
+        # need no load. A task defined before this process started is loaded once.
         self._routes: OrderedDict[str, bool] = OrderedDict()
         self._remembered = remembered
 
@@ -84,6 +84,8 @@ class TaskNotifier:
 
     def notify_for(self, e: Any) -> int:
         task = self.log.repository.get(e.originator_id, version=e.originator_version)
+        if e.originator_id not in self._routes:
+            self._remember(e.originator_id, task.definition)
         wanted = notifications_for(
             e.originator_id,
             e.originator_version,
