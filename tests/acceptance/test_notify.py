@@ -270,7 +270,7 @@ def test_slack_and_matrix_receive_task_and_api_messages(server, chat):
     notify.slack({"channelId": "C0123", "text": "hello slack", "blocks": [{"type": "divider"}]})
     notify.matrix({"roomId": MATRIX_ROOM, "body": "hello matrix", "format": "org.matrix.custom.html",
                    "formattedBody": "<b>hello</b>", "msgtype": "m.text"})
-    task_id = run_task(server, "failed", [f"notify.slack-channel.C0123.on-failed",
+    task_id = run_task(server, "failed", ["notify.slack-channel.C0123.on-failed",
                                           f"notify.matrix-room.{MATRIX_ROOM}.on-failed"],
                        log=False, metadata={"name": "chatty", "description": "d", "owner": "o@example.org",
                                             "source": "https://example.org/s"})
