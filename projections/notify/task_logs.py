@@ -16,6 +16,8 @@ from cairn.domain.queue.artifacts import object_name, s3_blob_key
 
 LIVE_LOG = "public/logs/live.log"
 MAX_LINKS = 5
+#: However long its lines, the tail kept is at most this many bytes (its end).
+MAX_BYTES = 256 * 1024
 
 
 class TaskLogs:
@@ -23,20 +25,21 @@ class TaskLogs:
         self.reads = storage_reads
         self.blobs = blobs
 
-    def tail(self, task_id: str, run_id: int, lines: int = 1000) -> str | None:
+    def tail(self, task_id: str, run_id: int, lines: int = 1000, max_bytes: int = MAX_BYTES) -> str | None:
+        """The last ``lines`` lines of the run's log, and of those at most the last ``max_bytes``."""
         blob = self._blob_of(task_id, run_id, LIVE_LOG)
         if blob is None or not self.blobs.exists(blob):
             return None
-        last: deque[bytes] = deque(maxlen=lines + 1)
+        last: deque[bytes] = deque(maxlen=lines)
         partial = b""
         for chunk in self.blobs.chunks(blob):
             parts = (partial + chunk).split(b"\n")
-            partial = parts.pop()
-            last.extend(parts)
+            partial = parts.pop()[-max_bytes:]  # a line without end keeps only what could be shown
+            last.extend(part[-max_bytes:] for part in parts)
         if partial:
             last.append(partial)
-        kept = list(last)[-lines:]
-        return b"\n".join(kept).decode("utf-8", errors="replace")
+        kept = b"\n".join(last)[-max_bytes:]
+        return kept.decode("utf-8", errors="replace")
 
     def _blob_of(self, task_id: str, run_id: int, name: str) -> str | None:
         for _ in range(MAX_LINKS):

@@ -129,3 +129,40 @@ def test_the_mail_has_text_and_escaped_html_parts():
     assert text.startswith("*hi* <b>raw</b>")
     assert "<em>hi</em>" in html and "&lt;b&gt;raw&lt;/b&gt;" in html
     assert message["Message-ID"] == "<n1@cairn.notify>"
+
+
+class _Reads:
+    def __init__(self, artifacts: dict):
+        self.artifacts = artifacts
+
+    def artifact(self, task_id: str, run_id: int, name: str) -> dict | None:
+        return self.artifacts.get(name)
+
+    def object(self, name: str) -> dict | None:
+        return {"finished": True, "blobKey": "objects/log"}
+
+
+class _Blobs:
+    def __init__(self, data: bytes):
+        self.data = data
+
+    def exists(self, key: str) -> bool:
+        return True
+
+    def chunks(self, key: str):
+        return (self.data[i:i + 7] for i in range(0, len(self.data), 7))
+
+
+def test_the_log_tail_follows_the_link_and_keeps_the_last_lines_and_bytes():
+    from cairn.projections.notify.task_logs import TaskLogs
+
+    reads = _Reads({
+        "public/logs/live.log": {"present": True, "storageType": "link", "details": {"artifact": "public/logs/b.log"}},
+        "public/logs/b.log": {"present": True, "storageType": "object", "details": {}},
+    })
+    logs = TaskLogs(reads, _Blobs("".join(f"line {i}\n" for i in range(1, 21)).encode()))
+    assert logs.tail("T", 0, lines=3) == "line 18\nline 19\nline 20"
+    assert logs.tail("T", 0, lines=3, max_bytes=10) == "19\nline 20"
+    long_line = TaskLogs(reads, _Blobs(b"x" * 100 + b"end"))
+    assert long_line.tail("T", 0, max_bytes=5) == "xxend"
+    assert TaskLogs(_Reads({}), _Blobs(b"")).tail("T", 0) is None
