@@ -66,11 +66,18 @@ class NotifyParts:
         )
 
     def start(self) -> None:
-        """Start both processes; call on the server's event loop."""
+        """Start the notifier, and the delivery if any channel needs one; call on the server's event loop.
+
+        Without e-mail, Slack or Matrix configured there is nothing to deliver
+        (Pulse notifications are sent by being recorded), so the delivery does
+        not run, nor hold a database connection for its leadership;
+        notifications requested under an earlier configuration wait for one.
+        """
         self.notifier = self.make_notifier()
         self.notifier.start()
-        self.delivery = self.make_delivery()
-        self.delivery.start()
+        if self.senders:
+            self.delivery = self.make_delivery()
+            self.delivery.start()
 
     async def stop(self) -> None:
         if self.delivery is not None:
