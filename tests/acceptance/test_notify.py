@@ -129,6 +129,12 @@ def test_cairn_history_shows_what_was_sent_to_whom(server, smtp):
     assert requested["channel"] == "email" and requested["address"] == "fails@example.org"
     assert requested["source"]["taskId"] == task_id and requested["source"]["state"] == "failed"
 
+    cli = Cli(cli_env(server))
+    (listed,) = cli.json("notifications", "--task", task_id)["notifications"]
+    assert (listed["address"], listed["state"], listed["attempts"]) == ("fails@example.org", "sent", 1)
+    assert cli.json("notifications")["notifications"] == []  # none failed
+    assert "fails@example.org" in cli.run("notifications", "--task", task_id).stdout
+
 
 def test_a_completed_task_mails_on_completed_and_on_resolved_without_its_log(server, smtp):
     routes = ["notify.email.fails@example.org.on-failed", "notify.email.passes@example.org.on-completed",
@@ -263,6 +269,10 @@ def test_a_refused_recipient_is_a_recorded_permanent_failure(server, smtp, chat)
     assert failed["attempts"] == 1
     history = server.runtime.log.get(f"notification/{failed['notificationId']}")
     assert history.state == "failed"
+    from tests.acceptance.test_cli import Cli, cli_env
+
+    (listed,) = Cli(cli_env(server)).json("notifications", "--state", "failed")["notifications"]
+    assert listed["notificationId"] == failed["notificationId"] and "channel_not_found" in listed["lastError"]
 
 
 def test_slack_and_matrix_receive_task_and_api_messages(server, chat):
