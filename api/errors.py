@@ -50,6 +50,12 @@ class InputError(ApiError):
     status = 400
 
 
+class DenylistedAddress(ApiError):
+    """The address is on the notify service's denylist; nothing is sent to it."""
+
+    status = 400
+
+
 class AuthenticationFailed(ApiError):
     """The request could not be authenticated."""
 
@@ -117,6 +123,7 @@ ERROR_CODES: dict[str, type[ApiError]] = {
         InvalidRequestArguments,
         InputValidationError,
         InputError,
+        DenylistedAddress,
         AuthenticationFailed,
         InsufficientScopes,
         ResourceNotFound,

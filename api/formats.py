@@ -2,7 +2,7 @@
 
 jsonschema's optional format libraries are heavy (one builds dozens of
 parsers at import time) and some are GPL; these few checks cover every
-``format`` in ``schemas/``: date-time, uri, hostname, ipv4, ipv6, regex.
+``format`` in ``schemas/``: date-time, uri, hostname, ipv4, ipv6, regex, email.
 """
 
 from __future__ import annotations
@@ -64,3 +64,14 @@ def is_ipv6(value: object) -> bool:
 @checker.checks("regex", raises=re.error)
 def is_regex(value: object) -> bool:
     return not isinstance(value, str) or bool(re.compile(value))
+
+
+# An address with one @, a local part and a domain, nothing blank: what a
+# mail server can be asked to deliver to (ajv's "fast" e-mail check, as
+# Taskcluster's API uses).
+_EMAIL = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+\Z")
+
+
+@checker.checks("email")
+def is_email(value: object) -> bool:
+    return not isinstance(value, str) or bool(_EMAIL.match(value))

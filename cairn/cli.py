@@ -135,6 +135,10 @@ from cairn.cli_projections import export, projections  # noqa: E402
 main.add_command(projections)
 main.add_command(export)
 
+from cairn.cli_notify import notifications  # noqa: E402
+
+main.add_command(notifications)
+
 
 if __name__ == "__main__":
     sys.exit(main())

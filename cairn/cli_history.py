@@ -68,9 +68,10 @@ def opened_runtime() -> Iterator[Any]:
 
 def _keys() -> dict[str, Any]:
     from cairn.domain.auth.model import client_key, role_key
+    from cairn.domain.notify.model import notification_key
     from cairn.domain.queue.task import task_key
 
-    return {"task": task_key, "client": client_key, "role": role_key}
+    return {"task": task_key, "client": client_key, "role": role_key, "notification": notification_key}
 
 
 # history
@@ -99,7 +100,7 @@ def _history_command(kind: str) -> None:
         _print_history(kind, entity_id, entries, full, as_json)
 
 
-for _kind in ("task", "client", "role"):
+for _kind in ("task", "client", "role", "notification"):
     _history_command(_kind)
 
 

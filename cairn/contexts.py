@@ -25,6 +25,7 @@ from cairn.api.contexts import ApiContexts
 from cairn.api.events.context import EventsContext
 from cairn.api.history import ReadHistory
 from cairn.api.index.context import IndexContext
+from cairn.api.notify.context import NotifyContext
 from cairn.api.objects.context import ObjectsContext
 from cairn.api.queue.context import QueueContext
 from cairn.api.signed_urls import DataLinks
@@ -75,6 +76,9 @@ def api_contexts(runtime: Runtime) -> ApiContexts:
             service=runtime.objects, storage=runtime.storage_reads, links=links, blobs=runtime.blob_store
         ),
         "events": EventsContext(stream=runtime.event_stream),
+        "notify": NotifyContext(
+            notify=runtime.notify.service, reads=runtime.notify.reads, configured=runtime.notify.configured
+        ),
     }
     return ApiContexts(
         authentication=authentication,

@@ -39,6 +39,7 @@ from cairn.domain.queue.artifact_service import ArtifactService
 from cairn.domain.queue.service import Claim, QueueService
 from cairn.domain.queue.worker_service import WorkerService
 from cairn.domain.timestamps import utcnow
+from cairn.notify_runtime import NotifyParts
 from cairn.projections.auth.cache import AuthCache, ClientUse, StaticClient
 from cairn.projections.auth.hawk_nonces import nonces_for
 from cairn.projections.auth.views import AuthViews
@@ -189,6 +190,8 @@ class Runtime:
             self.auth_cache.lookup_client, self.auth_cache.expand, satisfies, nonces=self.nonces,
         )
 
+        self.notify = NotifyParts(self)
+
         # Read-side views: each kept by a log follower, its rows and position in one commit.
         self.runs_analytics = RunsAnalytics()
         follower_conninfo = settings.database_url if settings.backend == "postgres" else None
@@ -228,12 +231,14 @@ class Runtime:
             self.log, self.log_signal, TaskIndexer(self.log, self.index), conninfo=conninfo, coalesce=READ_SIDE_COALESCE
         )
         self.task_indexer.start()
+        self.notify.start()
 
     def make_pulse_publisher(self) -> PulsePublisher:
         conninfo = self.settings.database_url if self.settings.backend == "postgres" else None
         return PulsePublisher(self.log, self.log_signal, self.settings.amqp_url, conninfo)
 
     async def stop(self) -> None:
+        await self.notify.stop()
         if getattr(self, "pulse_publisher", None) is not None:
             await self.pulse_publisher.stop()
         if getattr(self, "task_indexer", None) is not None:
@@ -252,6 +257,7 @@ class Runtime:
         for follower in [getattr(self, "task_indexer", None), *self.view_followers]:
             if follower is not None:
                 follower.stop()
+        self.notify.close()
         self.event_stream.stop()
         self.pending_signal.stop()
         self.log_signal.stop()

@@ -8,6 +8,7 @@ from cairn.api.app import build_app
 from cairn.api.auth.handlers import auth
 from cairn.api.events.handlers import events
 from cairn.api.index.handlers import index, root_listing_routes
+from cairn.api.notify.handlers import notify
 from cairn.api.objects.data import object_data_routes
 from cairn.api.objects.handlers import objects
 from cairn.api.queue.service import queue
@@ -16,7 +17,7 @@ from cairn.contexts import api_contexts
 from cairn.runtime import Runtime
 from cairn.web.routes import web_routes
 
-SERVICES = [auth, queue, events, objects, index]
+SERVICES = [auth, queue, events, objects, index, notify]
 
 
 def create_app(runtime: Runtime) -> Starlette:

@@ -66,6 +66,18 @@ class Settings:
     )
     log_level: str = _setting("info", "Log level: debug, info, warning or error.")
 
+    # notify: each channel is configured by its settings; an unconfigured one sends nothing.
+    smtp_url: str = _setting(
+        "", "SMTP server for e-mail: smtp://[user:password@]host:port (STARTTLS when offered) or smtps://...",
+        secret=True,
+    )
+    email_from: str = _setting("cairn@localhost", "The From address of notification e-mails.")
+    slack_token: str = _setting("", "Slack bot token for chat.postMessage; empty: no Slack.", secret=True)
+    slack_api_url: str = _setting("https://slack.com/api/", "Base URL of Slack's Web API.")
+    matrix_base_url: str = _setting("", "Matrix homeserver URL for the client-server API; empty: no Matrix.")
+    matrix_access_token: str = _setting("", "Access token of Cairn's Matrix user.", secret=True)
+    matrix_user_id: str = _setting("", "Cairn's Matrix user id (@cairn:example.org).")
+
     def __post_init__(self) -> None:
         if self.hawk_nonce_store not in ("", "database", "memory"):
             raise ValueError(

@@ -43,11 +43,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from cairn.domain.auth.model import Client, Role
+from cairn.domain.notify.model import Notification
 from cairn.domain.queue.task import Task
 from cairn.domain.queue.task_group import TaskGroup
 
 QUEUE_EXCHANGES = "exchange/taskcluster-queue/v1/"
 AUTH_EXCHANGES = "exchange/taskcluster-auth/v1/"
+NOTIFY_EXCHANGE = "exchange/taskcluster-notify/v1/notification"
 MESSAGE_VERSION = 1
 
 #: Every exchange Cairn publishes on, with the schema of its messages.
@@ -73,6 +75,7 @@ EXCHANGE_SCHEMAS: dict[str, str] = {
         for kind in ("client", "role")
         for change in ("created", "updated", "deleted")
     },
+    NOTIFY_EXCHANGE: "/schemas/notify/v1/notification-message.json",
 }
 
 # Message ids are UUIDs named by (originator id, version, index) in this
@@ -273,6 +276,18 @@ def _auth(name: str, field: str, attribute: str) -> Builder:
     return build
 
 
+# notifications: a Pulse notification is sent by recording it; the message
+# follows from its Sent event, with the routing key the request named.
+
+
+def _notification_sent(event: Any, notification: Notification) -> list[Draft]:
+    if notification.channel != "pulse":
+        return []
+    key = notification.content["routingKey"]
+    body = {"version": MESSAGE_VERSION, "message": notification.content["message"]}
+    return [(NOTIFY_EXCHANGE, f"primary.{key}", [f"route.{key}"], body)]
+
+
 _client_updated = _auth("client-updated", "clientId", "client_id")
 _role_updated = _auth("role-updated", "roleId", "role_id")
 
@@ -309,4 +324,5 @@ _BUILDERS: dict[type, Builder] = {
     Role.DescriptionChanged: _role_updated,
     Role.ScopesChanged: _role_updated,
     Role.Deleted: _auth("role-deleted", "roleId", "role_id"),
+    Notification.Sent: _notification_sent,
 }

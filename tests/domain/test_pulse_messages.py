@@ -17,6 +17,7 @@ import taskcluster
 from cairn.api.schemas import load_schemas
 from cairn.domain.aggregate import acting_as
 from cairn.domain.auth.model import Client, Role
+from cairn.domain.notify.model import Notification
 from cairn.domain.pulse_messages import (
     EXCHANGE_SCHEMAS,
     PulseMessage,
@@ -527,7 +528,7 @@ def test_every_exchange_is_declared_as_taskcluster_declares_it(reference):
     declared = json.loads((reference / "exchanges.json").read_text())
     expected = {
         e["fullExchange"]: f"/schemas/{service}/{e['schema'].rstrip('#')}"
-        for service in ("queue", "auth")
+        for service in ("queue", "auth", "notify")
         for e in declared[service]["exchanges"]
     }
     assert EXCHANGE_SCHEMAS == expected
@@ -538,7 +539,7 @@ def test_every_exchange_is_declared_as_taskcluster_declares_it(reference):
 def test_every_exchange_is_derived_with_its_declared_routing_key(now, reference, replay):
     declared = json.loads((reference / "exchanges.json").read_text())
     layouts = {
-        e["fullExchange"]: e["routingKey"] for s in ("queue", "auth") for e in declared[s]["exchanges"]
+        e["fullExchange"]: e["routingKey"] for s in ("queue", "auth", "notify") for e in declared[s]["exchanges"]
     }
     task, done, failed, other = new_task(now, retries=0), new_task(now), new_task(now), new_task(now, False)
     group = TaskGroup(task_group_id=task.task_group_id, scheduler_id="-")
@@ -566,10 +567,18 @@ def test_every_exchange_is_derived_with_its_declared_routing_key(now, reference,
     role.update("changed", [])
     role.delete()
     replay.save(client, role)
+    pulse = Notification(
+        notification_id="n1", channel="pulse", address="project.builds", source={"clientId": "c"},
+        content={"routingKey": "project.builds", "message": {"state": "failed"}},
+    )
+    pulse.sent()
+    replay.save(pulse)
 
     for message in replay.messages:
         words = message.routing_key.split(".")
         layout = layouts[message.exchange]
+        if layout[-1].get("multipleWords"):  # the topic of a notification: one word or more
+            words = words[: len(layout) - 1] + [".".join(words[len(layout) - 1:])]
         assert len(words) == len(layout), message.routing_key
         for word, entry in zip(words, layout):
             if entry.get("constant"):
