@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from cairn.api.heartbeat import add_monitoring_endpoints
+
 _ROUTE_PARAM = re.compile(r"<(\w+)>")
 
 Handler = Callable[..., Any]
@@ -77,6 +79,7 @@ class Service:
 
     def __post_init__(self) -> None:
         self.endpoint("ping", "GET", "/ping", title="Ping Server", category="Monitoring")(_ping)
+        add_monitoring_endpoints(self)
 
     def endpoint(
         self,
