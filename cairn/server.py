@@ -8,6 +8,7 @@ from cairn.api.app import build_app
 from cairn.api.auth.handlers import auth
 from cairn.api.events.handlers import events
 from cairn.api.index.handlers import index, root_listing_routes
+from cairn.api.metrics import Metrics, metrics_routes
 from cairn.api.objects.data import object_data_routes
 from cairn.api.objects.handlers import objects
 from cairn.api.queue import (
@@ -17,13 +18,20 @@ from cairn.api.queue import (
 )
 from cairn.api.queue.tasks import queue
 from cairn.api.references import reference_routes
+from cairn.api.request_observer import RequestObserver
 from cairn.runtime import Runtime
 
 SERVICES = [auth, queue, events, objects, index]
 
 
 def create_app(runtime: Runtime) -> Starlette:
-    return build_app(runtime, SERVICES, extra_routes=reference_routes(SERVICES) + object_data_routes() + root_listing_routes())
+    metrics = Metrics(runtime)
+    app = build_app(
+        runtime, SERVICES,
+        extra_routes=reference_routes(SERVICES) + object_data_routes() + root_listing_routes() + metrics_routes(metrics),
+    )
+    app.add_middleware(RequestObserver, metrics=metrics)
+    return app
 
 
 def app_from_env() -> Starlette:
