@@ -43,9 +43,8 @@ def endpoint_of(scope: Scope) -> tuple[str, str]:
     service = getattr(runner, "service", None)
     if declared is not None and service is not None:
         return service.name, declared.name
-    if handler is None:
-        return "", "unrouted"
-    return "", getattr(handler, "__name__", "other")
+    # No handler, or a mount's router that found no route under it.
+    return "", getattr(handler, "__name__", "unrouted")
 
 
 class RequestObserver:

@@ -36,6 +36,9 @@ def create_app(runtime: Runtime) -> Starlette:
 
 def app_from_env() -> Starlette:
     """The app of one of several server processes (``cairn serve --workers N``)."""
+    from cairn.logging_setup import configure_logging
     from cairn.settings import Settings
 
-    return create_app(Runtime(Settings.from_env()))
+    settings = Settings.from_env()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(Runtime(settings))

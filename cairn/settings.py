@@ -65,6 +65,9 @@ class Settings:
         "Requests whose blocking work (Hawk, checks, the database) runs at once; more wait their turn.",
     )
     log_level: str = _setting("info", "Log level: debug, info, warning or error.")
+    log_format: str = _setting(
+        "text", "Log format: 'text' (one readable line a record) or 'json' (one JSON object a line, RFC 35 fields)."
+    )
 
     def __post_init__(self) -> None:
         if self.hawk_nonce_store not in ("", "database", "memory"):
