@@ -2,8 +2,9 @@
 
 Declared on the queue service itself (imported by ``queue_api``). Fetching
 follows links, checking ``queue:get-artifact:<name>`` for every name on the
-way; names under ``public/`` need no scopes at all, so anyone can fetch them
-without credentials.
+way. Nothing is public by rule: anyone may fetch ``public/`` artifacts
+without credentials because the ``anonymous`` role grants
+``queue:get-artifact:public/*`` (see ``domain/auth/anonymous_role.py``).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ _CLIENT_ID_SAFE = re.compile(r"[A-Za-z0-9!@/:.+|_-]+")
 
 
 def _authorize_names(call: Call, names: list[str]) -> None:
-    call.authorize(names=[n for n in names if not n.startswith("public/")])
+    call.authorize(names=names)
 
 
 def _latest_run_id(call: Call, task_id: str) -> int:
