@@ -90,7 +90,7 @@ def main(data_dir: str, host: str, port: int) -> None:
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _interrupt)
     try:
-        if _server_answers(env["CAIRN_ROOT_URL"], processes[0]):
+        if _server_answers(f"http://{host}:{port}", processes[0]):
             processes.append(_start_worker(cairn, env))
             _print_next_steps()
             while all(p.poll() is None for p in processes):
@@ -121,9 +121,9 @@ def _port_taken(host: str, port: int) -> bool:
     return False
 
 
-def _server_answers(root_url: str, server: subprocess.Popen[bytes]) -> bool:
+def _server_answers(address: str, server: subprocess.Popen[bytes]) -> bool:
     """Wait until the server answers its load-balancer heartbeat; False if it exited first."""
-    url = f"{root_url}/api/queue/v1/__lbheartbeat__"
+    url = f"{address}/api/queue/v1/__lbheartbeat__"
     give_up = time.monotonic() + SERVER_START_TIMEOUT
     while server.poll() is None and time.monotonic() < give_up:
         try:
@@ -133,7 +133,7 @@ def _server_answers(root_url: str, server: subprocess.Popen[bytes]) -> bool:
         except OSError:
             time.sleep(0.2)
     if server.poll() is None:
-        click.echo(f"Cairn did not answer at {root_url} within {SERVER_START_TIMEOUT:.0f} s; stopping it.", err=True)
+        click.echo(f"Cairn did not answer at {address} within {SERVER_START_TIMEOUT:.0f} s; stopping it.", err=True)
     return False
 
 
