@@ -99,10 +99,13 @@ def pulse_publisher() -> None:
 
     from cairn.runtime import Runtime
 
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+        configure_logging(settings.log_level, settings.log_format)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
     if not settings.amqp_url:
         raise click.ClickException("CAIRN_AMQP_URL is not set: there is nowhere to publish")
-    configure_logging(settings.log_level, settings.log_format)
 
     async def run() -> None:
         runtime = Runtime(settings)
