@@ -13,15 +13,20 @@ PORT ?= 8080
 
 .PHONY: install install-test run test test-stress bench clean
 
+# setuptools explains at length that an editable install of folders mapped
+# into one package (domain/ -> cairn.domain, ...) uses an import hook: that
+# note alone is silenced, nothing else.
+EDITABLE := PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install --quiet -e
+
 $(RUNTIME_STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e .
-	touch $(RUNTIME_STAMP)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	$(EDITABLE) .
+	@touch $(RUNTIME_STAMP)
 
 $(TEST_STAMP): $(RUNTIME_STAMP)
-	$(BIN)/python -m pip install --quiet -e ".[test]"
-	touch $(TEST_STAMP)
+	$(EDITABLE) ".[test]"
+	@touch $(TEST_STAMP)
 
 install: $(RUNTIME_STAMP)
 
