@@ -147,7 +147,10 @@ class EndpointRunner:
         query = dict(request.query_params)
         query.pop("bewit", None)
         context = contexts.of(self.service.name)
-        call = Call(self.endpoint, request, attempt.params, query, attempt.payload, caller, context, uptime=contexts.uptime)
+        call = Call(
+            self.endpoint, request, attempt.params, query, attempt.payload, caller, context,
+            uptime=contexts.uptime, health=contexts.health,
+        )
         if self.auth_before:
             call.authorize()
         return call

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from cairn.api.call import Caller
 from cairn.api.errors import AuthenticationFailed
 from cairn.api.hawk import AuthResult, HawkAuthenticator, HawkRequest
+from cairn.api.request_observer import note_client_id
 from cairn.api.request_threads import in_request_thread
 from cairn.projections.auth.cache import ClientUse
 
@@ -69,6 +70,7 @@ def authenticate_now(authenticator: HawkAuthenticator, request: Request, body: b
     if result.failed:
         raise AuthenticationFailed(f"Authentication failed: {result.message}")
     expires = result.expires.isoformat() if result.expires else None
+    note_client_id(request.scope, result.client_id or "anonymous")
     return Caller(
         client_id=result.client_id or "anonymous",
         scopes=result.scopes,

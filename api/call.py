@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -29,6 +29,10 @@ def _no_uptime() -> float:
     return 0.0
 
 
+async def _no_checks() -> dict[str, str]:
+    return {}
+
+
 @dataclass
 class Call(Generic[Context]):
     """One call; ``context`` is its service's (``QueueContext`` for the queue, ...)."""
@@ -44,6 +48,8 @@ class Call(Generic[Context]):
     headers: dict[str, str] = field(default_factory=dict)
     #: Seconds since the server started (for ``ping``).
     uptime: Callable[[], float] = _no_uptime
+    #: Whether what this process depends on answers (for ``heartbeat``): ``{check: "ok" | "error: ..."}``.
+    health: Callable[[], Awaitable[dict[str, str]]] = _no_checks
 
     @property
     def client_id(self) -> str:

@@ -6,7 +6,7 @@ receives its service's context as ``call.context`` and sees nothing else.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,7 @@ class ApiContexts:
     #: Service name (as in its URLs: ``queue``, ``auth``, ``object``...) → its context.
     services: dict[str, Any]
     uptime: Callable[[], float]
+    health: Callable[[], Awaitable[dict[str, str]]]
     max_body_bytes: int
     validate_output: bool = False
 

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from cairn.api.heartbeat import add_monitoring_endpoints
+
 _ROUTE_PARAM = re.compile(r"<(\w+)>")
 
 Handler = Callable[..., Any]
@@ -122,6 +124,7 @@ class Service(Endpoints):
 
     def __post_init__(self) -> None:
         self.endpoint("ping", "GET", "/ping", title="Ping Server", category="Monitoring")(_ping)
+        add_monitoring_endpoints(self)
 
     def include(self, *parts: Endpoints) -> Service:
         for part in parts:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 
 import click
 
+from cairn.logging_setup import configure_logging
 from cairn.settings import Settings
 
 
@@ -35,12 +35,14 @@ def serve(host: str, port: int, workers: int) -> None:
 
     from cairn.runtime import Runtime
     from cairn.server import create_app
+    from cairn.startup_checks import CannotStart, check_backing_services
 
     try:
         settings = Settings.from_env()
-    except ValueError as e:
+        configure_logging(settings.log_level, settings.log_format)
+        check_backing_services(settings)
+    except (ValueError, CannotStart) as e:
         raise click.ClickException(str(e)) from None
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if workers > 1:
         # Processes coordinate through PostgreSQL (advisory locks elect the
         # log followers' leaders; LISTEN wakes claimWork in every process).
@@ -48,11 +50,11 @@ def serve(host: str, port: int, workers: int) -> None:
         if settings.backend != "postgres":
             raise click.ClickException("--workers needs PostgreSQL (CAIRN_DATABASE_URL=postgresql://...)")
         uvicorn.run("cairn.server:app_from_env", factory=True, workers=workers, host=host, port=port,
-                    log_level=settings.log_level, access_log=False)
+                    log_level=settings.log_level, access_log=False, log_config=None)
         return
     runtime = Runtime(settings)
     app = create_app(runtime)
-    uvicorn.run(app, host=host, port=port, log_level=settings.log_level, access_log=False)
+    uvicorn.run(app, host=host, port=port, log_level=settings.log_level, access_log=False, log_config=None)
 
 
 @main.command()
@@ -75,7 +77,10 @@ def worker(task_queue_id: str, worker_group: str, worker_id: str | None, capacit
         from cairn.worker.worker import default_worker_id, run_worker
     except ImportError as e:
         raise click.ClickException(f"cairn worker needs the taskcluster client ({e}): pip install taskcluster") from None
-    logging.basicConfig(level="INFO", format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
+    try:
+        configure_logging("info", Settings.from_env().log_format)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
     try:
         run_worker(task_queue_id, worker_group, worker_id or default_worker_id(), capacity, work_dir)
     except ValueError as e:
@@ -94,10 +99,13 @@ def pulse_publisher() -> None:
 
     from cairn.runtime import Runtime
 
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+        configure_logging(settings.log_level, settings.log_format)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
     if not settings.amqp_url:
         raise click.ClickException("CAIRN_AMQP_URL is not set: there is nowhere to publish")
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
     async def run() -> None:
         runtime = Runtime(settings)

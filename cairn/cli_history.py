@@ -13,14 +13,14 @@ server does), because the log is the source of everything they show:
   publishes them again.
 
 They never need the deployment key: a command run without it gets a
-throwaway one rather than creating a key file.
+throwaway one rather than creating a key file; run where there is no
+database they refuse rather than create one, and ``history`` then reads
+the API when TASKCLUSTER_ROOT_URL is set (see ``cli_sources.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,6 +40,7 @@ from cairn.cli_output import (
     print_table,
     stderr,
 )
+from cairn.cli_sources import api_available, history_from_api, local_database, require_database
 
 REPLAY_BATCH = 500
 DATA_WIDTH = 100
@@ -47,19 +48,13 @@ DATA_WIDTH = 100
 
 @contextmanager
 def opened_runtime() -> Iterator[Any]:
-    """A Runtime on the configured database, closed afterwards; no background work is started."""
-    from cairn.domain.auth.token_cipher import TokenCipher
-    from cairn.runtime import Runtime
-    from cairn.settings import Settings
+    """A Runtime on the configured database, closed afterwards; no background work is started.
 
-    settings = Settings.from_env()
-    if settings.backend == "sqlite" and not os.path.exists(settings.sqlite_path):
-        raise click.ClickException(
-            f"there is no Cairn database at {settings.sqlite_path} (set CAIRN_DATABASE_URL)"
-        )
-    if not settings.secret_key and not os.path.exists(os.path.join(settings.data_dir, "secret.key")):
-        settings = dataclasses.replace(settings, secret_key=TokenCipher.generate_key())
-    runtime = Runtime(settings)
+    Refuses when there is no database here, and never creates a key file.
+    """
+    from cairn.runtime import Runtime
+
+    runtime = Runtime(require_database())
     try:
         yield runtime
     finally:
@@ -95,9 +90,17 @@ def _history_command(kind: str) -> None:
         from cairn.api.history import all_history
         from cairn.contexts import log_history
 
+        if _through_api():
+            _print_events(kind, entity_id, history_from_api(kind, entity_id), full, as_json)
+            return
         with opened_runtime() as runtime:
             entries = [(None, e) for e in all_history(log_history(runtime), _keys()[kind](entity_id))]
         _print_history(kind, entity_id, entries, full, as_json)
+
+
+def _through_api() -> bool:
+    """History comes from the API when there is no database here and TASKCLUSTER_ROOT_URL is set."""
+    return local_database() is None and api_available()
 
 
 for _kind in ("task", "client", "role", "notification"):
@@ -113,6 +116,9 @@ def group_history(task_group_id: str, full: bool, as_json: bool) -> None:
     from cairn.api.queue.history import group_history as merged_history
     from cairn.contexts import log_history
 
+    if _through_api():
+        _print_events("task group", task_group_id, history_from_api("group", task_group_id), full, as_json)
+        return
     with opened_runtime() as runtime:
         entries = merged_history(log_history(runtime), runtime.queue_reads, task_group_id)
     _print_history("task group", task_group_id, entries, full, as_json)
@@ -121,14 +127,18 @@ def group_history(task_group_id: str, full: bool, as_json: bool) -> None:
 def _print_history(kind: str, entity_id: str, entries: list[tuple[str | None, Any]], full: bool, as_json: bool) -> None:
     from cairn.api.history import history_json
 
-    if not entries:
-        raise click.ClickException(f"no {kind} {entity_id} was ever recorded")
     events = []
     for task_id, entry in entries:
         event = history_json(entry)
         if task_id is not None:
             event["taskId"] = task_id
         events.append(event)
+    _print_events(kind, entity_id, events, full, as_json)
+
+
+def _print_events(kind: str, entity_id: str, events: list[dict[str, Any]], full: bool, as_json: bool) -> None:
+    if not events:
+        raise click.ClickException(f"no {kind} {entity_id} was ever recorded")
     if as_json:
         print_json({"events": events})
         return
@@ -292,12 +302,15 @@ def _print_as_of(entry: Any) -> None:
               help="First log position to replay.")
 @click.option("--to", "end", type=click.IntRange(1), default=None, help="Last log position to replay.  [default: the head]")
 @click.option("--publish", is_flag=True, help="Publish the messages again to CAIRN_AMQP_URL instead of printing them.")
-def replay(start: int, end: int | None, publish: bool) -> None:
+@json_option
+def replay(start: int, end: int | None, publish: bool, as_json: bool) -> None:
     """Re-derive the Pulse messages of a log range.
 
     Prints one JSON object a line (exchange, routingKey, cc, messageId,
     payload, position), or with --publish sends them to RabbitMQ as the
     publisher does, with the same message ids, leaving its position alone.
+    With --json: one JSON document, {from, to, messages} (or {from, to,
+    published}).
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
@@ -319,11 +332,18 @@ def replay(start: int, end: int | None, publish: bool) -> None:
             if publish:
                 publisher = runtime.make_pulse_publisher()
                 count = asyncio.run(publisher.publish_once(item.message for item in items))
+            elif as_json:
+                messages = [_message_json(item) for item in items]
+                count = len(messages)
             else:
                 count = 0
                 for item in items:
                     print_json_line(_message_json(item))
                     count += 1
+    if as_json:
+        done = {"published": count} if publish else {"messages": messages}
+        print_json({"from": start, "to": end, **done})
+        return
     stderr().print(f"# {'published' if publish else 'derived'} {count} message(s) from log positions {start} to {end}")
 
 

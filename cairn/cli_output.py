@@ -11,7 +11,9 @@ go to stderr, so that stdout stays what a script asked for.
 from __future__ import annotations
 
 import json
+import os
 import re
+import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -43,9 +45,14 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON, 
 PIPE_WIDTH = 200
 
 
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        reader_gone()
+
+
 def stdout() -> Console:
     # Made per call: click's test runner swaps sys.stdout between invocations.
-    console = Console(highlight=False, soft_wrap=False)
+    console = _Console(highlight=False, soft_wrap=False)
     if not console.is_terminal:
         # Piped or captured: a wide table beats one with its values cut off.
         console.width = max(PIPE_WIDTH, console.width)
@@ -53,7 +60,7 @@ def stdout() -> Console:
 
 
 def stderr() -> Console:
-    return Console(stderr=True, highlight=False)
+    return _Console(stderr=True, highlight=False)
 
 
 def print_json(data: Any) -> None:
@@ -170,6 +177,11 @@ def _client_failure(error: BaseException) -> str | None:
             missing = _CODE_BLOCK.search(message)
             if missing:
                 line += " " + " ".join(missing[1].split())
+        elif body.get("code") == "InputValidationError":
+            # The reason follows the first line: what the schema found wrong.
+            reasons = [r.strip() for r in message.split("\n\n---")[0].splitlines()[1:] if r.strip()]
+            if reasons:
+                line += " " + "; ".join(reasons)
         code = body.get("code") or f"HTTP {getattr(error, 'status_code', '?')}"
         return f"{code}: {line}"
     if isinstance(error, exceptions.TaskclusterConnectionError):
@@ -188,6 +200,20 @@ def _first_line(text: str) -> str:
     return ""
 
 
+#: How a Unix tool ends when its reader has gone (128 + SIGPIPE).
+BROKEN_PIPE_STATUS = 141
+
+
+def reader_gone() -> None:
+    """End quietly because stdout's reader has gone (``cairn show ... | head``), as Unix tools do."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so that the final flush finds nothing to complain about
+    except (OSError, ValueError):
+        pass
+    raise click.exceptions.Exit(BROKEN_PIPE_STATUS)
+
+
 class CairnCommand(click.Command):
     """A command whose failures are one line on stderr and exit code 1."""
 
@@ -196,6 +222,8 @@ class CairnCommand(click.Command):
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except BrokenPipeError:
+            reader_gone()
         except Exception as e:
             raise click.ClickException(one_line(e)) from None
 

@@ -1,13 +1,15 @@
 """``cairn projections list | rebuild | verify`` and ``cairn export``: views as the log makes them.
 
 Every view is derived from the log and can be made again from it. These
-commands work on the database in CAIRN_DATABASE_URL while Cairn keeps
+commands work on the database in CAIRN_DATABASE_URL — refusing, rather than
+creating one, where there is none — while Cairn keeps
 serving: a rebuild swaps its new tables in without stopping writers (see
 ``projections/rebuild/swap.py``), and a verify blocks nobody on PostgreSQL.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -21,7 +23,10 @@ from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn,
 from rich.table import Table
 from rich.text import Text
 
+from cairn.cli_output import CairnCommand, CairnGroup, json_option, print_json
+from cairn.cli_sources import require_database
 from cairn.settings import Settings
+from cairn.startup_checks import without_password
 
 LOCK_NAME = "projections-rebuild"
 #: The event store's own switch (eventsourcing reads ``<APP>_CREATE_TABLE`` first).
@@ -32,10 +37,12 @@ SKIP_SCHEMA_VARIABLE = "CAIRN_CREATE_TABLE"
 def open_runtime() -> Iterator[Any]:
     from cairn.runtime import Runtime
 
-    try:
-        settings = Settings.from_env()
-    except ValueError as e:
-        raise click.ClickException(str(e)) from None
+    settings = require_database()
+    if settings.backend == "postgres" and not _log_present(settings):
+        raise click.ClickException(
+            f"the database at {without_password(settings.database_url)} holds no Cairn log "
+            "(set CAIRN_DATABASE_URL to the deployment's database); nothing was created"
+        )
     with schema_as_it_is(settings):
         runtime = Runtime(settings)
     try:
@@ -65,6 +72,22 @@ def schema_as_it_is(settings: Settings) -> Iterator[None]:
             os.environ.pop(SKIP_SCHEMA_VARIABLE, None)
         else:
             os.environ[SKIP_SCHEMA_VARIABLE] = previous
+
+
+def _log_present(settings: Settings) -> bool:
+    """Whether the PostgreSQL database holds Cairn's log at all."""
+    import psycopg
+
+    from cairn.domain.event_log import EventLog
+
+    try:
+        with psycopg.connect(settings.database_url, connect_timeout=10) as conn:
+            row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{EventLog.name}_events",)).fetchone()
+    except psycopg.Error as e:
+        raise click.ClickException(
+            f"cannot reach the database at {without_password(settings.database_url)}: {' '.join(str(e).split())}"
+        ) from None
+    return bool(row and row[0])
 
 
 def _schema_present(settings: Settings) -> bool:
@@ -169,17 +192,19 @@ def replay_all(runtime: Any, chosen: list[Any], suffix: str, description: str, l
     return replay
 
 
-@click.group()
+@click.group(cls=CairnGroup)
 def projections() -> None:
     """List, rebuild and verify the views derived from the log."""
 
 
 @projections.command("list")
-def list_projections() -> None:
+@json_option
+def list_projections(as_json: bool) -> None:
     """Every projection: its tables and row counts; read-side ones with their position."""
     from cairn.consumers.log_follower import read_position
 
     console = Console()
+    listed: list[dict[str, Any]] = []
     with open_runtime() as runtime:
         head = runtime.log.recorder.max_notification_id() or 0
         table = Table("projection", "kept", "position", "table", "rows", title=f"log head: {head:,}")
@@ -191,12 +216,18 @@ def list_projections() -> None:
             rows.append((f.name, "by a log follower", f"{position:,} ({head - position:,} behind)", list(f.consumer.tables)))
         with runtime.store.reading() as session:
             for name, kept, position, tables in rows:
+                counts: dict[str, int] = {}
                 for i, t in enumerate(tables):
                     session.cursor.execute(f"SELECT count(*) AS n FROM {t}")
-                    count = dict(session.cursor.fetchall()[0])["n"]
+                    count = counts[t] = dict(session.cursor.fetchall()[0])["n"]
                     first = i == 0
                     table.add_row(name if first else "", kept if first else "", position if first else "", t, f"{count:,}")
-        console.print(table)
+                listed.append({"name": name, "kept": kept, "position": int(position.split()[0].replace(",", "")),
+                               "rows": counts})
+    if as_json:
+        print_json({"head": head, "projections": listed})
+        return
+    console.print(table)
 
 
 LANES = click.option(
@@ -208,7 +239,8 @@ LANES = click.option(
 @projections.command()
 @click.argument("name", required=False)
 @LANES
-def rebuild(name: str | None, lanes: int) -> None:
+@json_option
+def rebuild(name: str | None, lanes: int, as_json: bool) -> None:
     """Replay the log into fresh tables and swap them in, without stopping Cairn.
 
     NAME is one projection (see `cairn projections list`); without it, all.
@@ -230,6 +262,13 @@ def rebuild(name: str | None, lanes: int) -> None:
             raise
         seconds = time.monotonic() - started
         events = max([replay.written] + [t.position for t in chosen])
+        if as_json:
+            print_json({
+                "rebuilt": [t.name for t in chosen], "events": events, "seconds": round(seconds, 3),
+                "processes": max(len(replay.lane_report), 1),
+                "lockedMilliseconds": round(replay.locked_seconds * 1000, 1), "lockAttempts": replay.lock_attempts,
+            })
+            return
         lanes = " | ".join(", ".join(lane["targets"]) for lane in replay.lane_report)
         click.echo(
             f"rebuilt {', '.join(t.name for t in chosen)} from {events:,} events "
@@ -243,7 +282,8 @@ def rebuild(name: str | None, lanes: int) -> None:
 @projections.command()
 @click.argument("name", required=False)
 @LANES
-def verify(name: str | None, lanes: int) -> None:
+@json_option
+def verify(name: str | None, lanes: int, as_json: bool) -> None:
     """Rebuild into scratch tables and compare them with the live views.
 
     Prints every difference and exits with status 1 if there is any.
@@ -258,6 +298,10 @@ def verify(name: str | None, lanes: int) -> None:
         except BaseException:
             replay.drop()
             raise
+    if as_json:
+        print_json({"projections": [t.name for t in chosen], "match": not differences,
+                    "differences": [d.describe() for d in differences]})
+        sys.exit(1 if differences else 0)
     for d in differences:
         click.echo(d.describe())
     names = ", ".join(t.name for t in chosen)
@@ -267,13 +311,14 @@ def verify(name: str | None, lanes: int) -> None:
     click.echo(f"views match the log: {names}")
 
 
-@click.command()
+@click.command(cls=CairnCommand)
 @click.argument("view", type=click.Choice(["runs"]))
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="File to write; default stdout.")
 @click.option("--catch-up/--no-catch-up", default=True, show_default=True,
               help="First fold the events the view has not followed yet.")
-def export(view: str, fmt: str, output: str | None, catch_up: bool) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Write one JSON document, {view, rows}, instead of --format.")
+def export(view: str, fmt: str, output: str | None, catch_up: bool, as_json: bool) -> None:
     """Export an analytics view for pandas, DuckDB or a warehouse.
 
     `runs`: one row per run of every task — ids, queue, group, project,
@@ -287,7 +332,16 @@ def export(view: str, fmt: str, output: str | None, catch_up: bool) -> None:
                 if follower.name == view:
                     follower.catch_up()
         pages = iter_runs(runtime.store)
-        if fmt == "csv":
+        if as_json:
+            rows = [row for page in pages for row in page]
+            count = len(rows)
+            document = json.dumps({"view": view, "rows": rows}, indent=2, default=str)
+            if output is None:
+                click.echo(document)
+            else:
+                with open(output, "w") as out:
+                    out.write(document + "\n")
+        elif fmt == "csv":
             if output is None:
                 count = write_csv(pages, sys.stdout)
             else:

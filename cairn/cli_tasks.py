@@ -9,6 +9,8 @@ prints the API's own response.
 from __future__ import annotations
 
 import datetime as dt
+import io
+import sys
 import time
 from typing import IO, Any
 
@@ -213,16 +215,20 @@ def rerun(task_id: str, as_json: bool) -> None:
 @task.command("log")
 @click.argument("task_id")
 @click.option("-f", "--follow", is_flag=True, help="Wait for the task to run and stream its log until it resolves.")
-def task_log(task_id: str, follow: bool) -> None:
+@json_option
+def task_log(task_id: str, follow: bool, as_json: bool) -> None:
     """Print public/logs/live.log of the task's latest run.
 
     While the run is going the log is streamed from the worker (without -f,
     what it has so far); once the run has ended, the stored copy is
     downloaded. With -f, waits for the task to start, streams each run's log
-    as it is written — a retried task's next run too — until the task resolves.
+    as it is written — a retried task's next run too — until the task
+    resolves, and exits with status 1 unless it completed. With --json, the
+    log comes as one JSON document once read: {taskId, state, runs: [{runId, log}]}.
     """
     queue = api("queue")
-    out = click.open_file("-", "wb")
+    out: IO[bytes] = io.BytesIO() if as_json else click.open_file("-", "wb")
+    logs: dict[int, bytes] = {}
     printed: set[int] = set()
     announced = -1
     while True:
@@ -233,18 +239,32 @@ def task_log(task_id: str, follow: bool) -> None:
             raise click.ClickException(f"task {task_id} has no runs yet, so no log (use -f to wait for it)")
         if latest < 0 or latest in printed:
             if task_status["state"] in RESOLVED:
-                return
+                break
             time.sleep(1.0)
             continue
-        if printed and latest != announced:
+        if printed and latest != announced and not as_json:
             click.echo(f"--- run {latest} ({runs[latest]['reasonCreated']}) ---", err=True)
             announced = latest
         if _print_run_log(queue, task_id, latest, runs[latest]["state"], follow, out):
             printed.add(latest)
+            if as_json:
+                logs[latest] = out.getvalue()  # type: ignore[attr-defined]
+                out = io.BytesIO()
             if not follow:
-                return
+                break
         else:
             time.sleep(0.5)
+    state = task_status["state"]
+    if as_json:
+        print_json({
+            "taskId": task_id,
+            "state": state,
+            "runs": [{"runId": run_id, "log": data.decode("utf-8", "replace")} for run_id, data in sorted(logs.items())],
+        })
+    if follow and state != "completed":
+        # For scripts: following a task to its end succeeds only if it completed.
+        click.echo(f"task {task_id} resolved as {state}", err=True)
+        sys.exit(1)
 
 
 def _print_run_log(queue: Any, task_id: str, run_id: int, run_state: str, follow: bool, out: IO[bytes]) -> bool:

@@ -23,6 +23,8 @@ from cairn.api.auth.context import AuthContext
 from cairn.api.authentication import Authentication
 from cairn.api.contexts import ApiContexts
 from cairn.api.events.context import EventsContext
+from cairn.api.hawk import ANONYMOUS_ROLE
+from cairn.api.heartbeat import backing_services
 from cairn.api.history import ReadHistory
 from cairn.api.index.context import IndexContext
 from cairn.api.notify.context import NotifyContext
@@ -71,6 +73,7 @@ def api_contexts(runtime: Runtime) -> ApiContexts:
             reads=runtime.index_reads,
             root_url=runtime.settings.root_url,
             signer=runtime.index_client,
+            anonymous_scopes=partial(runtime.auth_cache.expand, [ANONYMOUS_ROLE]),
         ),
         "object": ObjectsContext(
             service=runtime.objects, storage=runtime.storage_reads, links=links, blobs=runtime.blob_store
@@ -84,6 +87,7 @@ def api_contexts(runtime: Runtime) -> ApiContexts:
         authentication=authentication,
         services=services,
         uptime=runtime.uptime,
+        health=partial(backing_services, runtime.store, runtime.settings.amqp_url),
         max_body_bytes=runtime.settings.max_body_bytes,
         validate_output=runtime.validate_output,
     )

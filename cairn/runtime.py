@@ -30,6 +30,7 @@ from cairn.consumers.pulse_publisher import PulsePublisher
 from cairn.consumers.reaper import Reaper
 from cairn.consumers.storage_expiry import StorageExpiry
 from cairn.consumers.task_indexer import TaskIndexer
+from cairn.domain.auth.anonymous_role import create_anonymous_role
 from cairn.domain.auth.scopes import satisfies
 from cairn.domain.auth.service import AuthService
 from cairn.domain.auth.token_cipher import TokenCipher
@@ -211,6 +212,7 @@ class Runtime:
 
     async def start(self) -> None:
         self.pending_signal.attach(asyncio.get_running_loop())
+        await run_in_threadpool(create_anonymous_role, self.log, self.auth, self.settings.anonymous_role)
         if self.settings.backend == "postgres":
             self.pending_signal.listen(self.settings.database_url)
             self.log_signal.listen(self.settings.database_url, channel=self.log.recorder.channel_name)

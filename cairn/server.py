@@ -8,11 +8,13 @@ from cairn.api.app import build_app
 from cairn.api.auth.handlers import auth
 from cairn.api.events.handlers import events
 from cairn.api.index.handlers import index, root_listing_routes
+from cairn.api.metrics import Metrics, metrics_routes
 from cairn.api.notify.handlers import notify
 from cairn.api.objects.data import object_data_routes
 from cairn.api.objects.handlers import objects
 from cairn.api.queue.service import queue
 from cairn.api.references import reference_routes
+from cairn.api.request_observer import RequestObserver
 from cairn.contexts import api_contexts
 from cairn.runtime import Runtime
 from cairn.web.routes import web_routes
@@ -22,13 +24,19 @@ SERVICES = [auth, queue, events, objects, index, notify]
 
 def create_app(runtime: Runtime) -> Starlette:
     contexts = api_contexts(runtime)
-    extra_routes = reference_routes(SERVICES) + object_data_routes() + root_listing_routes()
+    metrics = Metrics(runtime)
+    extra_routes = reference_routes(SERVICES) + object_data_routes() + root_listing_routes() + metrics_routes(metrics)
     extra_routes += web_routes(runtime, contexts)  # the web UI (cairn.web)
-    return build_app(runtime, contexts, SERVICES, extra_routes=extra_routes)
+    app = build_app(runtime, contexts, SERVICES, extra_routes=extra_routes)
+    app.add_middleware(RequestObserver, metrics=metrics)
+    return app
 
 
 def app_from_env() -> Starlette:
     """The app of one of several server processes (``cairn serve --workers N``)."""
+    from cairn.logging_setup import configure_logging
     from cairn.settings import Settings
 
-    return create_app(Runtime(Settings.from_env()))
+    settings = Settings.from_env()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(Runtime(settings))

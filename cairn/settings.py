@@ -64,7 +64,16 @@ class Settings:
         8,
         "Requests whose blocking work (Hawk, checks, the database) runs at once; more wait their turn.",
     )
+    anonymous_role: str = _setting(
+        "public",
+        "The 'anonymous' role a new deployment creates at its first start, granted to every request: 'public' "
+        "(Taskcluster's public read scopes, e.g. queue:get-artifact:public/*) or 'private' (no scopes: every read "
+        "needs credentials); empty creates none. Later starts leave the role as it is.",
+    )
     log_level: str = _setting("info", "Log level: debug, info, warning or error.")
+    log_format: str = _setting(
+        "text", "Log format: 'text' (one readable line a record) or 'json' (one JSON object a line, RFC 35 fields)."
+    )
 
     # notify: each channel is configured by its settings; an unconfigured one sends nothing.
     smtp_url: str = _setting(
@@ -79,6 +88,8 @@ class Settings:
     matrix_user_id: str = _setting("", "Cairn's Matrix user id (@cairn:example.org).")
 
     def __post_init__(self) -> None:
+        if self.anonymous_role not in ("", "public", "private"):
+            raise ValueError(f"{PREFIX}ANONYMOUS_ROLE must be 'public', 'private' or empty, not {self.anonymous_role!r}")
         if self.hawk_nonce_store not in ("", "database", "memory"):
             raise ValueError(
                 f"{PREFIX}HAWK_NONCE_STORE must be 'database' or 'memory', not {self.hawk_nonce_store!r}"

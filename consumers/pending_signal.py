@@ -42,6 +42,10 @@ class PendingSignal:
     def generation(self, task_queue_id: str) -> int:
         return self._generations[task_queue_id]
 
+    def waiting(self) -> int:
+        """How many claimWork calls are waiting for work now."""
+        return sum(len(waiters) for waiters in list(self._waiters.values()))
+
     def notify(self, task_queue_ids: Iterable[str]) -> None:
         """Thread-safe: work arrived on these queues."""
         with self._lock:

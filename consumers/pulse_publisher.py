@@ -51,7 +51,8 @@ class PulsePublisher:
         self._task: asyncio.Task[None] | None = None
         self.leadership = Leadership(conninfo, NAME)
         self._exchanges: dict[str, aio_pika.abc.AbstractExchange] = {}
-        self.published = 0
+        self.published = 0  # confirmed by the broker: publishing waits for each confirm
+        self.failures = 0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name="cairn-pulse-publisher")
@@ -81,6 +82,7 @@ class PulsePublisher:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                self.failures += 1
                 log.warning("pulse publishing interrupted; resuming from the last confirmed position", exc_info=True)
                 await self._sleep(1.0)
 

@@ -147,6 +147,8 @@ def test_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settin
         root_access_token=ROOT_TOKEN,
         secret_key=SECRET_KEY,
         data_dir=str(tmp_path / "data"),
+        # A bare deployment: no anonymous role, unless a test asks for one.
+        anonymous_role="",
     )
     values.update(overrides)
     return Settings(**values)

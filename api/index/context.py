@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cairn.domain.index.service import IndexService
@@ -16,3 +17,5 @@ class IndexContext:
     root_url: str
     #: Signs the queue URLs of non-public artifacts the index redirects to.
     signer: Issuer
+    #: The scopes every caller holds: the ``anonymous`` role's, expanded now.
+    anonymous_scopes: Callable[[], list[str]]

@@ -24,6 +24,7 @@ from cairn.api.endpoints import Service
 from cairn.api.errors import InputError, ResourceNotFound
 from cairn.api.index.context import IndexContext
 from cairn.api.pagination import page
+from cairn.domain.auth.scopes import satisfies
 from cairn.domain.index.model import NAMESPACE
 from cairn.domain.timestamps import iso, parse_time, utcnow
 
@@ -210,16 +211,14 @@ def delete_task(call: IndexCall) -> dict[str, Any]:
 def find_artifact_from_task(call: IndexCall) -> Response:
     """Redirect (303) to the named artifact of the latest run of the task indexed at a path.
 
-    Artifacts under ``public/`` need no scopes and the queue's URL is plain;
-    for others the caller needs ``queue:get-artifact:<name>``, and the URL is
-    signed (valid for 15 minutes) so that following it needs no credentials.
+    The caller needs ``queue:get-artifact:<name>`` (every caller holds the
+    ``anonymous`` role's scopes). An artifact the anonymous role may read is
+    public and its URL plain; for others the URL is signed (valid for 15
+    minutes) so that following it needs no credentials.
     """
     name = call.params["name"]
-    public = name.startswith("public/")
-    if public:
-        call.authorized = True  # public artifacts need no scopes, as at the queue
-    else:
-        call.authorize()
+    call.authorize()
+    public = satisfies(call.context.anonymous_scopes(), f"queue:get-artifact:{name}")
     task_id = _found(call, call.params["indexPath"])["taskId"]
     root_url = call.context.root_url.rstrip("/")
     url = f"{root_url}/api/queue/v1/task/{task_id}/artifacts/{quote(name, safe='')}"

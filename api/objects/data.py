@@ -109,10 +109,14 @@ async def get_data(request: Request) -> Response:
         if "h" in claims:
             size = claims["sz"]
             chunks = _verified(chunks, blob, claims["sz"], claims["h"])
+        # The stored content type exactly: Starlette would add a charset to text/*.
         return StreamingResponse(
             chunks,
-            media_type=claims["ct"],
-            headers={"Content-Length": str(size), "Cache-Control": "private, no-transform"},
+            headers={
+                "Content-Type": claims["ct"],
+                "Content-Length": str(size),
+                "Cache-Control": "private, no-transform",
+            },
         )
     except InvalidToken:
         return error_response(errors.AuthenticationFailed("This URL is not valid, or it has expired."), name)

@@ -2,8 +2,9 @@
 
 Included in the queue service (``api/queue/service.py``). Fetching
 follows links, checking ``queue:get-artifact:<name>`` for every name on the
-way; names under ``public/`` need no scopes at all, so anyone can fetch them
-without credentials.
+way. Nothing is public by rule: anyone may fetch ``public/`` artifacts
+without credentials because the ``anonymous`` role grants
+``queue:get-artifact:public/*`` (see ``domain/auth/anonymous_role.py``).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ QueueCall = Call[QueueContext]
 
 
 def _authorize_names(call: QueueCall, names: list[str]) -> None:
-    call.authorize(names=[n for n in names if not n.startswith("public/")])
+    call.authorize(names=names)
 
 
 def _latest_run_id(call: QueueCall, task_id: str) -> int:

@@ -15,7 +15,7 @@ import slugid
 from cairn.domain.errors import InvalidInput, NotFound
 from cairn.domain.event_log import EventLog
 from cairn.domain.objects.service import ObjectService
-from cairn.domain.queue.artifacts import DEFAULT_CONTENT_TYPE, details_of, object_name
+from cairn.domain.queue.artifacts import content_type_of, details_of, object_name
 from cairn.domain.queue.task import Task, task_key
 from cairn.domain.timestamps import iso, parse_time
 
@@ -31,7 +31,7 @@ class ArtifactService:
         """createArtifact: the task and the artifact as recorded (new, replaced or repeated)."""
         storage_type = request["storageType"]
         expires = iso(parse_time(request["expires"]))
-        content_type = request.get("contentType") or DEFAULT_CONTENT_TYPE
+        content_type = request.get("contentType") or content_type_of(name)
         details = details_of(request)
 
         def create() -> tuple[Task, dict[str, Any]]:

@@ -21,6 +21,7 @@ later than it was going to.
 from __future__ import annotations
 
 import hashlib
+import mimetypes
 from datetime import timedelta
 from typing import Any
 
@@ -30,6 +31,12 @@ EXCEPTION_GRACE = timedelta(minutes=25)
 #: How far in the past an artifact's expiry may be, for clock drift.
 EXPIRES_SKEW = timedelta(minutes=15)
 DEFAULT_CONTENT_TYPE = "application/binary"
+
+
+def content_type_of(name: str) -> str:
+    """The content type of an artifact created without one: guessed from its name."""
+    guessed, _ = mimetypes.guess_type(name, strict=False)
+    return guessed or DEFAULT_CONTENT_TYPE
 
 
 def object_name(task_id: str, run_id: int, name: str) -> str:

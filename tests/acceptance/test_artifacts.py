@@ -24,6 +24,12 @@ from tests.acceptance.storage_helpers import (
 )
 
 
+@pytest.fixture
+def settings_overrides():
+    """A public deployment: the anonymous role grants public/ artifacts (and the other public reads)."""
+    return {"anonymous_role": "public"}
+
+
 def reference(url: str = "https://example.com/log.txt") -> dict:
     return {"storageType": "reference", "expires": in_one_day(), "contentType": "text/plain", "url": url}
 

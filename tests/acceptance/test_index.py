@@ -295,6 +295,8 @@ def test_expired_entries_are_not_found_and_are_reaped_with_an_event(server):
 # artifacts
 
 
+# A public deployment: the anonymous role grants public/ artifacts.
+@pytest.mark.parametrize("settings_overrides", [{"anonymous_role": "public"}])
 def test_find_artifact_from_task_redirects_to_the_queue(server):
     ns = unique_namespace()
     task_id, worker = running_task(server, routes=[f"index.{ns}.build"])

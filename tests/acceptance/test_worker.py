@@ -43,6 +43,12 @@ def settings_overrides() -> dict[str, Any]:
     return {"claim_timeout": 3, "reaper_interval": 0.2}
 
 
+#: For the tests that read logs as a browser would, without credentials: a public deployment.
+PUBLIC = pytest.mark.parametrize(
+    "settings_overrides", [{"claim_timeout": 3, "reaper_interval": 0.2, "anonymous_role": "public"}]
+)
+
+
 @pytest.fixture
 def server(runtime: Any) -> Iterator[LiveServer]:
     """The live server, stopping without waiting for a stopped worker's claimWork long-poll.
@@ -303,6 +309,7 @@ def _live_log_storage(queue: Any, task_id: str) -> str | None:
     return artifacts.get("public/logs/live.log", {}).get("storageType")
 
 
+@PUBLIC
 def test_the_live_log_can_be_followed_while_the_task_runs(server, start_worker):
     queue = server.client("queue")
     start_worker()
@@ -418,6 +425,7 @@ def test_sigterm_stops_the_worker_and_the_task_retries_elsewhere(server, start_w
     assert "The worker is shutting down" in log
 
 
+@PUBLIC
 def test_all_a_task_wrote_before_the_worker_stopped_it_is_in_its_log(server, start_worker, tmp_path):
     """Output written within milliseconds of the worker's SIGTERM is never lost.
 

@@ -38,6 +38,9 @@ CAIRN_ONLY: dict[tuple[str, str], str] = {
     ("queue", "taskHistory"): "a task's event history, which Taskcluster never kept",
     ("queue", "taskGroupHistory"): "a task group's event history, which Taskcluster never kept",
     ("events", "ping"): "the event stream service is Cairn's own",
+    ("events", "lbheartbeat"): "the event stream service is Cairn's own; it is monitored as every service is",
+    ("events", "heartbeat"): "the event stream service is Cairn's own; it is monitored as every service is",
+    ("events", "version"): "the event stream service is Cairn's own; it is monitored as every service is",
     ("events", "stream"): "Pulse messages as resumable server-sent events",
 }
 
