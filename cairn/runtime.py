@@ -55,6 +55,7 @@ from cairn.projections.queue.reads import QueueReadModel
 from cairn.projections.queue.runs_analytics import RunsAnalytics
 from cairn.projections.queue.views import QueueViews
 from cairn.projections.queue.worker_views import WorkerReadModel, WorkerViews
+from cairn.runtime_hooks import HooksAndSecrets
 from cairn.settings import Settings
 
 QUEUE_CLIENT_ID = "static/cairn/queue"
@@ -197,6 +198,9 @@ class Runtime:
             self.auth_cache.lookup_client, self.auth_cache.expand, satisfies, nonces=nonces,
         )
 
+        # Hooks and secrets: their views, services and consumers (cairn/runtime_hooks.py).
+        self.hooks_and_secrets = HooksAndSecrets(self)
+
         # Read-side views: each kept by a log follower, its rows and position in one commit.
         self.runs_analytics = RunsAnalytics()
         follower_conninfo = settings.database_url if settings.backend == "postgres" else None
@@ -234,6 +238,7 @@ class Runtime:
         self.reaper.passes.append(self.index_expiry)
         if self.shared_nonces is not None:
             self.reaper.passes.append(self.shared_nonces.prune)
+        self.hooks_and_secrets.start(self.reaper)
         self.reaper.start()
         for follower in self.view_followers:
             follower.start()
@@ -254,6 +259,7 @@ class Runtime:
             await run_in_threadpool(self.task_indexer.stop)
         self.pending_signal.stop()
         self.event_stream.stop()
+        await run_in_threadpool(self.hooks_and_secrets.stop)
         for follower in self.view_followers:
             await run_in_threadpool(follower.stop)
         self.log_signal.stop()
@@ -266,6 +272,7 @@ class Runtime:
         for follower in [getattr(self, "task_indexer", None), *self.view_followers]:
             if follower is not None:
                 follower.stop()
+        self.hooks_and_secrets.stop()
         self.event_stream.stop()
         self.pending_signal.stop()
         self.log_signal.stop()

@@ -7,6 +7,7 @@ from starlette.applications import Starlette
 from cairn.api.app import build_app
 from cairn.api.auth.handlers import auth
 from cairn.api.events.handlers import events
+from cairn.api.hooks.handlers import hooks
 from cairn.api.index.handlers import index, root_listing_routes
 from cairn.api.objects.data import object_data_routes
 from cairn.api.objects.handlers import objects
@@ -16,10 +17,11 @@ from cairn.api.queue import (
     workers,  # noqa: F401  (registers the worker endpoints on `queue`)
 )
 from cairn.api.queue.tasks import queue
+from cairn.api.secrets.handlers import secrets
 from cairn.api.references import reference_routes
 from cairn.runtime import Runtime
 
-SERVICES = [auth, queue, events, objects, index]
+SERVICES = [auth, queue, events, objects, index, secrets, hooks]
 
 
 def create_app(runtime: Runtime) -> Starlette:

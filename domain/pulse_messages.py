@@ -43,11 +43,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from cairn.domain.auth.model import Client, Role
+from cairn.domain.hooks.model import Hook
 from cairn.domain.queue.task import Task
 from cairn.domain.queue.task_group import TaskGroup
 
 QUEUE_EXCHANGES = "exchange/taskcluster-queue/v1/"
 AUTH_EXCHANGES = "exchange/taskcluster-auth/v1/"
+HOOKS_EXCHANGES = "exchange/taskcluster-hooks/v1/"
 MESSAGE_VERSION = 1
 
 #: Every exchange Cairn publishes on, with the schema of its messages.
@@ -71,6 +73,10 @@ EXCHANGE_SCHEMAS: dict[str, str] = {
     **{
         AUTH_EXCHANGES + f"{kind}-{change}": f"/schemas/auth/v1/{kind}-message.json"
         for kind in ("client", "role")
+        for change in ("created", "updated", "deleted")
+    },
+    **{
+        HOOKS_EXCHANGES + f"hook-{change}": "/schemas/hooks/v1/pulse-hook-changed-message.json"
         for change in ("created", "updated", "deleted")
     },
 }
@@ -276,6 +282,17 @@ def _auth(name: str, field: str, attribute: str) -> Builder:
 _client_updated = _auth("client-updated", "clientId", "client_id")
 _role_updated = _auth("role-updated", "roleId", "role_id")
 
+# hooks: the body names the hook, never its trigger token.
+
+
+def _hook(change: str) -> Builder:
+    def build(event: Any, hook: Any) -> list[Draft]:
+        body = {"hookGroupId": hook.hook_group_id, "hookId": hook.hook_id}
+        return [(HOOKS_EXCHANGES + f"hook-{change}", "_", [], body)]
+
+    return build
+
+
 _BUILDERS: dict[type, Builder] = {
     Task.Defined: _task_defined,
     Task.RunPending: _run_pending,
@@ -309,4 +326,9 @@ _BUILDERS: dict[type, Builder] = {
     Role.DescriptionChanged: _role_updated,
     Role.ScopesChanged: _role_updated,
     Role.Deleted: _auth("role-deleted", "roleId", "role_id"),
+    Hook.Created: _hook("created"),
+    Hook.Recreated: _hook("created"),
+    Hook.DefinitionChanged: _hook("updated"),
+    Hook.Removed: _hook("deleted"),
+    # Hook.Fired, TriggerTokenReset, ScheduleMovedOn: Taskcluster publishes nothing.
 }
