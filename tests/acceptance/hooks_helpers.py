@@ -9,17 +9,16 @@ import psycopg
 
 from tests.acceptance.queue_helpers import TASK_QUEUE
 
-EVENTS_TABLE = "cairn_events"
 
-
-def raw_event_rows(database_url: str) -> list[bytes]:
+def raw_event_rows(runtime: Any) -> list[bytes]:
     """Every stored event row of the log as bytes, as the database holds it."""
-    query = f"SELECT originator_id, topic, state FROM {EVENTS_TABLE}"
-    if database_url.startswith("sqlite"):
-        with sqlite3.connect(database_url.removeprefix("sqlite:///")) as conn:
+    query = f"SELECT originator_id, topic, state FROM {runtime.log.recorder.events_table_name}"
+    settings = runtime.settings
+    if settings.backend == "sqlite":
+        with sqlite3.connect(settings.sqlite_path) as conn:
             rows = conn.execute(query).fetchall()
     else:
-        with psycopg.connect(database_url) as conn:
+        with psycopg.connect(settings.database_url) as conn:
             rows = conn.execute(query).fetchall()
     return [b"|".join(_bytes(v) for v in row) for row in rows]
 
@@ -59,4 +58,4 @@ def role_for_hook(server: Any, group: str, hook_id: str, scopes: list[str]) -> N
     server.client("auth").createRole(f"hook-id:{group}/{hook_id}", {"description": "hook role", "scopes": scopes})
 
 
-QUEUE_SCOPES = [f"queue:create-task:lowest:{TASK_QUEUE}", "queue:scheduler-id:-"]
+QUEUE_SCOPES = [f"queue:create-task:lowest:{TASK_QUEUE}", "queue:scheduler-id:-", "queue:create-task:project:none"]

@@ -86,11 +86,11 @@ def test_secrets_are_refused_without_their_scopes(server):
     assert root.get("team-a/key")["secret"] == {"v": 1}
 
 
-def test_no_secret_value_is_stored_or_shown(server, database_url):
+def test_no_secret_value_is_stored_or_shown(server):
     secrets = server.client("secrets")
     expires = taskcluster.stringDate(taskcluster.fromNow("1 day"))
     secrets.set("leak-check", {"secret": {"token": VALUE}, "expires": expires})
     secrets.remove("leak-check")
-    rows = raw_event_rows(database_url)
+    rows = raw_event_rows(server.runtime)
     assert any(b"leak-check" in row for row in rows)
     assert not any(VALUE.encode() in row for row in rows)
