@@ -130,8 +130,8 @@ main.add_command(history)
 main.add_command(show)
 main.add_command(replay)
 
-from cairn.cli_projections import export, projections  # noqa: E402
 from cairn.cli_hooks import hook  # noqa: E402
+from cairn.cli_projections import export, projections  # noqa: E402
 from cairn.cli_secrets import secret  # noqa: E402
 
 main.add_command(projections)

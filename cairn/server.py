@@ -17,8 +17,8 @@ from cairn.api.queue import (
     workers,  # noqa: F401  (registers the worker endpoints on `queue`)
 )
 from cairn.api.queue.tasks import queue
-from cairn.api.secrets.handlers import secrets
 from cairn.api.references import reference_routes
+from cairn.api.secrets.handlers import secrets
 from cairn.runtime import Runtime
 
 SERVICES = [auth, queue, events, objects, index, secrets, hooks]

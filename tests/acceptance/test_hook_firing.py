@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
 import time
 
 import taskcluster
@@ -14,6 +15,7 @@ from tests.acceptance.test_worker import (  # noqa: F401  (fixtures)
     server,
     settings_overrides,
     start_worker,
+    task_log,
     wait_for,
 )
 
@@ -87,3 +89,30 @@ def _now() -> str:
 def _later() -> str:
     moment = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def test_a_task_reads_through_the_proxy_the_secrets_its_scopes_allow_and_no_other(server, start_worker):
+    queue, secrets = server.client("queue"), server.client("secrets")
+    expires = taskcluster.stringDate(taskcluster.fromNow("1 day"))
+    secrets.set("project/allowed", {"secret": {"v": "for the task"}, "expires": expires})
+    secrets.set("project/denied", {"secret": {"v": "not for the task"}, "expires": expires})
+    start_worker()
+    fetch = (
+        "import os, sys, urllib.request, urllib.error\n"
+        "for name in sys.argv[1:]:\n"
+        "    url = f\"{os.environ['TASKCLUSTER_PROXY_URL']}/secrets/v1/secret/{name}\"\n"
+        "    try:\n"
+        "        print(name, urllib.request.urlopen(url).read().decode())\n"
+        "    except urllib.error.HTTPError as e:\n"
+        "        print(name, e.code)\n"
+    )
+    task_id = taskcluster.slugId()
+    command = [[sys.executable, "-c", fetch, "project/allowed", "project/denied"]]
+    queue.createTask(task_id, {**hook_task(payload={"command": command, "features": {"taskclusterProxy": True}},
+                                           scopes=["secrets:get:project/allowed"]),
+                               "created": _now(), "deadline": _later()})
+    assert resolved(queue, task_id)["state"] == "completed"
+    log = task_log(queue, task_id)
+    assert 'project/allowed {"secret":{"v":"for the task"}' in log
+    assert "project/denied 403\n" in log
+    assert "not for the task" not in log
