@@ -259,7 +259,7 @@ class Runtime:
             await run_in_threadpool(self.task_indexer.stop)
         self.pending_signal.stop()
         self.event_stream.stop()
-        await run_in_threadpool(self.hooks_and_secrets.stop)
+        await self.hooks_and_secrets.stop()
         for follower in self.view_followers:
             await run_in_threadpool(follower.stop)
         self.log_signal.stop()
@@ -272,7 +272,7 @@ class Runtime:
         for follower in [getattr(self, "task_indexer", None), *self.view_followers]:
             if follower is not None:
                 follower.stop()
-        self.hooks_and_secrets.stop()
+        self.hooks_and_secrets.close()
         self.event_stream.stop()
         self.pending_signal.stop()
         self.log_signal.stop()

@@ -12,7 +12,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
+
 from cairn.api.hooks.task_creation import hook_task_creator
+from cairn.consumers.hook_amqp_listener import HookAmqpListener
 from cairn.consumers.hook_listener import HookListener
 from cairn.consumers.hook_scheduler import HookScheduler
 from cairn.consumers.log_follower import LogFollower
@@ -43,6 +46,13 @@ class HooksAndSecrets:
         self.listener = LogFollower(
             runtime.log, runtime.log_signal, HookListener(runtime.log, self.hook_reads, self.firing), conninfo=conninfo
         )
+        # Bindings on exchanges Cairn does not publish: from RabbitMQ, when there is one.
+        self.amqp_listener: HookAmqpListener | None = None
+        if runtime.settings.amqp_url:
+            self.amqp_listener = HookAmqpListener(
+                runtime.settings.amqp_url, runtime.settings.root_url, runtime.log, self.hook_reads, self.firing,
+                runtime.log_signal, conninfo,
+            )
         self._started = False
 
     def task_states(self, task_ids: list[str]) -> dict[str, str]:
@@ -53,12 +63,21 @@ class HooksAndSecrets:
         return self.secrets.expire(self.secret_reads.expired(iso(now), EXPIRY_BATCH), now)
 
     def start(self, reaper: Any) -> None:
+        """Start the consumers (in the server's event loop)."""
         reaper.passes.append(self.expire_secrets)
         self.scheduler.start()
         self.listener.start()
+        if self.amqp_listener is not None:
+            self.amqp_listener.start()
         self._started = True
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
+        if self.amqp_listener is not None:
+            await self.amqp_listener.stop()
+        await run_in_threadpool(self.close)
+
+    def close(self) -> None:
+        """Stop the consumer threads; stopping is idempotent."""
         if self._started:
             self.scheduler.stop()
             self.listener.stop()
