@@ -99,6 +99,8 @@ class HookAmqpListener:
                 connection = await aio_pika.connect_robust(self.amqp_url)
                 async with connection:
                     channel = await connection.channel()
+                    # One message at a time: a redelivery then finds its first fire recorded.
+                    await channel.set_qos(prefetch_count=1)
                     queue = await channel.declare_queue(
                         self.queue_name, durable=True, arguments={"x-expires": QUEUE_EXPIRES}
                     )

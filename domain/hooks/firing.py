@@ -29,7 +29,7 @@ import jsone
 import slugid
 from jsonschema import Draft7Validator, FormatChecker
 
-from cairn.domain.errors import DomainError, InvalidInput
+from cairn.domain.errors import Conflict, DomainError, InvalidInput
 from cairn.domain.event_log import EventLog
 from cairn.domain.hooks.model import Hook
 from cairn.domain.timestamps import iso, parse_time
@@ -109,7 +109,7 @@ class HookFiring:
         due = hook.due(now)
         if due is None:
             return None
-        task_id = derived_task_id(hook.id, str(hook.version), due)
+        task_id = derived_task_id(hook.id, "schedule", due)
         return self._fire(hook, {"firedBy": "schedule"}, task_id, now, parse_time(due), scheduled_for=due)
 
     def fire_for_message(self, hook: Hook, message: Any, when: datetime, now: datetime) -> FireOutcome | None:
@@ -120,7 +120,7 @@ class HookFiring:
             return None
         context = {"firedBy": "pulseMessage", "payload": message.body, "exchange": message.exchange,
                    "routingKey": message.routing_key}
-        task_id = derived_task_id(hook.id, message.message_id)
+        task_id = derived_task_id(hook.id, "message", message.message_id)
         return self._fire(hook, context, task_id, now, when, source=message.message_id)
 
     def _fire(self, hook: Hook, context: dict[str, Any], task_id: str, now: datetime, render_at: datetime,
@@ -139,7 +139,11 @@ class HookFiring:
             try:
                 self.create_task(hook, task_id, task, now)
             except DomainError as e:
-                outcome = FireOutcome(task_id, e.message[:MAX_ERROR], e)
+                # A task id fixed by the fire is taken only by an earlier attempt
+                # of this same fire (rendered at another moment): that is done.
+                repeated = isinstance(e, Conflict) and (scheduled_for is not None or source is not None)
+                if not repeated:
+                    outcome = FireOutcome(task_id, e.message[:MAX_ERROR], e)
         result = "error" if outcome.error else "success"
         self._record(hook.id, context["firedBy"], task_id, outcome.error, now, scheduled_for, source,
                      result=result)
