@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 from cairn.consumers.leadership import Leadership
@@ -35,8 +36,9 @@ ACTOR = "cairn/hooks"
 BATCH = 100
 #: The longest sleep: a lost notification of another process's change costs at most this.
 LONGEST_SLEEP = 30.0
-#: After a wake-up, commits that follow within this are taken together.
-COALESCE = 0.01
+#: After an early wake-up, commits that follow within this are taken together:
+#: a busy log costs at most a few queries a second.
+COALESCE = 0.2
 
 
 class HookScheduler:
@@ -99,8 +101,11 @@ class HookScheduler:
                 self._stop.wait(1.0)
                 continue
             if wait > 0:
+                due_at = time.monotonic() + wait
                 self.signal.wait(seen, wait)
-                self._stop.wait(COALESCE)
+                # Woken early by a commit: let the commits of a busy log pass
+                # together, but never past the due time.
+                self._stop.wait(min(COALESCE, max(0.0, due_at - time.monotonic())))
             else:
                 # Still due after firing: a hook that could not fire. Not a busy loop.
                 self._stop.wait(1.0)
