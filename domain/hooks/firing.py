@@ -32,7 +32,7 @@ from jsonschema import Draft7Validator, FormatChecker
 from cairn.domain.errors import Conflict, DomainError, InvalidInput
 from cairn.domain.event_log import EventLog
 from cairn.domain.hooks.model import Hook
-from cairn.domain.timestamps import iso, parse_time
+from cairn.domain.timestamps import iso, parse_time, utcnow
 
 SLUGID = re.compile(r"[A-Za-z0-9_-]{8}[Q-T][A-Za-z0-9_-][CGKOSWaeimquy26-][A-Za-z0-9_-]{10}[AQgw]")
 MAX_ERROR = 128 * 1024
@@ -160,10 +160,13 @@ class HookFiring:
                 return  # another process recorded this due time
             if source is not None and hook.has_fired_for(source):
                 return
+            # The schedule moves on to its first time after the fire is recorded,
+            # however long creating the task took.
+            recorded_at = max(now, utcnow())
             if declined:
-                hook.skip_scheduled(now)
+                hook.skip_scheduled(recorded_at)
             else:
-                hook.record_fire(fired_by, task_id, result, error, now, scheduled_for, source)
+                hook.record_fire(fired_by, task_id, result, error, recorded_at, scheduled_for, source)
             self.log.save(hook)
 
         self.log.command(apply)
