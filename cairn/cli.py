@@ -138,10 +138,14 @@ main.add_command(history)
 main.add_command(show)
 main.add_command(replay)
 
+from cairn.cli_hooks import hook  # noqa: E402
 from cairn.cli_projections import export, projections  # noqa: E402
+from cairn.cli_secrets import secret  # noqa: E402
 
 main.add_command(projections)
 main.add_command(export)
+main.add_command(hook)
+main.add_command(secret)
 
 from cairn.cli_notify import notifications  # noqa: E402
 

@@ -63,10 +63,14 @@ def opened_runtime() -> Iterator[Any]:
 
 def _keys() -> dict[str, Any]:
     from cairn.domain.auth.model import client_key, role_key
+    from cairn.domain.hooks.model import PREFIX as HOOK_PREFIX
     from cairn.domain.notify.model import notification_key
     from cairn.domain.queue.task import task_key
+    from cairn.domain.secrets.model import secret_key
 
     return {"task": task_key, "client": client_key, "role": role_key, "notification": notification_key}
+    return {"task": task_key, "client": client_key, "role": role_key, "secret": secret_key,
+            "hook": lambda name: HOOK_PREFIX + name}
 
 
 # history
@@ -74,7 +78,7 @@ def _keys() -> dict[str, Any]:
 
 @click.group(cls=CairnGroup)
 def history() -> None:
-    """Events of a task, group, client or role.
+    """Events of a task, group, client, role, secret or hook.
 
     Each event with its log position, version, type, the client that caused
     it, when, and what it recorded (anything token-like redacted).
@@ -103,7 +107,7 @@ def _through_api() -> bool:
     return local_database() is None and api_available()
 
 
-for _kind in ("task", "client", "role", "notification"):
+for _kind in ("task", "client", "role", "notification", "secret", "hook"):
     _history_command(_kind)
 
 

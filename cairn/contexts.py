@@ -26,10 +26,12 @@ from cairn.api.events.context import EventsContext
 from cairn.api.hawk import ANONYMOUS_ROLE
 from cairn.api.heartbeat import backing_services
 from cairn.api.history import ReadHistory
+from cairn.api.hooks.context import HooksContext
 from cairn.api.index.context import IndexContext
 from cairn.api.notify.context import NotifyContext
 from cairn.api.objects.context import ObjectsContext
 from cairn.api.queue.context import QueueContext
+from cairn.api.secrets.context import SecretsContext
 from cairn.api.signed_urls import DataLinks
 from cairn.consumers.pending_signal import FALLBACK_RECHECK
 from cairn.projections.auth.views import AuthReadModel
@@ -79,6 +81,15 @@ def api_contexts(runtime: Runtime) -> ApiContexts:
             service=runtime.objects, storage=runtime.storage_reads, links=links, blobs=runtime.blob_store
         ),
         "events": EventsContext(stream=runtime.event_stream),
+        "secrets": SecretsContext(
+            secrets=runtime.hooks_and_secrets.secrets, reads=runtime.hooks_and_secrets.secret_reads
+        ),
+        "hooks": HooksContext(
+            hooks=runtime.hooks_and_secrets.hooks,
+            firing=runtime.hooks_and_secrets.firing,
+            reads=runtime.hooks_and_secrets.hook_reads,
+            task_states=runtime.hooks_and_secrets.task_states,
+        ),
         "notify": NotifyContext(
             notify=runtime.notify.service, reads=runtime.notify.reads, configured=runtime.notify.configured
         ),

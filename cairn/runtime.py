@@ -54,6 +54,7 @@ from cairn.projections.queue.runs_analytics import RunsAnalytics
 from cairn.projections.queue.views import QueueViews
 from cairn.projections.queue.worker_views import WorkerReadModel, WorkerViews
 from cairn.projections.store.event_log import SqlEventLog
+from cairn.runtime_hooks import HooksAndSecrets
 from cairn.settings import Settings
 
 QUEUE_CLIENT_ID = "static/cairn/queue"
@@ -192,6 +193,8 @@ class Runtime:
         )
 
         self.notify = NotifyParts(self)
+        # Hooks and secrets: their views, services and consumers (cairn/runtime_hooks.py).
+        self.hooks_and_secrets = HooksAndSecrets(self)
 
         # Read-side views: each kept by a log follower, its rows and position in one commit.
         self.runs_analytics = RunsAnalytics()
@@ -225,6 +228,7 @@ class Runtime:
         self.reaper.passes.append(self.storage_expiry)
         self.reaper.passes.append(self.index_expiry)
         self.reaper.passes.append(self.nonces.prune)
+        self.hooks_and_secrets.start(self.reaper)
         self.reaper.start()
         for follower in self.view_followers:
             follower.start()
@@ -247,6 +251,7 @@ class Runtime:
             await run_in_threadpool(self.task_indexer.stop)
         self.pending_signal.stop()
         self.event_stream.stop()
+        await self.hooks_and_secrets.stop()
         for follower in self.view_followers:
             await run_in_threadpool(follower.stop)
         self.log_signal.stop()
@@ -260,6 +265,7 @@ class Runtime:
             if follower is not None:
                 follower.stop()
         self.notify.close()
+        self.hooks_and_secrets.close()
         self.event_stream.stop()
         self.pending_signal.stop()
         self.log_signal.stop()

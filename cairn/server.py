@@ -7,6 +7,7 @@ from starlette.applications import Starlette
 from cairn.api.app import build_app
 from cairn.api.auth.handlers import auth
 from cairn.api.events.handlers import events
+from cairn.api.hooks.handlers import hooks
 from cairn.api.index.handlers import index, root_listing_routes
 from cairn.api.metrics import Metrics, metrics_routes
 from cairn.api.notify.handlers import notify
@@ -15,11 +16,12 @@ from cairn.api.objects.handlers import objects
 from cairn.api.queue.service import queue
 from cairn.api.references import reference_routes
 from cairn.api.request_observer import RequestObserver
+from cairn.api.secrets.handlers import secrets
 from cairn.contexts import api_contexts
 from cairn.runtime import Runtime
 from cairn.web.routes import web_routes
 
-SERVICES = [auth, queue, events, objects, index, notify]
+SERVICES = [auth, queue, events, objects, index, notify, secrets, hooks]
 
 
 def create_app(runtime: Runtime) -> Starlette:

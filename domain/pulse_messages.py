@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cairn.domain.auth.model import Client, Role
+from cairn.domain.hooks.model import Hook
 from cairn.domain.notify.model import Notification
 from cairn.domain.queue.task import Task
 from cairn.domain.queue.task_group import TaskGroup
@@ -50,6 +51,7 @@ from cairn.domain.queue.task_group import TaskGroup
 QUEUE_EXCHANGES = "exchange/taskcluster-queue/v1/"
 AUTH_EXCHANGES = "exchange/taskcluster-auth/v1/"
 NOTIFY_EXCHANGE = "exchange/taskcluster-notify/v1/notification"
+HOOKS_EXCHANGES = "exchange/taskcluster-hooks/v1/"
 MESSAGE_VERSION = 1
 
 #: Every exchange Cairn publishes on, with the schema of its messages.
@@ -76,6 +78,10 @@ EXCHANGE_SCHEMAS: dict[str, str] = {
         for change in ("created", "updated", "deleted")
     },
     NOTIFY_EXCHANGE: "/schemas/notify/v1/notification-message.json",
+    **{
+        HOOKS_EXCHANGES + f"hook-{change}": "/schemas/hooks/v1/pulse-hook-changed-message.json"
+        for change in ("created", "updated", "deleted")
+    },
 }
 
 # Message ids are UUIDs named by (originator id, version, index) in this
@@ -291,6 +297,17 @@ def _notification_sent(event: Any, notification: Notification) -> list[Draft]:
 _client_updated = _auth("client-updated", "clientId", "client_id")
 _role_updated = _auth("role-updated", "roleId", "role_id")
 
+# hooks: the body names the hook, never its trigger token.
+
+
+def _hook(change: str) -> Builder:
+    def build(event: Any, hook: Any) -> list[Draft]:
+        body = {"hookGroupId": hook.hook_group_id, "hookId": hook.hook_id}
+        return [(HOOKS_EXCHANGES + f"hook-{change}", "_", [], body)]
+
+    return build
+
+
 _BUILDERS: dict[type, Builder] = {
     Task.Defined: _task_defined,
     Task.RunPending: _run_pending,
@@ -325,4 +342,9 @@ _BUILDERS: dict[type, Builder] = {
     Role.ScopesChanged: _role_updated,
     Role.Deleted: _auth("role-deleted", "roleId", "role_id"),
     Notification.Sent: _notification_sent,
+    Hook.Created: _hook("created"),
+    Hook.Recreated: _hook("created"),
+    Hook.DefinitionChanged: _hook("updated"),
+    Hook.Removed: _hook("deleted"),
+    # Hook.Fired, TriggerTokenReset, ScheduleMovedOn: Taskcluster publishes nothing.
 }

@@ -528,7 +528,7 @@ def test_every_exchange_is_declared_as_taskcluster_declares_it(reference):
     declared = json.loads((reference / "exchanges.json").read_text())
     expected = {
         e["fullExchange"]: f"/schemas/{service}/{e['schema'].rstrip('#')}"
-        for service in ("queue", "auth", "notify")
+        for service in ("queue", "auth", "notify", "hooks")
         for e in declared[service]["exchanges"]
     }
     assert EXCHANGE_SCHEMAS == expected
