@@ -176,7 +176,10 @@ def projections() -> None:
 
 @projections.command("list")
 def list_projections() -> None:
-    """Every projection: its tables and row counts; read-side ones with their position."""
+    """Every projection: its tables and row counts; read-side ones with their position.
+
+    Then every event a consumer set aside after its retries failed.
+    """
     from cairn.consumers.log_follower import read_position
 
     console = Console()
@@ -197,6 +200,20 @@ def list_projections() -> None:
                     first = i == 0
                     table.add_row(name if first else "", kept if first else "", position if first else "", t, f"{count:,}")
         console.print(table)
+        console.print(dead_letter_table(runtime.store))
+
+
+def dead_letter_table(store: Any) -> Table:
+    """The events consumers set aside (``consumers/dead_letters.py``): where, what, and why."""
+    from cairn.consumers.dead_letters import dead_letters
+
+    letters = dead_letters(store)
+    table = Table("consumer", "position", "event", "attempts", "failed at", "reason",
+                  title=f"events set aside by consumers: {len(letters):,}")
+    for d in letters:
+        event = f"{d.event_type} {d.originator_id} v{d.originator_version}"
+        table.add_row(d.consumer, f"{d.position:,}", event, str(d.attempts), d.failed_at, d.reason)
+    return table
 
 
 LANES = click.option(
