@@ -28,7 +28,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from cairn.consumers.log_follower import AggregateFolder, Guarantee, LogFollower, LoggedEvent, read_events
+from cairn.consumers.log_follower import AggregateFolder, Guarantee, LogFollower, LoggedEvent, read_range
 from cairn.consumers.log_signal import LogSignal
 from cairn.consumers.pulse_derivation import (  # noqa: F401  (derive: the stream's function, for its readers)
     DerivedMessages,
@@ -240,12 +240,8 @@ class EventStream:
     async def _history(self, stream_filter: StreamFilter, after: Position, until: int) -> AsyncIterator[StreamItem]:
         folder = AggregateFolder(self.log, capacity=2_000)
         cursor = after.notification - 1 if after.index < (1 << 30) else after.notification
-        while cursor < until:
-            logged = await run_in_threadpool(read_events, self.log, cursor, HISTORY_BATCH)
-            logged = [entry for entry in logged if entry.position <= until]
-            if not logged:
-                return
+        batches = read_range(self.log, cursor, until, HISTORY_BATCH)
+        while (logged := await run_in_threadpool(next, batches, None)) is not None:
             for item in await run_in_threadpool(derive_skipping, folder, logged):
                 if item.position > after and stream_filter.matches(item.message):
                     yield item
-            cursor = logged[-1].position

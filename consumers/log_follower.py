@@ -43,7 +43,7 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -115,6 +115,17 @@ def read_events(event_log: Any, after: int, limit: int, topics: tuple[str, ...] 
     )
     to_event = event_log.mapper.to_domain_event
     return [LoggedEvent(n.id, to_event(n)) for n in notifications]
+
+
+def read_range(event_log: Any, after: int, until: int, batch_size: int) -> Iterator[list[LoggedEvent]]:
+    """The events after ``after`` up to ``until`` (inclusive), a batch at a time: for replays and history."""
+    cursor = after
+    while cursor < until:
+        logged = [entry for entry in read_events(event_log, cursor, batch_size) if entry.position <= until]
+        if not logged:
+            return
+        yield logged
+        cursor = logged[-1].position
 
 
 class TrackedPosition:
