@@ -63,14 +63,22 @@ def describe(error: BaseException) -> str:
 
 def record_dead_letter(session: Any, consumer: str, position: int, event: Any, error: BaseException, attempts: int) -> None:
     """Write the dead letter in ``session``, the transaction that moves the consumer past it."""
+    record(session, consumer, position, event.originator_id, event.originator_version, type(event).__qualname__, error, attempts)
+
+
+def record(
+    session: Any, consumer: str, position: int, originator_id: Any, originator_version: int, event_type: str,
+    error: BaseException, attempts: int,
+) -> None:
+    """As :func:`record_dead_letter`, for an event known only by its stored fields (one that cannot be decoded)."""
     session.run(
         "insert_dead_letter",
         {
             "consumer": consumer,
             "position": position,
-            "originator_id": str(event.originator_id),
-            "originator_version": int(event.originator_version),
-            "event_type": type(event).__qualname__,
+            "originator_id": str(originator_id),
+            "originator_version": int(originator_version),
+            "event_type": event_type,
             "reason": describe(error),
             "attempts": attempts,
             "failed_at": iso(utcnow()),

@@ -27,7 +27,8 @@ wait has a timeout, so a lost notification costs a delay, never a stall.
 A consumer never stops on one bad event (``dead_letters.py``): a batch that
 fails is handled again one event at a time, each tried a bounded number of
 times with growing pauses, and an event that still fails is recorded as a
-dead letter and skipped. A failure of the outside world is not the event's:
+dead letter and skipped. An event that cannot even be decoded is set aside
+at once: decoding is a pure function, and trying again changes nothing. A failure of the outside world is not the event's:
 ``handle`` raises :class:`Unavailable` (database connection errors count as
 such by themselves), and the follower retries from its position without end.
 
@@ -50,7 +51,7 @@ from typing import Any, Literal, Protocol
 import eventsourcing.persistence
 import psycopg
 
-from cairn.consumers.dead_letters import RetryPolicy, record_dead_letter
+from cairn.consumers.dead_letters import RetryPolicy, record, record_dead_letter
 from cairn.consumers.leadership import Leadership
 from cairn.consumers.log_signal import LogSignal
 
@@ -203,7 +204,9 @@ class LogFollower:
         # The head is read before the batch: an event committed in between is
         # then past the head, and is read next time rather than skipped.
         last = self._last_position(after)
-        batch = read_events(self.log, after, self.batch_size, self.consumer.topics)
+        batch = self._read(after)
+        if batch is None:
+            return 1
         if not batch:
             self._move_over(after, last)
             return 0
@@ -215,6 +218,25 @@ class LogFollower:
             log.warning("consumer %s failed on a batch of %d; taking it one event at a time", self.name, len(batch))
             return self._one_at_a_time(batch)
         return len(batch)
+
+    def _read(self, after: int) -> list[LoggedEvent] | None:
+        """The next batch, cut short before an event that cannot be decoded; None if the first could not be."""
+        notifications = self.log.recorder.select_notifications(
+            start=after, limit=self.batch_size, topics=list(self.consumer.topics), inclusive_of_start=False
+        )
+        batch = []
+        for n in notifications:
+            try:
+                batch.append(LoggedEvent(n.id, self.log.mapper.to_domain_event(n)))
+            except Exception as error:
+                if batch:
+                    break  # what came before it goes first; it is first next time
+                log.error("consumer %s cannot decode event %d; set aside", self.name, n.id, exc_info=error)
+                with self.store.unit_of_work() as session:
+                    record(session, self.name, n.id, n.originator_id, n.originator_version, n.topic, error, 1)
+                    self.positions.advance(session, n.id)
+                return None
+        return batch
 
     def _deliver(self, batch: list[LoggedEvent]) -> None:
         if self.consumer.guarantee == "exactly-once":

@@ -84,6 +84,29 @@ def test_a_view_sets_the_event_aside_and_folds_the_rest(runtime, monkeypatch):
     assert "events set aside by consumers: 1" in listed.output
 
 
+def test_an_event_that_cannot_be_decoded_is_set_aside_at_once(runtime, monkeypatch):
+    before, bad, after = run_tasks(runtime, 3)
+    (claimed,) = positions_of(runtime, Task.RunClaimed, bad)
+    to_domain_event = runtime.log.mapper.to_domain_event
+
+    def decode(notification: Any) -> Any:
+        if notification.id == claimed:
+            raise KeyError("no event class for this topic")
+        return to_domain_event(notification)
+
+    monkeypatch.setattr(runtime.log.mapper, "to_domain_event", decode)
+    (view,) = runtime.view_followers
+    view.catch_up()
+
+    (letter,) = dead_letters(runtime.store, "runs")
+    assert (letter.position, letter.originator_id, letter.attempts) == (claimed, f"task/{bad}", 1)
+    assert letter.event_type.endswith("RunClaimed") and letter.reason.startswith("KeyError")
+    assert view.position() == runtime.log.recorder.max_notification_id()
+    with runtime.store.reading() as session:
+        rows = {r["task_id"]: r for r in session.rows("runs_page", {"after_task_id": "", "after_run_id": -1, "limit": 100})}
+    assert [rows[t]["worker_id"] for t in (before, bad, after)] == ["w1", None, "w1"]
+
+
 def test_the_indexer_sets_the_event_aside_and_indexes_the_rest(runtime, monkeypatch):
     indexer = runtime.task_indexer
     indexer.retry = FAST
