@@ -25,14 +25,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from starlette.concurrency import run_in_threadpool
-
-from cairn.consumers.log_follower import Consumer, LogFollower
-from cairn.consumers.pulse_publisher import BATCH as PULSE_BATCH
-from cairn.consumers.reaper import Reaper
-from cairn.consumers.task_indexer import TaskIndexer
-
+# The consumers are imported where a process is built: the table itself is
+# read by every `cairn` command, and should cost it nothing.
 if TYPE_CHECKING:
+    from cairn.consumers.log_follower import Consumer, LogFollower
+    from cairn.consumers.reaper import Reaper
     from cairn.runtime import Runtime
     from cairn.settings import Settings
 
@@ -59,6 +56,8 @@ class Process:
 
 def follower(runtime: Runtime, conninfo: str | None, consumer: Consumer, **options: Any) -> LogFollower:
     """A log follower for ``consumer`` in ``runtime``, led through ``conninfo``."""
+    from cairn.consumers.log_follower import LogFollower
+
     return LogFollower(runtime.log, runtime.log_signal, consumer, conninfo=conninfo, **options)
 
 
@@ -66,7 +65,21 @@ def _no_amqp(settings: Settings) -> str | None:
     return None if settings.amqp_url else "CAIRN_AMQP_URL is not set: there is nowhere to publish"
 
 
+def _pulse_publisher(runtime: Runtime, conninfo: str | None) -> LogFollower:
+    from cairn.consumers.pulse_publisher import BATCH
+
+    return follower(runtime, conninfo, runtime.make_pulse_publisher(), batch_size=BATCH, coalesce=0)
+
+
+def _task_indexer(runtime: Runtime, conninfo: str | None) -> LogFollower:
+    from cairn.consumers.task_indexer import TaskIndexer
+
+    return follower(runtime, conninfo, TaskIndexer(runtime.log, runtime.index), coalesce=READ_SIDE_COALESCE)
+
+
 def _reaper(runtime: Runtime, conninfo: str | None) -> Reaper:
+    from cairn.consumers.reaper import Reaper
+
     reaper = Reaper(runtime.queue, runtime.queue_reads, runtime.settings.reaper_interval, conninfo)
     reaper.passes += [runtime.storage_expiry, runtime.index_expiry]
     if runtime.shared_nonces is not None:
@@ -82,12 +95,11 @@ PROCESSES: tuple[Process, ...] = (
     ),
     Process(
         "pulse-publisher", "Pulse messages to RabbitMQ, at least once, in log order", leader=True,
-        build=lambda rt, db: follower(rt, db, rt.make_pulse_publisher(), batch_size=PULSE_BATCH, coalesce=0),
-        missing=_no_amqp,
+        build=_pulse_publisher, missing=_no_amqp,
     ),
     Process(
         "task-indexer", "completed tasks into the index, under their index routes", leader=True,
-        build=lambda rt, db: follower(rt, db, TaskIndexer(rt.log, rt.index), coalesce=READ_SIDE_COALESCE),
+        build=_task_indexer,
     ),
     Process(
         "runs-analytics", "the runs analytics view (cairn export runs), exactly once", leader=True,
@@ -141,6 +153,8 @@ class Processes:
                 self.started.append(runner)
 
     async def stop(self) -> None:
+        from starlette.concurrency import run_in_threadpool
+
         started, self.started = self.started, []
         for runner in reversed(started):
             if inspect.iscoroutinefunction(runner.stop):
