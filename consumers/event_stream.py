@@ -158,6 +158,11 @@ class EventStream:
         self._subscribed.set()
         self.follower.stop(5)
 
+    @property
+    def subscribers(self) -> int:
+        """How many clients this process streams to now (for metrics, and tests that wait for one)."""
+        return len(self._subscribers)
+
     # the consumer and its position, as the follower sees them
 
     def handle(self, session: Any, batch: list[LoggedEvent]) -> None:

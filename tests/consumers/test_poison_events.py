@@ -155,6 +155,7 @@ def test_the_event_stream_sets_the_event_aside_and_streams_the_rest(server, monk
     )
     reader.start()
     assert started.wait(10)
+    eventually(lambda: runtime.event_stream.subscribers == 1, what="the subscription")
     # The poison names its task before the task exists: the ids are picked first.
     before, bad, after = ids = [taskcluster.slugId() for _ in range(3)]
     poison_derivation(monkeypatch, bad)

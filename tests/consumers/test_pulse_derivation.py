@@ -62,6 +62,7 @@ class TestOneProcess:
         )
         reader.start()
         assert started.wait(10)
+        eventually(lambda: runtime.event_stream.subscribers == 1, what="the subscription")
         start = runtime.log.recorder.max_notification_id() or 0
         with AmqpListener(amqp_url, [(running, "#")]) as listener:
             tasks = run_tasks(runtime, 3)
