@@ -32,9 +32,14 @@ at once: decoding is a pure function, and trying again changes nothing. A failur
 ``handle`` raises :class:`Unavailable` (database connection errors count as
 such by themselves), and the follower retries from its position without end.
 
-A new consumer declares those four attributes and is started with
-``LogFollower(event_log, signal, consumer, conninfo=...)``, or, better, by a
-line in ``cairn/processes.py``.
+A new consumer (a hook scheduler, a notifier, a GitHub handler) declares
+those four attributes, as every consumer always has, and is started by one
+line in ``cairn/processes.py`` — ``follower(runtime, conninfo, consumer)``,
+which is ``LogFollower(event_log, signal, consumer, conninfo=...)`` as
+before; the keywords added since (``positions``, ``leader``, ``gate``,
+``retry``) are optional. One that acts on the outside world raises
+:class:`Unavailable` when the outside world fails, and gives its effects ids
+that stay the same when an event is handed over again.
 """
 
 from __future__ import annotations
