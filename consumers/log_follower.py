@@ -63,6 +63,7 @@ from cairn.consumers.log_signal import LogSignal
 log = logging.getLogger("cairn.follower")
 
 Guarantee = Literal["exactly-once", "at-least-once"]
+DEFAULT_RETRY = RetryPolicy()
 
 
 class Unavailable(Exception):
@@ -177,7 +178,7 @@ class LogFollower:
         positions: Positions | None = None,
         leader: bool = True,
         gate: Callable[[float], bool] | None = None,
-        retry: RetryPolicy = RetryPolicy(),
+        retry: RetryPolicy = DEFAULT_RETRY,
     ):
         self.log = event_log
         self.store = event_log.store

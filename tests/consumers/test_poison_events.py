@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import taskcluster
 
-import cairn.consumers.pulse_derivation as pulse_derivation
+from cairn.consumers import pulse_derivation
 from cairn.consumers.dead_letters import dead_letter_counts, dead_letters
 from cairn.consumers.log_follower import Unavailable
 from cairn.consumers.pulse_publisher import PulsePublisher

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-import cairn.consumers.pulse_derivation as module
+from cairn.consumers import pulse_derivation as module
 from cairn.consumers.log_follower import AggregateFolder, read_events
 from cairn.consumers.pulse_derivation import DerivedMessages, derive
 from cairn.domain.queue.task import Task

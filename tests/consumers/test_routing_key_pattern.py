@@ -56,7 +56,7 @@ def test_topic_matching(pattern, key, expected):
 
 def test_agrees_with_the_definition_on_every_small_case():
     words = ["a", "b", "*", "#"]
-    keys = [".".join(k) for n in range(0, 5) for k in itertools.product("ab", repeat=n)] + [""]
+    keys = [".".join(k) for n in range(5) for k in itertools.product("ab", repeat=n)] + [""]
     patterns = [".".join(p) for n in range(1, 5) for p in itertools.product(words, repeat=n)]
     for pattern in patterns:
         matcher = RoutingKeyPattern(pattern)
