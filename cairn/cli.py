@@ -30,7 +30,7 @@ def main() -> None:
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
               help="Server processes sharing the port (PostgreSQL only): one per core uses every core.")
 def serve(host: str, port: int, workers: int) -> None:
-    """Start the Cairn server."""
+    """Start the Cairn server: the HTTP API and every background process (see `cairn run --help`)."""
     import uvicorn
 
     from cairn.runtime import Runtime
@@ -87,44 +87,6 @@ def worker(task_queue_id: str, worker_group: str, worker_id: str | None, capacit
         raise click.ClickException(str(e)) from None
 
 
-@main.command("pulse-publisher", epilog=_settings_help())
-def pulse_publisher() -> None:
-    """Publish Pulse messages to CAIRN_AMQP_URL, without serving HTTP.
-
-    Useful to run publishing in its own process; with PostgreSQL, any number
-    may run and one publishes at a time.
-    """
-    import asyncio
-    import signal
-
-    from cairn.runtime import Runtime
-
-    try:
-        settings = Settings.from_env()
-        configure_logging(settings.log_level, settings.log_format)
-    except ValueError as e:
-        raise click.ClickException(str(e)) from None
-    if not settings.amqp_url:
-        raise click.ClickException("CAIRN_AMQP_URL is not set: there is nowhere to publish")
-
-    async def run() -> None:
-        runtime = Runtime(settings)
-        if settings.backend == "postgres":
-            runtime.log_signal.listen(settings.database_url, channel=runtime.log.recorder.channel_name)
-        publisher = runtime.make_pulse_publisher()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        publisher.start()
-        await stop.wait()
-        await publisher.stop()
-        runtime.log_signal.stop()
-        runtime.close()
-
-    asyncio.run(run())
-
-
 from cairn.cli_admin import client, role, signin  # noqa: E402
 from cairn.cli_history import history, replay, show  # noqa: E402
 from cairn.cli_tasks import group, task  # noqa: E402
@@ -150,6 +112,11 @@ main.add_command(secret)
 from cairn.cli_notify import notifications  # noqa: E402
 
 main.add_command(notifications)
+
+from cairn.cli_run import pulse_publisher, run  # noqa: E402
+
+main.add_command(run)
+main.add_command(pulse_publisher)
 
 
 if __name__ == "__main__":

@@ -352,18 +352,13 @@ def replay(start: int, end: int | None, publish: bool, as_json: bool) -> None:
 
 
 def _derived(runtime: Any, start: int, end: int, advanced: Any) -> Iterator[Any]:
-    from cairn.consumers.event_stream import derive
-    from cairn.consumers.log_follower import AggregateFolder, read_events
+    from cairn.consumers.log_follower import AggregateFolder, read_range
+    from cairn.consumers.pulse_derivation import derive
 
     folder = AggregateFolder(runtime.log)
-    cursor = start - 1
-    while cursor < end:
-        logged = [e for e in read_events(runtime.log, cursor, REPLAY_BATCH) if e.position <= end]
-        if not logged:
-            return
+    for logged in read_range(runtime.log, start - 1, end, REPLAY_BATCH):
         yield from derive(folder, logged)
-        cursor = logged[-1].position
-        advanced(cursor)
+        advanced(logged[-1].position)
 
 
 def _message_json(item: Any) -> dict[str, Any]:

@@ -9,6 +9,7 @@ serving: a rebuild swaps its new tables in without stopping writers (see
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -200,7 +201,11 @@ def projections() -> None:
 @projections.command("list")
 @json_option
 def list_projections(as_json: bool) -> None:
-    """Every projection: its tables and row counts; read-side ones with their position."""
+    """Every projection: its tables and row counts; read-side ones with their position.
+
+    Then every event a consumer set aside after its retries failed.
+    """
+    from cairn.consumers.dead_letters import dead_letters
     from cairn.consumers.log_follower import read_position
 
     console = Console()
@@ -224,10 +229,22 @@ def list_projections(as_json: bool) -> None:
                     table.add_row(name if first else "", kept if first else "", position if first else "", t, f"{count:,}")
                 listed.append({"name": name, "kept": kept, "position": int(position.split()[0].replace(",", "")),
                                "rows": counts})
+        letters = dead_letters(runtime.store)
     if as_json:
-        print_json({"head": head, "projections": listed})
+        print_json({"head": head, "projections": listed, "deadLetters": [dataclasses.asdict(d) for d in letters]})
         return
     console.print(table)
+    console.print(dead_letter_table(letters))
+
+
+def dead_letter_table(letters: list[Any]) -> Table:
+    """The events consumers set aside (``consumers/dead_letters.py``): where, what, and why."""
+    table = Table("consumer", "position", "event", "attempts", "failed at", "reason",
+                  title=f"events set aside by consumers: {len(letters):,}")
+    for d in letters:
+        event = f"{d.event_type} {d.originator_id} v{d.originator_version}"
+        table.add_row(d.consumer, f"{d.position:,}", event, str(d.attempts), d.failed_at, d.reason)
+    return table
 
 
 LANES = click.option(

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
-
 from cairn.consumers.log_follower import LogFollower
 from cairn.consumers.notify.chat_senders import MatrixSender, SlackSender
 from cairn.consumers.notify.delivery import NotificationDelivery, Sender
@@ -48,8 +46,9 @@ class NotifyParts:
         self.task_logs = TaskLogs(runtime.storage_reads, runtime.blob_store)
         self.senders = senders_from(runtime.settings)
         self.configured = frozenset(self.senders) | {"pulse"}
-        self.notifier: LogFollower | None = None
-        self.delivery: NotificationDelivery | None = None
+        # Run by the process table (cairn/processes.py): the delivery only where a channel needs one.
+        self.notifier = self.make_notifier()
+        self.delivery = self.make_delivery() if self.senders else None
 
     def _conninfo(self) -> str | None:
         settings = self.runtime.settings
@@ -64,27 +63,3 @@ class NotifyParts:
         return NotificationDelivery(
             self.service, self.reads, self.senders, self.runtime.log_signal, self._conninfo()
         )
-
-    def start(self) -> None:
-        """Start the notifier, and the delivery if any channel needs one; call on the server's event loop.
-
-        Without e-mail, Slack or Matrix configured there is nothing to deliver
-        (Pulse notifications are sent by being recorded), so the delivery does
-        not run, nor hold a database connection for its leadership;
-        notifications requested under an earlier configuration wait for one.
-        """
-        self.notifier = self.make_notifier()
-        self.notifier.start()
-        if self.senders:
-            self.delivery = self.make_delivery()
-            self.delivery.start()
-
-    async def stop(self) -> None:
-        if self.delivery is not None:
-            await self.delivery.stop()
-        if self.notifier is not None:
-            await run_in_threadpool(self.notifier.stop)
-
-    def close(self) -> None:
-        if self.notifier is not None:
-            self.notifier.stop()

@@ -23,13 +23,11 @@ from cairn.api.hawk import HawkAuthenticator
 from cairn.api.signed_urls import DataUrls
 from cairn.consumers.event_stream import EventStream
 from cairn.consumers.index_expiry import IndexExpiry
-from cairn.consumers.log_follower import LogFollower
 from cairn.consumers.log_signal import LogSignal
 from cairn.consumers.pending_signal import PendingSignal
+from cairn.consumers.pulse_derivation import DerivedMessages
 from cairn.consumers.pulse_publisher import PulsePublisher
-from cairn.consumers.reaper import Reaper
 from cairn.consumers.storage_expiry import StorageExpiry
-from cairn.consumers.task_indexer import TaskIndexer
 from cairn.domain.auth.anonymous_role import create_anonymous_role
 from cairn.domain.auth.scopes import satisfies
 from cairn.domain.auth.service import AuthService
@@ -41,6 +39,7 @@ from cairn.domain.queue.service import Claim, QueueService
 from cairn.domain.queue.worker_service import WorkerService
 from cairn.domain.timestamps import utcnow
 from cairn.notify_runtime import NotifyParts
+from cairn.processes import Processes
 from cairn.projections.auth.cache import AuthCache, ClientUse, StaticClient
 from cairn.projections.auth.hawk_nonces import nonces_for
 from cairn.projections.auth.views import AuthViews
@@ -59,10 +58,6 @@ from cairn.settings import Settings
 
 QUEUE_CLIENT_ID = "static/cairn/queue"
 INDEX_CLIENT_ID = "static/cairn/index"
-# Read-side followers (index, analytics) may trail the log: gathering
-# commits for a fifth of a second turns a busy stream of small commits into
-# a few batches, instead of three or four queries per commit per follower.
-READ_SIDE_COALESCE = 0.2
 
 log = logging.getLogger("cairn")
 
@@ -132,7 +127,9 @@ class Runtime:
         # Every commit in this process moves the log: followers wake at once.
         self.log_signal = LogSignal()
         self.store.view_writers.append(self._signal_on_commit)
-        self.event_stream = EventStream(self.log, self.log_signal)
+        # Pulse messages are derived once in this process, for the event stream and the publisher.
+        self.pulse_messages = DerivedMessages(self.log)
+        self.event_stream = EventStream(self.log, self.log_signal, self.pulse_messages)
 
         self.auth_views = AuthViews()
         self.store.view_writers.append(self.auth_views)
@@ -198,10 +195,12 @@ class Runtime:
 
         # Read-side views: each kept by a log follower, its rows and position in one commit.
         self.runs_analytics = RunsAnalytics()
-        follower_conninfo = settings.database_url if settings.backend == "postgres" else None
-        self.view_followers = [
-            LogFollower(self.log, self.log_signal, self.runs_analytics, conninfo=follower_conninfo, coalesce=READ_SIDE_COALESCE)
-        ]
+
+        # Every process Cairn runs beside the API (cairn/processes.py), built now, started by start().
+        self.processes = Processes(self)
+        self.view_followers = [self.processes["runs-analytics"]]
+        self.task_indexer = self.processes["task-indexer"]
+        self.reaper = self.processes["reaper"]
 
     def _signal_on_commit(self, session: Any, events: Any, aggregates: Any) -> None:
         session.on_commit(self.log_signal.bump)
@@ -219,54 +218,20 @@ class Runtime:
         if self.settings.backend == "postgres":
             self.pending_signal.listen(self.settings.database_url)
             self.log_signal.listen(self.settings.database_url, channel=self.log.recorder.channel_name)
-        self.event_stream.start()
-        self.pulse_publisher = None
-        if self.settings.amqp_url:
-            self.pulse_publisher = self.make_pulse_publisher()
-            self.pulse_publisher.start()
-        self.reaper = Reaper(self.queue, self.queue_reads, self.settings.reaper_interval)
-        self.reaper.passes.append(self.storage_expiry)
-        self.reaper.passes.append(self.index_expiry)
-        self.reaper.passes.append(self.nonces.prune)
-        self.hooks_and_secrets.start(self.reaper)
-        self.reaper.start()
-        for follower in self.view_followers:
-            follower.start()
-        conninfo = self.settings.database_url if self.settings.backend == "postgres" else None
-        self.task_indexer = LogFollower(
-            self.log, self.log_signal, TaskIndexer(self.log, self.index), conninfo=conninfo, coalesce=READ_SIDE_COALESCE
-        )
-        self.task_indexer.start()
-        self.notify.start()
+        await self.processes.start()
 
     def make_pulse_publisher(self) -> PulsePublisher:
-        conninfo = self.settings.database_url if self.settings.backend == "postgres" else None
-        return PulsePublisher(self.log, self.log_signal, self.settings.amqp_url, conninfo)
+        return PulsePublisher(self.pulse_messages, self.settings.amqp_url)
 
     async def stop(self) -> None:
-        await self.notify.stop()
-        if getattr(self, "pulse_publisher", None) is not None:
-            await self.pulse_publisher.stop()
-        if getattr(self, "task_indexer", None) is not None:
-            await run_in_threadpool(self.task_indexer.stop)
+        await self.processes.stop()
         self.pending_signal.stop()
-        self.event_stream.stop()
-        await self.hooks_and_secrets.stop()
-        for follower in self.view_followers:
-            await run_in_threadpool(follower.stop)
         self.log_signal.stop()
-        if getattr(self, "reaper", None) is not None:
-            await self.reaper.stop()
 
     def close(self) -> None:
         # Background threads must not outlive the runtime, even when the
         # server's shutdown did not get as far as stop(): stopping is idempotent.
-        for follower in [getattr(self, "task_indexer", None), *self.view_followers]:
-            if follower is not None:
-                follower.stop()
-        self.notify.close()
-        self.hooks_and_secrets.close()
-        self.event_stream.stop()
+        self.processes.close()
         self.pending_signal.stop()
         self.log_signal.stop()
         self.log.close()

@@ -12,8 +12,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
-
 from cairn.api.hooks.task_creation import hook_task_creator
 from cairn.consumers.hook_amqp_listener import HookAmqpListener
 from cairn.consumers.hook_listener import HookListener
@@ -53,7 +51,6 @@ class HooksAndSecrets:
                 runtime.settings.amqp_url, runtime.settings.root_url, runtime.log, self.hook_reads, self.firing,
                 runtime.log_signal, conninfo,
             )
-        self._started = False
 
     def task_states(self, task_ids: list[str]) -> dict[str, str]:
         return {task_id: row["state"] for task_id, row in self._queue_reads.task_rows(task_ids).items()}
@@ -61,24 +58,3 @@ class HooksAndSecrets:
     def expire_secrets(self, now: datetime) -> int:
         """The reaper's pass: record the expiry of every secret past it."""
         return self.secrets.expire(self.secret_reads.expired(iso(now), EXPIRY_BATCH), now)
-
-    def start(self, reaper: Any) -> None:
-        """Start the consumers (in the server's event loop)."""
-        reaper.passes.append(self.expire_secrets)
-        self.scheduler.start()
-        self.listener.start()
-        if self.amqp_listener is not None:
-            self.amqp_listener.start()
-        self._started = True
-
-    async def stop(self) -> None:
-        if self.amqp_listener is not None:
-            await self.amqp_listener.stop()
-        await run_in_threadpool(self.close)
-
-    def close(self) -> None:
-        """Stop the consumer threads; stopping is idempotent."""
-        if self._started:
-            self.scheduler.stop()
-            self.listener.stop()
-            self._started = False

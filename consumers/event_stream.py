@@ -1,87 +1,90 @@
-"""The event stream: Pulse messages derived once per process, fanned out to subscribers.
+"""The event stream: Pulse messages fanned out to this process's subscribers.
 
-One thread follows the log from the head, folds each event onto its
-aggregate, derives its messages, keeps the most recent ones in a ring
-buffer, and hands each to the subscribers whose filter matches — an
-in-memory check, so idle subscribers cost no database work at all.
-With no subscriber at all it reads nothing.
+A consumer on the log-follower engine that follows from the head, in every
+process, with no leader and no tracked position: it takes each event's
+messages from :class:`DerivedMessages` (derived once per process, shared
+with the Pulse publisher), keeps the most recent in a ring buffer, and
+hands each to the subscribers whose filter matches — an in-memory check, so
+idle subscribers cost no database work at all. With no subscriber at all
+it reads nothing.
 
 A subscriber that resumes from an older position first reads history from
 the log (deriving messages the same way, on its own fold), then switches to
 the live feed. It registers for live messages *before* reading history and
 drops live items at or before the last one it sent, so the hand-over has
-neither a gap nor a duplicate. Every item carries its position
-``<notification id>.<index>``; the index orders the messages of one event.
+neither a gap nor a duplicate. A subscriber whose filter fails is cut off;
+the others go on.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import threading
 from collections import deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from cairn.consumers.log_follower import AggregateFolder, read_events
+from cairn.consumers.log_follower import AggregateFolder, Guarantee, LogFollower, LoggedEvent, read_range
 from cairn.consumers.log_signal import LogSignal
-from cairn.domain.pulse_messages import PulseMessage, messages_for
+from cairn.consumers.pulse_derivation import (  # noqa: F401  (derive: the stream's function, for its readers)
+    DerivedMessages,
+    Position,
+    StreamItem,
+    derive,
+    derive_skipping,
+)
+from cairn.domain.pulse_messages import PulseMessage
 
 log = logging.getLogger("cairn.event_stream")
 
+NAME = "event-stream"
 HISTORY_BATCH = 500
 SUBSCRIBER_BACKLOG = 10_000
 
 
-@dataclass(frozen=True, order=True)
-class Position:
-    notification: int
-    index: int
-
-    def __str__(self) -> str:
-        return f"{self.notification}.{self.index}"
-
-    @classmethod
-    def parse(cls, text: str) -> Position:
-        head, _, index = text.strip().partition(".")
-        if not head.isdigit() or (index and not index.isdigit()):
-            raise ValueError(f"not a stream position: {text!r}")
-        # A bare notification id means "everything after that event".
-        return cls(int(head), int(index) if index else 1 << 30)
-
-
-@dataclass(frozen=True)
-class StreamItem:
-    position: Position
-    message: PulseMessage
-
-
 class RoutingKeyPattern:
-    """AMQP topic matching: ``*`` is exactly one word, ``#`` zero or more words."""
+    """AMQP topic matching: ``*`` is exactly one word, ``#`` zero or more words.
+
+    Matched as a set of pattern states advanced one key word at a time, the
+    set held as the bits of an int: a constant number of integer operations
+    per word, whatever the pattern, no recursion. Runs of ``#`` are one ``#``.
+    """
 
     def __init__(self, pattern: str):
         self.pattern = pattern
-        self.words = tuple(pattern.split("."))
+        words: list[str] = []
+        for word in pattern.split("."):
+            if not (word == "#" and words and words[-1] == "#"):
+                words.append(word)
+        self.words = tuple(words)
+        self._hash = self._star = 0
+        self._literal: dict[str, int] = {}
+        for i, word in enumerate(words):
+            if word == "#":
+                self._hash |= 1 << i
+            elif word == "*":
+                self._star |= 1 << i
+            else:
+                self._literal[word] = self._literal.get(word, 0) | 1 << i
+        self._accept = 1 << len(words)
+
+    def _closure(self, states: int) -> int:
+        # A `#` may match no word: its state also stands at the next one.
+        # No two `#` are adjacent, so one shift reaches every such state.
+        return states | (states & self._hash) << 1
 
     def match(self, key: str) -> bool:
-        words = key.split(".")
-        pattern = self.words
-
-        @functools.cache
-        def at(p: int, k: int) -> bool:
-            if p == len(pattern):
-                return k == len(words)
-            if pattern[p] == "#":
-                return at(p + 1, k) or (k < len(words) and at(p, k + 1))
-            if k == len(words):
+        states = self._closure(1)
+        for word in key.split("."):
+            advancing = states & (self._star | self._literal.get(word, 0))
+            states = self._closure((states & self._hash) | advancing << 1)
+            if not states:
                 return False
-            return (pattern[p] == "*" or pattern[p] == words[k]) and at(p + 1, k + 1)
-
-        return at(0, 0)
+        return bool(states & self._accept)
 
 
 @dataclass(frozen=True)
@@ -95,15 +98,6 @@ class StreamFilter:
         return any(self.routing_key.match(key) for key in (message.routing_key, *message.cc))
 
 
-def derive(folder: AggregateFolder, logged: Iterable[Any]) -> list[StreamItem]:
-    items = []
-    for entry in logged:
-        aggregate = folder.state_after(entry.event)
-        for index, message in enumerate(messages_for(entry.event, aggregate)):
-            items.append(StreamItem(Position(entry.position, index), message))
-    return items
-
-
 class _Subscriber:
     def __init__(self, loop: asyncio.AbstractEventLoop, stream_filter: StreamFilter):
         self.loop = loop
@@ -112,10 +106,16 @@ class _Subscriber:
         self.overflowed = False
 
     def offer(self, item: StreamItem) -> None:
-        if self.filter.matches(item.message):
+        try:
+            wanted = self.filter.matches(item.message)
+        except Exception:
+            log.warning("a subscriber's filter failed; it is cut off", exc_info=True)
+            wanted, self.overflowed = False, True
+            self.loop.call_soon_threadsafe(self._put, None)
+        if wanted:
             self.loop.call_soon_threadsafe(self._put, item)
 
-    def _put(self, item: StreamItem) -> None:
+    def _put(self, item: StreamItem | None) -> None:
         try:
             self.queue.put_nowait(item)
         except asyncio.QueueFull:
@@ -124,60 +124,78 @@ class _Subscriber:
 
 
 class EventStream:
-    def __init__(self, event_log: Any, signal: LogSignal, buffer_size: int = 10_000):
+    """The consumer (``handle``), its position (``read``, ``advance``) and its subscribers, in one."""
+
+    name = NAME
+    guarantee: Guarantee = "at-least-once"
+    topics: tuple[str, ...] = ()
+
+    def __init__(
+        self, event_log: Any, signal: LogSignal, derived: DerivedMessages | None = None, buffer_size: int = 10_000
+    ):
         self.log = event_log
         self.signal = signal
+        self.derived = derived or DerivedMessages(event_log)
         self.buffer: deque[StreamItem] = deque(maxlen=buffer_size)
         self.head = 0
         self._subscribers: set[_Subscriber] = set()
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._folder = AggregateFolder(event_log)
         # True while nobody listens and the head is not followed; meanwhile
         # the follower waits for a subscriber, not for every commit.
         self._stale = False
         self._subscribed = threading.Event()
+        self.follower = LogFollower(
+            event_log, signal, self, batch_size=HISTORY_BATCH, coalesce=0, positions=self, leader=False,
+            gate=self._listened_to,
+        )
 
     def start(self) -> None:
         self.head = self._newest()
-        self._thread = threading.Thread(target=self._follow, daemon=True, name="cairn-event-stream")
-        self._thread.start()
+        self.follower.start()
 
     def stop(self) -> None:
-        self._stop.set()
+        self.follower.request_stop()
         self._subscribed.set()
-        self.signal.bump()
-        if self._thread is not None:
-            self._thread.join(5)
+        self.follower.stop(5)
 
-    def _follow(self) -> None:
-        while not self._stop.is_set():
-            seen = self.signal.generation
-            try:
-                with self._lock:
-                    if not self._subscribers:
-                        # Nobody listens: read nothing; the next subscriber finds the head.
-                        self._stale = True
-                if self._stale:
-                    self._subscribed.wait(1.0)
-                    self._subscribed.clear()
-                    continue
-                logged = read_events(self.log, self.head, HISTORY_BATCH)
-                items = derive(self._folder, logged)
-            except Exception:
-                log.exception("event stream could not read the log; retrying")
-                self._stop.wait(1.0)
-                continue
-            with self._lock:
-                for item in items:
-                    self.buffer.append(item)
-                    for subscriber in self._subscribers:
-                        subscriber.offer(item)
-                if logged:
-                    self.head = logged[-1].position
-            if not logged:
-                self.signal.wait(seen, 1.0)
+    @property
+    def subscribers(self) -> int:
+        """How many clients this process streams to now (for metrics, and tests that wait for one)."""
+        return len(self._subscribers)
+
+    # the consumer and its position, as the follower sees them
+
+    def handle(self, session: Any, batch: list[LoggedEvent]) -> None:
+        items = self.derived.of(batch)
+        with self._lock:
+            for item in items:
+                self.buffer.append(item)
+                for subscriber in self._subscribers:
+                    subscriber.offer(item)
+            self.head = max(self.head, batch[-1].position)
+
+    def read(self) -> int:
+        return self.head
+
+    def advance(self, session: Any, position: int) -> None:
+        with self._lock:
+            self.head = max(self.head, position)
+
+    def skip_to(self, position: int) -> None:
+        self.advance(None, position)
+
+    def forget(self) -> None:
+        pass
+
+    def _listened_to(self, timeout: float) -> bool:
+        with self._lock:
+            if self._subscribers and not self._stale:
+                return True
+            # Nobody listens: read nothing; the next subscriber finds the head.
+            self._stale = True
+        self._subscribed.wait(timeout)
+        self._subscribed.clear()
+        return False
 
     async def subscribe(self, stream_filter: StreamFilter, after: Position | None) -> AsyncIterator[StreamItem]:
         """Messages matching ``stream_filter`` after ``after`` (None: from now on)."""
@@ -227,12 +245,8 @@ class EventStream:
     async def _history(self, stream_filter: StreamFilter, after: Position, until: int) -> AsyncIterator[StreamItem]:
         folder = AggregateFolder(self.log, capacity=2_000)
         cursor = after.notification - 1 if after.index < (1 << 30) else after.notification
-        while cursor < until:
-            logged = await run_in_threadpool(read_events, self.log, cursor, HISTORY_BATCH)
-            logged = [entry for entry in logged if entry.position <= until]
-            if not logged:
-                return
-            for item in await run_in_threadpool(derive, folder, logged):
+        batches = read_range(self.log, cursor, until, HISTORY_BATCH)
+        while (logged := await run_in_threadpool(next, batches, None)) is not None:
+            for item in await run_in_threadpool(derive_skipping, folder, logged):
                 if item.position > after and stream_filter.matches(item.message):
                     yield item
-            cursor = logged[-1].position

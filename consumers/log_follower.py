@@ -1,36 +1,85 @@
-"""Following the log from a tracked position: the one mechanism behind every consumer.
+"""Following the log from a position: the one engine behind every consumer.
 
-A consumer has a name, and its position — the notification id of the last
-event it finished — is kept in ``consumer_positions``. Two guarantees:
+A consumer is an object with a ``name``, a ``guarantee``, the ``topics`` it
+reads (empty: every event) and ``handle(session, batch)``, where ``batch``
+is a list of :class:`LoggedEvent`. :class:`LogFollower` runs it in a thread:
+reads a batch after the consumer's position, hands it over, moves the
+position, and waits for the next commit. Two guarantees:
 
-- **exactly once**, for views: the consumer's rows and its new position are
-  written in one transaction, so a crash either keeps both or neither;
-- **at least once**, for the world outside (AMQP, mail): the consumer
-  delivers a batch and confirms it, and only then is the position recorded;
-  after a crash the unconfirmed tail is delivered again, with the same
-  stable message ids, so receivers can drop duplicates.
+- **exactly once**, for read-side views: ``handle`` writes its rows in
+  ``session``, the transaction that also moves the position, so a crash
+  keeps both or neither;
+- **at least once**, for the world outside (AMQP, mail, GitHub):
+  ``handle`` gets no session, makes its effects, and only when it returns
+  is the position recorded; after a crash the unrecorded tail is handed
+  over again, so effects carry stable ids for receivers to drop repeats.
 
-On PostgreSQL several Cairn processes may run the same consumer: each
-follower first takes a session-level advisory lock named after the consumer,
-and only the holder follows; the others stand by and take over when its
-connection goes away. On SQLite there is one process and nothing to elect.
+The position is kept in ``consumer_positions`` (:class:`TrackedPosition`),
+and on PostgreSQL one process at a time leads each consumer (an advisory
+lock, ``leadership.py``); the others stand by and take over when its
+connection goes. A consumer that serves only its own process (the event
+stream) passes ``positions=`` its own keeper and ``leader=False``.
+
+Waiting: commits in this process bump the :class:`LogSignal`; on PostgreSQL
+a LISTEN on the log's NOTIFY bumps it for every process's commits, and every
+wait has a timeout, so a lost notification costs a delay, never a stall.
+
+A consumer never stops on one bad event (``dead_letters.py``): a batch that
+fails is handled again one event at a time, each tried a bounded number of
+times with growing pauses, and an event that still fails is recorded as a
+dead letter and skipped. An event that cannot even be decoded is set aside
+at once: decoding is a pure function, and trying again changes nothing. A failure of the outside world is not the event's:
+``handle`` raises :class:`Unavailable` (database connection errors count as
+such by themselves), and the follower retries from its position without end.
+
+A new consumer (a hook scheduler, a notifier, a GitHub handler) declares
+those four attributes, as every consumer always has, and is started by one
+line in ``cairn/processes.py`` — ``follower(runtime, conninfo, consumer)``,
+which is ``LogFollower(event_log, signal, consumer, conninfo=...)`` as
+before; the keywords added since (``positions``, ``leader``, ``gate``,
+``retry``) are optional. One that acts on the outside world raises
+:class:`Unavailable` when the outside world fails, and gives its effects ids
+that stay the same when an event is handed over again.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+import eventsourcing.persistence
+import psycopg
+
+from cairn.consumers.dead_letters import RetryPolicy, record, record_dead_letter
 from cairn.consumers.leadership import Leadership
 from cairn.consumers.log_signal import LogSignal
 
 log = logging.getLogger("cairn.follower")
 
 Guarantee = Literal["exactly-once", "at-least-once"]
+DEFAULT_RETRY = RetryPolicy()
+
+
+class Unavailable(Exception):
+    """The outside world failed, not the event (a broker down): retry later, never set the event aside."""
+
+
+#: Failures of the database itself, retried like :class:`Unavailable`.
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    Unavailable,
+    eventsourcing.persistence.OperationalError,
+    eventsourcing.persistence.InterfaceError,
+    psycopg.OperationalError,
+    sqlite3.OperationalError,
+    ConnectionError,
+    TimeoutError,
+)
 
 
 @dataclass(frozen=True)
@@ -48,6 +97,19 @@ class Consumer(Protocol):
         """Process a batch; ``session`` is the transaction for exactly-once consumers."""
 
 
+class Positions(Protocol):
+    def read(self) -> int: ...
+
+    def advance(self, session: Any, position: int) -> None:
+        """Record ``position`` in ``session`` (None: in a transaction of its own)."""
+
+    def skip_to(self, position: int) -> None:
+        """Move over events of no interest, in memory; written down with a later advance."""
+
+    def forget(self) -> None:
+        """Read the position again next time (it may have been moved)."""
+
+
 def read_position(store: Any, name: str) -> int:
     with store.reading() as session:
         row = session.one("get_consumer_position", {"name": name})
@@ -62,6 +124,46 @@ def read_events(event_log: Any, after: int, limit: int, topics: tuple[str, ...] 
     return [LoggedEvent(n.id, to_event(n)) for n in notifications]
 
 
+def read_range(event_log: Any, after: int, until: int, batch_size: int) -> Iterator[list[LoggedEvent]]:
+    """The events after ``after`` up to ``until`` (inclusive), a batch at a time: for replays and history."""
+    cursor = after
+    while cursor < until:
+        logged = [entry for entry in read_events(event_log, cursor, batch_size) if entry.position <= until]
+        if not logged:
+            return
+        yield logged
+        cursor = logged[-1].position
+
+
+class TrackedPosition:
+    """A consumer's position in ``consumer_positions``, kept in memory by the leader between steps."""
+
+    def __init__(self, store: Any, name: str):
+        self.store = store
+        self.name = name
+        self._known: int | None = None
+
+    def read(self) -> int:
+        if self._known is None:
+            self._known = read_position(self.store, self.name)
+        return self._known
+
+    def advance(self, session: Any, position: int) -> None:
+        if session is None:
+            with self.store.unit_of_work() as own:
+                own.run("set_consumer_position", {"name": self.name, "position": position})
+            self._known = position
+        else:
+            session.run("set_consumer_position", {"name": self.name, "position": position})
+            session.on_commit(lambda: self.skip_to(position))
+
+    def skip_to(self, position: int) -> None:
+        self._known = position
+
+    def forget(self) -> None:
+        self._known = None
+
+
 class LogFollower:
     def __init__(
         self,
@@ -73,22 +175,26 @@ class LogFollower:
         batch_size: int = 1000,
         idle_wait: float = 1.0,
         coalesce: float = 0.02,
+        positions: Positions | None = None,
+        leader: bool = True,
+        gate: Callable[[float], bool] | None = None,
+        retry: RetryPolicy = DEFAULT_RETRY,
     ):
         self.log = event_log
         self.store = event_log.store
         self.signal = signal
         self.consumer = consumer
-        self.conninfo = conninfo
         self.batch_size = batch_size
         self.idle_wait = idle_wait
         self.coalesce = coalesce
-        # The leader alone moves the position, so it keeps it in memory
-        # between steps (read again whenever leadership is taken).
-        self._position: int | None = None
+        self.positions: Positions = positions or TrackedPosition(self.store, consumer.name)
+        #: ``gate(timeout)``: False while there is no reason to read (nobody listens), after waiting up to timeout.
+        self.gate = gate
+        self.retry = retry
+        self.leadership = Leadership(conninfo if leader else None, consumer.name)
         self._recorded_at = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.leadership = Leadership(conninfo, consumer.name)
         self.caught_up = threading.Event()
 
     @property
@@ -99,41 +205,101 @@ class LogFollower:
         return read_position(self.store, self.name)
 
     def step(self) -> int:
-        """Process at most one batch; returns how many events were processed."""
-        after = self._position if self._position is not None else self.position()
+        """Process at most one batch; returns how many events were processed (or set aside)."""
+        after = self.positions.read()
         # The head is read before the batch: an event committed in between is
         # then past the head, and is read next time rather than skipped.
         last = self._last_position(after)
-        batch = read_events(self.log, after, self.batch_size, self.consumer.topics)
+        batch = self._read(after)
+        if batch is None:
+            return 1
         if not batch:
-            # Events exist past us, but none of our topics: move over them,
-            # writing the position down now and then rather than every time.
-            if last > after and (last - after >= self.batch_size or time.monotonic() - self._recorded_at > 5):
-                self._record(last)
-            elif last > after:
-                self._position = last
+            self._move_over(after, last)
             return 0
+        try:
+            self._deliver(batch)
+        except UNAVAILABLE:
+            raise
+        except Exception:
+            log.warning("consumer %s failed on a batch of %d; taking it one event at a time", self.name, len(batch))
+            return self._one_at_a_time(batch)
+        return len(batch)
+
+    def _read(self, after: int) -> list[LoggedEvent] | None:
+        """The next batch, cut short before an event that cannot be decoded; None if the first could not be."""
+        notifications = self.log.recorder.select_notifications(
+            start=after, limit=self.batch_size, topics=list(self.consumer.topics), inclusive_of_start=False
+        )
+        batch = []
+        for n in notifications:
+            try:
+                batch.append(LoggedEvent(n.id, self.log.mapper.to_domain_event(n)))
+            except Exception as error:
+                if batch:
+                    break  # what came before it goes first; it is first next time
+                log.error("consumer %s cannot decode event %d; set aside", self.name, n.id, exc_info=error)
+                with self.store.unit_of_work() as session:
+                    record(session, self.name, n.id, n.originator_id, n.originator_version, n.topic, error, 1)
+                    self.positions.advance(session, n.id)
+                return None
+        return batch
+
+    def _deliver(self, batch: list[LoggedEvent]) -> None:
         if self.consumer.guarantee == "exactly-once":
             with self.store.unit_of_work() as session:
                 self.consumer.handle(session, batch)
                 session.placed_in_log()
-                session.run("set_consumer_position", {"name": self.name, "position": batch[-1].position})
-            self._position = batch[-1].position
+                self.positions.advance(session, batch[-1].position)
         else:
             self.consumer.handle(None, batch)
-            self._record(batch[-1].position)
+            self.positions.advance(None, batch[-1].position)
+            self._recorded_at = time.monotonic()
+
+    def _one_at_a_time(self, batch: list[LoggedEvent]) -> int:
+        """Deliver ``batch`` event by event up to the first that keeps failing, which is set aside."""
+        for done, logged in enumerate(batch, 1):
+            pauses = self.retry.pauses()
+            attempt = 0
+            while True:
+                attempt += 1
+                try:
+                    self._deliver([logged])
+                    break
+                except UNAVAILABLE:
+                    raise
+                except Exception as error:
+                    if not pauses:
+                        self._set_aside(logged, error, attempt)
+                        return done
+                    log.warning("consumer %s failed on event %d (attempt %d); retrying", self.name, logged.position, attempt)
+                    if self._stop.wait(pauses.pop(0)):
+                        return done - 1
         return len(batch)
+
+    def _set_aside(self, logged: LoggedEvent, error: BaseException, attempts: int) -> None:
+        log.error(
+            "consumer %s sets event %d aside after %d attempts; going on with the next",
+            self.name, logged.position, attempts, exc_info=error,
+        )
+        with self.store.unit_of_work() as session:
+            record_dead_letter(session, self.name, logged.position, logged.event, error, attempts)
+            self.positions.advance(session, logged.position)
+
+    def _move_over(self, after: int, last: int) -> None:
+        # Events exist past us, but none of our topics: move over them,
+        # writing the position down now and then rather than every time.
+        if last <= after:
+            return
+        if last - after >= self.batch_size or time.monotonic() - self._recorded_at > 5:
+            self.positions.advance(None, last)
+            self._recorded_at = time.monotonic()
+        else:
+            self.positions.skip_to(last)
 
     def _last_position(self, after: int) -> int:
         if not self.consumer.topics:
             return after
         return self.log.recorder.max_notification_id() or 0
-
-    def _record(self, position: int) -> None:
-        with self.store.unit_of_work() as session:
-            session.run("set_consumer_position", {"name": self.name, "position": position})
-        self._position = position
-        self._recorded_at = time.monotonic()
 
     def catch_up(self) -> int:
         total = 0
@@ -147,25 +313,33 @@ class LogFollower:
         self._thread = threading.Thread(target=self._run, daemon=True, name=f"cairn-follow-{self.name}")
         self._thread.start()
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def request_stop(self) -> None:
         self._stop.set()
         self.signal.bump()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.request_stop()
         if self._thread is not None:
             self._thread.join(timeout)
         self.leadership.release()
+        close = getattr(self.consumer, "close", None)
+        if close is not None and not (self._thread is not None and self._thread.is_alive()):
+            close()
 
     def _run(self) -> None:
         while not self._stop.is_set():
             if not self.leadership.held():
-                self._position = None
+                self.positions.forget()
                 self._stop.wait(2.0)
+                continue
+            if self.gate is not None and not self.gate(self.idle_wait):
                 continue
             seen = self.signal.generation
             try:
                 processed = self.step()
             except Exception:
-                log.exception("consumer %s failed; retrying", self.name)
-                self._position = None
+                log.warning("consumer %s cannot go on for now; retrying from its position", self.name, exc_info=True)
+                self.positions.forget()
                 self._stop.wait(1.0)
                 continue
             # A short batch reached the head as it was read: wait for the next
@@ -176,8 +350,8 @@ class LogFollower:
                 if self.signal.generation == seen:
                     # A quiet log: read the position again, in case an
                     # operator moved it (to replay a range, say).
-                    self._position = None
-                else:
+                    self.positions.forget()
+                elif self.coalesce:
                     # Let a burst of commits land, and take them as one batch.
                     self._stop.wait(self.coalesce)
 

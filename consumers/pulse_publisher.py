@@ -1,17 +1,21 @@
 """Publishing Cairn's Pulse messages to RabbitMQ, at least once and in order.
 
-The publisher follows the log from its tracked position, derives each
-event's messages (the same pure function the event stream and replay use),
-and publishes them on durable topic exchanges named as Taskcluster's, with
-the primary routing key, the ``route.<route>`` keys in the ``CC`` header,
-persistent delivery and publisher confirms. Only when a whole batch is
-confirmed does the position move, so a crash re-publishes at most the
-unconfirmed tail — with the same ``message_id``s, for receivers to drop
-duplicates. Messages go out one at a time in log order, which keeps each
-task's messages in order.
+An at-least-once consumer on the log-follower engine: for each batch it
+takes the events' messages from :class:`DerivedMessages` (derived once per
+process, shared with the event stream) and publishes them on durable topic
+exchanges named as Taskcluster's, with the primary routing key, the
+``route.<route>`` keys in the ``CC`` header, persistent delivery and
+publisher confirms. Only when a whole batch is confirmed does the engine
+move the position, so a crash re-publishes at most the unconfirmed tail —
+with the same ``message_id``s, for receivers to drop duplicates. Messages go
+out one at a time in log order, which keeps each task's messages in order.
 
-On PostgreSQL only the process holding the consumer's advisory lock
-publishes; the others stand by.
+The engine's thread drives aio-pika on an event loop of its own. A broker
+that cannot be reached is :class:`Unavailable` — the engine retries from the
+last confirmed position and never sets an event aside for it; an event
+whose messages cannot be derived is set aside like any consumer's.
+
+On PostgreSQL only the process leading ``pulse-publisher`` publishes.
 """
 
 from __future__ import annotations
@@ -23,93 +27,66 @@ from typing import Any
 
 import aio_pika
 import orjson
-from starlette.concurrency import run_in_threadpool
 
-from cairn.consumers.event_stream import derive
-from cairn.consumers.leadership import Leadership
-from cairn.consumers.log_follower import AggregateFolder, read_events, read_position
-from cairn.consumers.log_signal import LogSignal
+from cairn.consumers.log_follower import Guarantee, LoggedEvent, Unavailable
+from cairn.consumers.pulse_derivation import DerivedMessages
 from cairn.domain.pulse_messages import PulseMessage
 
 log = logging.getLogger("cairn.pulse")
 
 NAME = "pulse-publisher"
 BATCH = 500
+CONNECT_TIMEOUT = 10.0
 
 
 class PulsePublisher:
     name = NAME
+    guarantee: Guarantee = "at-least-once"
+    topics: tuple[str, ...] = ()
 
-    def __init__(self, event_log: Any, signal: LogSignal, amqp_url: str, conninfo: str | None = None):
-        self.log = event_log
-        self.store = event_log.store
-        self.signal = signal
+    def __init__(self, derived: DerivedMessages, amqp_url: str):
+        self.derived = derived
         self.amqp_url = amqp_url
-        self.conninfo = conninfo
-        self.folder = AggregateFolder(event_log)
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self.leadership = Leadership(conninfo, NAME)
-        self._exchanges: dict[str, aio_pika.abc.AbstractExchange] = {}
         self.published = 0  # confirmed by the broker: publishing waits for each confirm
         self.failures = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._connection: aio_pika.abc.AbstractConnection | None = None
+        self._channel: aio_pika.abc.AbstractChannel | None = None
+        self._exchanges: dict[str, aio_pika.abc.AbstractExchange] = {}
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self.run(), name="cairn-pulse-publisher")
-
-    async def stop(self) -> None:
-        self._stop.set()
-        self.signal.bump()
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
-        self.leadership.release()
-
-    async def run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                if not await run_in_threadpool(self.leadership.held):
-                    await self._sleep(2.0)
-                    continue
-                connection = await aio_pika.connect_robust(self.amqp_url)
-                async with connection:
-                    channel = await connection.channel(publisher_confirms=True)
-                    self._exchanges.clear()
-                    await self._follow(channel)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                self.failures += 1
-                log.warning("pulse publishing interrupted; resuming from the last confirmed position", exc_info=True)
-                await self._sleep(1.0)
-
-    async def _sleep(self, seconds: float) -> None:
+    def handle(self, session: Any, batch: list[LoggedEvent]) -> None:
+        items = self.derived.of(batch)
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
         try:
-            await asyncio.wait_for(self._stop.wait(), seconds)
-        except asyncio.TimeoutError:
-            pass
+            self._loop.run_until_complete(self._publish_all(item.message for item in items))
+        except Exception as e:
+            self.failures += 1
+            self._loop.run_until_complete(self._disconnect())
+            raise Unavailable(f"publishing to {NAME}'s broker failed: {e!r}") from e
 
-    async def _follow(self, channel: aio_pika.abc.AbstractChannel) -> None:
-        while not self._stop.is_set():
-            seen = self.signal.generation
-            published = await self.publish_batch(channel)
-            if published == 0:
-                await run_in_threadpool(self.signal.wait, seen, 1.0)
+    def close(self) -> None:
+        if self._loop is not None:
+            self._loop.run_until_complete(self._disconnect())
+            self._loop.close()
+            self._loop = None
 
-    async def publish_batch(self, channel: aio_pika.abc.AbstractChannel) -> int:
-        """Publish the next batch of events' messages; returns how many events it covered."""
-        after = await run_in_threadpool(read_position, self.store, NAME)
-        logged = await run_in_threadpool(read_events, self.log, after, BATCH)
-        if not logged:
-            return 0
-        items = await run_in_threadpool(derive, self.folder, logged)
-        for item in items:
-            await self._publish(channel, item.message)
-        await run_in_threadpool(self._record, logged[-1].position)
-        return len(logged)
+    async def _publish_all(self, messages: Iterable[PulseMessage]) -> None:
+        if self._channel is None:
+            # Not a robust connection: the engine is the one that reconnects.
+            self._connection = await aio_pika.connect(self.amqp_url, timeout=CONNECT_TIMEOUT)
+            self._channel = await self._connection.channel(publisher_confirms=True)
+            self._exchanges = {}
+        for message in messages:
+            await self._publish(self._channel, self._exchanges, message)
+
+    async def _disconnect(self) -> None:
+        connection, self._connection, self._channel = self._connection, None, None
+        if connection is not None:
+            try:
+                await connection.close()
+            except Exception:
+                log.debug("closing the AMQP connection failed", exc_info=True)
 
     async def publish_once(self, messages: Iterable[PulseMessage]) -> int:
         """Publish ``messages`` on their own connection, confirmed, as the follower does.
@@ -120,19 +97,22 @@ class PulsePublisher:
         connection = await aio_pika.connect_robust(self.amqp_url)
         async with connection:
             channel = await connection.channel(publisher_confirms=True)
-            self._exchanges.clear()
+            exchanges: dict[str, aio_pika.abc.AbstractExchange] = {}
             for message in messages:
-                await self._publish(channel, message)
+                await self._publish(channel, exchanges, message)
                 count += 1
         return count
 
-    async def _publish(self, channel: aio_pika.abc.AbstractChannel, message: PulseMessage) -> None:
-        exchange = self._exchanges.get(message.exchange)
+    async def _publish(
+        self,
+        channel: aio_pika.abc.AbstractChannel,
+        exchanges: dict[str, aio_pika.abc.AbstractExchange],
+        message: PulseMessage,
+    ) -> None:
+        exchange = exchanges.get(message.exchange)
         if exchange is None:
-            exchange = await channel.declare_exchange(
-                message.exchange, aio_pika.ExchangeType.TOPIC, durable=True
-            )
-            self._exchanges[message.exchange] = exchange
+            exchange = await channel.declare_exchange(message.exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+            exchanges[message.exchange] = exchange
         headers = {"CC": message.cc} if message.cc else {}
         await exchange.publish(
             aio_pika.Message(
@@ -145,7 +125,3 @@ class PulsePublisher:
             routing_key=message.routing_key,
         )
         self.published += 1
-
-    def _record(self, position: int) -> None:
-        with self.store.unit_of_work() as session:
-            session.run("set_consumer_position", {"name": NAME, "position": position})

@@ -2,8 +2,10 @@
 
 Every ``interval`` seconds the reaper asks the views what is due and issues
 the matching command for each — recorded as events like any other, caused by
-the client id ``cairn/reaper``. Several processes may reap at once: each
-command re-checks the aggregate, so the second one finds nothing to do.
+the client id ``cairn/reaper``. On PostgreSQL one process at a time leads
+the reaper (an advisory lock, as for the log followers); should two ever
+reap at once, each command re-checks the aggregate, so the second one finds
+nothing to do.
 """
 
 from __future__ import annotations
@@ -16,20 +18,25 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
+from cairn.consumers.leadership import Leadership
 from cairn.domain.aggregate import acting_as
 from cairn.domain.timestamps import iso, utcnow
 
 log = logging.getLogger("cairn.reaper")
 
+NAME = "reaper"
 ACTOR = "cairn/reaper"
 BATCH = 500
 
 
 class Reaper:
-    def __init__(self, queue: Any, reads: Any, interval: float):
+    name = NAME
+
+    def __init__(self, queue: Any, reads: Any, interval: float, conninfo: str | None = None):
         self.queue = queue
         self.reads = reads
         self.interval = interval
+        self.leadership = Leadership(conninfo, NAME)
         self._task: asyncio.Task[None] | None = None
         #: More time-driven passes, each ``pass(now) -> commands issued`` (artifact and object expiry).
         self.passes: list[Callable[[datetime], int]] = []
@@ -42,11 +49,13 @@ class Reaper:
         self._stop.set()
         if self._task is not None:
             await self._task
+        await run_in_threadpool(self.leadership.release)
 
     async def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                await run_in_threadpool(self.reap_once)
+                if await run_in_threadpool(self.leadership.held):
+                    await run_in_threadpool(self.reap_once)
             except Exception:
                 log.exception("reaping failed; will try again")
             try:
@@ -55,19 +64,31 @@ class Reaper:
                 pass
 
     def reap_once(self) -> int:
-        """Issue every due time-driven command once; returns how many."""
+        """Issue every due time-driven command once; returns how many.
+
+        One command that fails (or one pass) does not hold back the others:
+        it is logged, and tried again on the next round.
+        """
         done = 0
         with acting_as(ACTOR):
             now = utcnow()
             for task_id, run_id in self.reads.expired_claims(iso(now), BATCH):
-                self.queue.expire_claim(task_id, run_id, now)
-                done += 1
+                done += self._issue(self.queue.expire_claim, task_id, run_id, now)
             for task_id in self.reads.past_deadline(iso(now), BATCH):
-                self.queue.exceed_deadline(task_id, now)
-                done += 1
+                done += self._issue(self.queue.exceed_deadline, task_id, now)
             for task_id in self.reads.past_expiry(iso(now), BATCH):
-                self.queue.expire_task(task_id)
-                done += 1
+                done += self._issue(self.queue.expire_task, task_id)
             for reap in self.passes:
-                done += reap(now)
+                try:
+                    done += reap(now)
+                except Exception:
+                    log.exception("the reaper's pass %r failed; will try again", reap)
         return done
+
+    def _issue(self, command: Callable[..., Any], *args: Any) -> int:
+        try:
+            command(*args)
+        except Exception:
+            log.exception("%s%r failed; will try again", command.__name__, args)
+            return 0
+        return 1

@@ -116,8 +116,19 @@ def assert_invalid(schema_id, document):
 
 # -- every file ---------------------------------------------------------------
 
-def test_there_are_schemas():
+def test_every_schema_cairn_names_is_a_file_here():
+    """Each endpoint's input and output and each exchange's message schema is one of these files."""
+    from cairn.domain.pulse_messages import EXCHANGE_SCHEMAS
+    from cairn.server import SERVICES
+
+    named = set(EXCHANGE_SCHEMAS.values())
+    for service in SERVICES:
+        for endpoint in service.endpoints:
+            named |= {service.schema_uri(name) for name in (endpoint.input, endpoint.output) if name}
+    files = {document["$id"].rstrip("#") for document in DOCUMENTS.values() if isinstance(document, dict) and "$id" in document}
     assert SCHEMA_FILES, f"no *.yml under {SCHEMAS}"
+    assert sorted(named - files) == [], "named by Cairn, but no schema file"
+    assert len(named) > 40  # every service's endpoints and both exchanges' messages were found
 
 
 @pytest.mark.parametrize("path", SCHEMA_FILES, ids=lambda p: p.relative_to(SCHEMAS).as_posix())
