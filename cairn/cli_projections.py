@@ -79,11 +79,11 @@ def _log_present(settings: Settings) -> bool:
     """Whether the PostgreSQL database holds Cairn's log at all."""
     import psycopg
 
-    from cairn.domain.event_log import EventLog
+    from cairn.projections.store.event_log import SqlEventLog
 
     try:
         with psycopg.connect(settings.database_url, connect_timeout=10) as conn:
-            row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{EventLog.name}_events",)).fetchone()
+            row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{SqlEventLog.name}_events",)).fetchone()
     except psycopg.Error as e:
         raise click.ClickException(
             f"cannot reach the database at {without_password(settings.database_url)}: {' '.join(str(e).split())}"
