@@ -42,7 +42,7 @@ async def amqp_reachable(amqp_url: str, timeout: float = CHECK_TIMEOUT) -> None:
     await connection.close()
 
 
-async def backing_services(store: Any, amqp_url: str | None) -> dict[str, str]:
+async def backing_services(store: Any, settings: Any) -> dict[str, str]:
     """``{check: "ok" | "error: <reason>"}`` for each service this process depends on."""
     checks: dict[str, str] = {}
     try:
@@ -51,6 +51,7 @@ async def backing_services(store: Any, amqp_url: str | None) -> dict[str, str]:
     except Exception as e:
         checks["database"] = f"error: {type(e).__name__}"
         log.warning("heartbeat: the database is unreachable", exc_info=True)
+    amqp_url = settings.amqp_url
     if amqp_url:
         try:
             await asyncio.wait_for(amqp_reachable(amqp_url), CHECK_TIMEOUT + 1)

@@ -105,9 +105,13 @@ def hook_update(name: str, path: str, as_json: bool) -> None:
 
 @hook.command("remove")
 @click.argument("name", metavar="ID")
-def hook_remove(name: str) -> None:
+@json_option
+def hook_remove(name: str, as_json: bool) -> None:
     """Remove a hook; its history stays in the log."""
-    api("hooks").removeHook(*_ids(name))
+    group_id, hook_id = _ids(name)
+    api("hooks").removeHook(group_id, hook_id)
+    if as_json:
+        print_json({"hookGroupId": group_id, "hookId": hook_id, "removed": True})
 
 
 @hook.command("trigger")

@@ -49,7 +49,8 @@ def secret_get(name: str, reveal: bool, as_json: bool) -> None:
 @click.option("--value", "value", default="-",
               help="The value, a JSON object.  [default: read from standard input, out of the shell history]")
 @click.option("--expires", default="1 year", show_default=True, help="How long it lasts, from now.")
-def secret_set(name: str, value: str, expires: str) -> None:
+@json_option
+def secret_set(name: str, value: str, expires: str, as_json: bool) -> None:
     """Set a secret's value and expiry."""
     import taskcluster
 
@@ -65,10 +66,15 @@ def secret_set(name: str, value: str, expires: str) -> None:
     except ValueError:
         raise click.BadParameter(f"{expires!r} is not a time from now such as 1h, 30 days", param_hint="--expires") from None
     api("secrets").set(name, {"secret": body, "expires": taskcluster.stringDate(when)})
+    if as_json:
+        print_json({"name": name, "expires": taskcluster.stringDate(when)})
 
 
 @secret.command("remove")
 @click.argument("name")
-def secret_remove(name: str) -> None:
+@json_option
+def secret_remove(name: str, as_json: bool) -> None:
     """Remove a secret; its history (never its value) stays in the log."""
     api("secrets").remove(name)
+    if as_json:
+        print_json({"name": name, "removed": True})

@@ -98,7 +98,7 @@ def api_contexts(runtime: Runtime) -> ApiContexts:
         authentication=authentication,
         services=services,
         uptime=runtime.uptime,
-        health=partial(backing_services, runtime.store, runtime.settings.amqp_url),
+        health=partial(backing_services, runtime.store, runtime.settings),
         max_body_bytes=runtime.settings.max_body_bytes,
         validate_output=runtime.validate_output,
     )

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -22,7 +23,7 @@ Cli, cli_env = test_cli.Cli, test_cli.cli_env
 server, cli = test_cli.server, test_cli.cli  # the live server told its own root URL, and the CLI runner
 
 #: Commands that run until stopped, printing logs rather than results.
-DAEMONS = {"serve", "worker", "pulse-publisher"}
+DAEMONS = {"serve", "worker", "pulse-publisher", "run"}
 
 
 def _resolved_task(server, state: str, log: bytes | None = None) -> str:
@@ -105,7 +106,14 @@ def test_from_another_directory_nothing_is_created_and_history_reads_the_api(ser
 
 def test_operator_commands_print_json(cli, server):
     task_id = _resolved_task(server, "completed")
-    listed = cli.json("projections", "list")
+    # The runs view trails the log (a read-side follower): wait until it has folded the task's events.
+    deadline = time.monotonic() + 30
+    while True:
+        listed = cli.json("projections", "list")
+        runs = next(p for p in listed["projections"] if p["name"] == "runs")
+        if runs["position"] == listed["head"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert listed["head"] > 0 and {p["name"] for p in listed["projections"]} >= {"queue", "runs"}
     verified = cli.json("projections", "verify")
     assert verified["match"] is True and verified["differences"] == []
