@@ -16,7 +16,6 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 import orjson
@@ -34,6 +33,7 @@ from cairn.api.schemas import load_schemas
 from cairn.domain import errors as domain_errors
 from cairn.domain.aggregate import acting_as
 from cairn.domain.event_log import ConcurrentChange
+from cairn.domain.timestamps import iso, utcnow
 
 log = logging.getLogger("cairn.api")
 
@@ -55,7 +55,7 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso(utcnow())
 
 
 def error_response(

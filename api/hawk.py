@@ -42,6 +42,7 @@ from mohawk.util import (
 )
 
 from cairn.domain.auth.credentials import Certificate, ClientRecord, InvalidCertificate, verify_certificate
+from cairn.domain.timestamps import iso
 
 TIMESTAMP_SKEW_SECONDS = 15 * 60
 #: How long a nonce is remembered: a copy of a request passes the timestamp
@@ -442,4 +443,4 @@ def _to_datetime(seconds: float) -> datetime:
 def _json_date(moment: datetime | None) -> str | None:
     if moment is None:
         return None
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso(moment)
