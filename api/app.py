@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from cairn.api import body_limits, errors
+from cairn.api import body_limits, echo_limits, errors
 from cairn.api.call import Call, Caller, require
 from cairn.api.endpoints import Endpoint, Service
 from cairn.api.request_threads import give_request_threads, in_request_thread, stop_request_threads
@@ -63,7 +63,7 @@ def error_response(
 ) -> Response:
     time = now_iso()
     message = (
-        f"{error.message}\n\n---\n\n* method:     {endpoint or 'unknown'}\n"
+        f"{echo_limits.shortened(error.message, echo_limits.MAX_MESSAGE)}\n\n---\n\n* method:     {endpoint or 'unknown'}\n"
         f"* errorCode:  {error.code}\n* statusCode: {error.status}\n* time:       {time}"
     )
     body = {
@@ -71,8 +71,8 @@ def error_response(
         "message": message,
         "requestInfo": {
             "method": endpoint or "unknown",
-            "params": params or {},
-            "payload": payload if payload is not None else {},
+            "params": echo_limits.echoed_params(params or {}),
+            "payload": echo_limits.echoed_payload(payload),
             "time": time,
         },
     }
@@ -192,10 +192,12 @@ class EndpointRunner:
             raise errors.MalformedPayload(f"The request body is not valid JSON: {e}") from None
         if body_limits.nested_deeper_than(raw, body):
             raise errors.MalformedPayload(f"The request body nests deeper than {body_limits.MAX_DEPTH} levels.")
+        if body_limits.list_longer_than(raw, body):
+            raise errors.InputTooLarge(f"A list in the request body holds more than {body_limits.MAX_ITEMS} items.")
         if body_limits.holds_nul(raw, body):
             raise errors.InputValidationError("The request body holds a NUL character (\\u0000), which Cairn refuses.")
         if self.input_uri:
-            problems = load_schemas().errors(self.input_uri, body)
+            problems = load_schemas().errors(self.input_uri, body, len(raw))
             if problems:
                 raise errors.InputValidationError(
                     f"The request body does not match the schema {self.input_uri}#:\n{problems}"

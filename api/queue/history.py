@@ -19,6 +19,7 @@ from cairn.api.queue.tasks import SLUGID, queue
 from cairn.domain.queue.task import task_key
 from cairn.domain.queue.task_group import task_group_key
 from cairn.projections.history import HistoryEntry, read_history
+from cairn.projections.queue.group_history import group_history_page
 
 PAGED = ("continuationToken", "limit")
 READ_BATCH = 1000
@@ -76,11 +77,11 @@ def task_history(call: Call) -> dict[str, Any]:
 def task_group_history(call: Call) -> dict[str, Any]:
     """Every recorded change to a task group and to each of its tasks, in log order."""
     limit, after = _after(call)
-    merged = group_history(call.runtime.log, call.runtime.queue_reads, call.params["taskGroupId"])
-    if not merged:
-        raise ResourceNotFound(f"Task group {call.params['taskGroupId']} was never recorded")
-    remaining = [item for item in merged if item[1].position > after]
-    chunk, more = cut(remaining, limit, lambda item: str(item[1].position))
+    task_group_id = call.params["taskGroupId"]
+    page = group_history_page(call.runtime.log, task_group_id, after, limit + 1)
+    if not page and not after and not read_history(call.runtime.log, task_group_key(task_group_id), 0, 1):
+        raise ResourceNotFound(f"Task group {task_group_id} was never recorded")
+    chunk, more = cut(page, limit, lambda item: str(item[1].position))
     return {"events": [_group_event_json(task_id, entry) for task_id, entry in chunk], **more}
 
 
