@@ -21,11 +21,13 @@ from typing import Any
 import orjson
 from eventsourcing.persistence import InterfaceError, OperationalError
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from cairn.api import body_limits, echo_limits, errors
+from cairn.api.admission import Admission
 from cairn.api.call import Call, Caller, require
 from cairn.api.endpoints import Endpoint, Service
 from cairn.api.request_threads import give_request_threads, in_request_thread, stop_request_threads
@@ -80,6 +82,10 @@ def error_response(
     return json_response(body, error.status, headers)
 
 
+def _signed(request: Request) -> bool:
+    return "authorization" in request.headers or "bewit" in request.query_params
+
+
 @dataclass
 class _Attempt:
     """What an error response reports of the request: its route arguments and parsed body."""
@@ -117,7 +123,10 @@ class EndpointRunner:
                 with acting_as(call.caller.client_id):
                     result = await outcome
                 return self._respond(call, result, runtime)
-            caller = await in_request_thread(request, self._caller, request, raw, runtime)
+            if self.endpoint.scopes is None and not self.endpoint.deferred_auth and not _signed(request):
+                caller = Caller("anonymous", [], "none")  # nothing to check: no hop to a request thread
+            else:
+                caller = await in_request_thread(request, self._caller, request, raw, runtime)
             call = self._prepare(attempt, request, raw, caller, runtime)
             with acting_as(caller.client_id):
                 result = await self.endpoint.handler(call)
@@ -150,6 +159,10 @@ class EndpointRunner:
 
     def _failure(self, error: Exception, attempt: _Attempt) -> Response:
         name, params, payload = self.endpoint.name, attempt.params, attempt.payload
+        if isinstance(error, ClientDisconnect):
+            # The client hung up (or was too slow, see cairn.http_protocol): nobody reads this answer.
+            log.info("client left during %s before its request was read", name)
+            return error_response(errors.RequestTimeout("The client left before sending its whole request."), name)
         if isinstance(error, errors.ApiError):
             return error_response(error, name, params, payload)
         if isinstance(error, domain_errors.DomainError):
@@ -262,10 +275,12 @@ def build_app(runtime: Any, services: Sequence[Service], extra_routes: Sequence[
             stop_request_threads(app)
             await runtime.stop()
 
+    settings = runtime.settings
     app = Starlette(
         routes=routes,
         exception_handlers={404: not_found, 405: not_found},
         lifespan=lifespan,
+        middleware=[Middleware(Admission, max_requests=settings.max_requests, max_long_polls=settings.max_long_polls)],
     )
     app.state.runtime = runtime
     give_request_threads(app, runtime.settings.request_threads)

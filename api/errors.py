@@ -86,6 +86,12 @@ class ResourceExpired(ApiError):
     status = 410
 
 
+class RequestTimeout(ApiError):
+    """The request did not arrive in time."""
+
+    status = 408
+
+
 class InputTooLarge(ApiError):
     """The request body is too large."""
 
@@ -123,6 +129,7 @@ ERROR_CODES: dict[str, type[ApiError]] = {
         NoMatchingMethod,
         RequestConflict,
         ResourceExpired,
+        RequestTimeout,
         InputTooLarge,
         ContentUnavailable,
         InternalServerError,

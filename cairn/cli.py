@@ -33,11 +33,12 @@ def serve(host: str, port: int, workers: int) -> None:
     """Start the Cairn server."""
     import uvicorn
 
+    from cairn.http_protocol import CairnHttpProtocol, with_served_root_url
     from cairn.runtime import Runtime
     from cairn.server import create_app
 
     try:
-        settings = Settings.from_env()
+        settings = with_served_root_url(Settings.from_env(), host, port)
     except ValueError as e:
         raise click.ClickException(str(e)) from None
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -48,11 +49,11 @@ def serve(host: str, port: int, workers: int) -> None:
         if settings.backend != "postgres":
             raise click.ClickException("--workers needs PostgreSQL (CAIRN_DATABASE_URL=postgresql://...)")
         uvicorn.run("cairn.server:app_from_env", factory=True, workers=workers, host=host, port=port,
-                    log_level=settings.log_level, access_log=False)
+                    log_level=settings.log_level, access_log=False, http=CairnHttpProtocol)
         return
     runtime = Runtime(settings)
     app = create_app(runtime)
-    uvicorn.run(app, host=host, port=port, log_level=settings.log_level, access_log=False)
+    uvicorn.run(app, host=host, port=port, log_level=settings.log_level, access_log=False, http=CairnHttpProtocol)
 
 
 @main.command()

@@ -64,6 +64,14 @@ class Settings:
         8,
         "Requests whose blocking work (Hawk, checks, the database) runs at once; more wait their turn.",
     )
+    header_timeout: float = _setting(10.0, "Seconds a client has to send a request's headers; slower gets a 408.")
+    body_timeout: float = _setting(60.0, "Seconds a client has to send a request's body once its headers are in.")
+    max_requests: int = _setting(
+        512, "Requests a server process handles at once (long polls apart); more are answered 503 at once."
+    )
+    max_long_polls: int = _setting(
+        256, "Long polls (claimWork, the event stream) a server process holds open at once; more get a 503."
+    )
     log_level: str = _setting("info", "Log level: debug, info, warning or error.")
 
     def __post_init__(self) -> None:
