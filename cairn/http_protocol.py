@@ -6,9 +6,11 @@ to send them, and answers what its parser refuses (an unknown method, a bad
 
 - a request's headers must all arrive within ``header_timeout`` seconds of
   its first byte (or of the connection, for the first request), and its
-  body within ``body_timeout`` seconds of its headers; a client slower than
-  that gets a 408 and the connection is closed. A handler waiting for the
-  rest of the body sees the client as gone.
+  body within ``body_timeout`` seconds of its headers — or of the last
+  ``PROGRESS_BYTES`` it brought, so that a large upload that keeps moving
+  is never cut while one that drips a byte at a time is. A client slower
+  than that gets a 408 and the connection is closed; a handler waiting for
+  the rest of the body sees the client as gone.
 - every answer the parser gives itself is Taskcluster's JSON error body.
 
 And a server whose root URL is not set hands out URLs of the address it
@@ -35,6 +37,8 @@ from cairn.domain.timestamps import iso, utcnow
 from cairn.settings import PREFIX, Settings
 
 ROOT_URL_VARIABLE = PREFIX + "ROOT_URL"
+#: Body bytes that, once arrived, give a body another ``body_timeout`` seconds.
+PROGRESS_BYTES = 64 * 1024
 
 
 def with_served_root_url(settings: Settings, host: str, port: int) -> Settings:
@@ -84,6 +88,7 @@ class CairnHttpProtocol(HttpToolsProtocol):
         self.header_timeout, self.body_timeout = _deadlines()
         self._deadline: asyncio.TimerHandle | None = None
         self._reading = "headers"
+        self._progress = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -100,7 +105,15 @@ class CairnHttpProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._arm(self.body_timeout, "body")
+        self._progress = 0
         super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        self._progress += len(body)
+        if self._progress >= PROGRESS_BYTES and self._deadline is not None:
+            self._arm(self.body_timeout, "body")
+            self._progress = 0
+        super().on_body(body)
 
     def on_message_complete(self) -> None:
         self._disarm()

@@ -65,7 +65,9 @@ class Settings:
         "Requests whose blocking work (Hawk, checks, the database) runs at once; more wait their turn.",
     )
     header_timeout: float = _setting(10.0, "Seconds a client has to send a request's headers; slower gets a 408.")
-    body_timeout: float = _setting(60.0, "Seconds a client has to send a request's body once its headers are in.")
+    body_timeout: float = _setting(
+        60.0, "Seconds a client has to send a request's body once its headers (or its last 64 KB) are in."
+    )
     max_requests: int = _setting(
         512, "Requests a server process handles at once (long polls apart); more are answered 503 at once."
     )
