@@ -113,7 +113,12 @@ class EndpointRunner:
         attempt = _Attempt(dict(request.path_params))
         try:
             runtime = request.app.state.runtime
-            raw = await self._read_body(request, runtime.settings.max_body_bytes)
+            # An unsigned request's body is read, parsed and checked before anything
+            # is known of its sender: it gets a smaller bound.
+            signed = _signed(request)
+            settings = runtime.settings
+            limit = settings.max_body_bytes if signed else min(settings.max_body_bytes, settings.unsigned_body_bytes)
+            raw = await self._read_body(request, limit, signed)
             if not self.is_async:
                 call, outcome = await in_request_thread(request, self._run_sync, attempt, request, raw, runtime)
                 if not inspect.iscoroutine(outcome):
@@ -123,7 +128,7 @@ class EndpointRunner:
                 with acting_as(call.caller.client_id):
                     result = await outcome
                 return self._respond(call, result, runtime)
-            if self.endpoint.scopes is None and not self.endpoint.deferred_auth and not _signed(request):
+            if self.endpoint.scopes is None and not self.endpoint.deferred_auth and not signed:
                 caller = Caller("anonymous", [], "none")  # nothing to check: no hop to a request thread
             else:
                 caller = await in_request_thread(request, self._caller, request, raw, runtime)
@@ -179,16 +184,16 @@ class EndpointRunner:
             errors.InternalServerError(f"Internal server error; incident id {incident}."), name, params, payload
         )
 
-    async def _read_body(self, request: Request, limit: int) -> bytes:
+    async def _read_body(self, request: Request, limit: int, signed: bool = True) -> bytes:
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
-            raise errors.InputTooLarge(f"The request body exceeds {limit} bytes.")
+            raise errors.InputTooLarge(f"The request body exceeds {limit} bytes{'' if signed else ' (unsigned)'}.")
         chunks = []
         size = 0
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit:
-                raise errors.InputTooLarge(f"The request body exceeds {limit} bytes.")
+                raise errors.InputTooLarge(f"The request body exceeds {limit} bytes{'' if signed else ' (unsigned)'}.")
             chunks.append(chunk)
         return b"".join(chunks)
 

@@ -45,6 +45,10 @@ class Settings:
         5.0, "Seconds between checks for expired claims, deadlines and expiry."
     )
     max_body_bytes: int = _setting(10 * 1024 * 1024, "Largest accepted request body, in bytes.")
+    unsigned_body_bytes: int = _setting(
+        1024 * 1024,
+        "Largest accepted body of an unsigned request, in bytes: read and checked before its sender is known.",
+    )
     hawk_nonces: int = _setting(
         250_000,
         "Hawk nonces a process remembers against replay with the memory store (about 180 bytes each), "
