@@ -79,6 +79,9 @@ def error_response(
         },
     }
     headers = {"Retry-After": "1"} if error.status == 503 else None
+    if error.status in (408, 413):
+        # The rest of the body is not wanted: close rather than read it to the end.
+        headers = {"Connection": "close"}
     return json_response(body, error.status, headers)
 
 
