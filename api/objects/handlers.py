@@ -17,7 +17,7 @@ from starlette.responses import Response
 from cairn.api.call import Call
 from cairn.api.endpoints import Service
 from cairn.api.errors import NoMatchingMethod, ResourceNotFound
-from cairn.domain.timestamps import iso, utcnow
+from cairn.domain.timestamps import iso, normalized, utcnow
 
 NAME = r"[\x20-\x7e]+"
 PARAMS = {"name": NAME}
@@ -83,7 +83,7 @@ def create_upload(call: Call) -> dict[str, Any]:
     return {
         "projectId": body["projectId"],
         "uploadId": body["uploadId"],
-        "expires": body["expires"],
+        "expires": normalized(body["expires"]),
         "uploadMethod": method,
     }
 

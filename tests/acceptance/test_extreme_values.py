@@ -61,9 +61,12 @@ def test_create_artifact_takes_every_schema_valid_expiry(server, date):
 def test_create_upload_takes_every_schema_valid_expiry(server, date):
     objects = server.client("object")
     request = {"projectId": "cairn-tests", "uploadId": taskcluster.slugId(), "expires": date, "proposedUploadMethods": {}}
-    status = status_of(lambda: objects.createUpload("extreme/" + taskcluster.slugId(), request))
+    answers = []
+    status = status_of(lambda: answers.append(objects.createUpload("extreme/" + taskcluster.slugId(), request)))
     if date != BEFORE_THE_FIRST_DAY:
         assert status == 200
+    for answer in answers:  # the expiry as stored: UTC, milliseconds, Z
+        assert answer["expires"].endswith("Z") and answer["expires"][10] == "T", answer
 
 
 @pytest.mark.parametrize("date", EXTREME_DATES, ids=DATE_NAMES)
