@@ -16,17 +16,18 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 import orjson
 from eventsourcing.persistence import InterfaceError, OperationalError
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from cairn.api import body_limits, errors
+from cairn.api import body_limits, echo_limits, errors
+from cairn.api.admission import Admission
 from cairn.api.call import Call, Caller, require
 from cairn.api.contexts import ApiContexts
 from cairn.api.endpoints import Endpoint, Service
@@ -35,6 +36,7 @@ from cairn.api.schemas import load_schemas
 from cairn.domain import errors as domain_errors
 from cairn.domain.aggregate import acting_as
 from cairn.domain.event_log import ConcurrentChange
+from cairn.domain.timestamps import iso, utcnow
 
 log = logging.getLogger("cairn.api")
 
@@ -56,7 +58,7 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso(utcnow())
 
 
 def error_response(
@@ -64,7 +66,7 @@ def error_response(
 ) -> Response:
     time = now_iso()
     message = (
-        f"{error.message}\n\n---\n\n* method:     {endpoint or 'unknown'}\n"
+        f"{echo_limits.shortened(error.message, echo_limits.MAX_MESSAGE)}\n\n---\n\n* method:     {endpoint or 'unknown'}\n"
         f"* errorCode:  {error.code}\n* statusCode: {error.status}\n* time:       {time}"
     )
     body = {
@@ -72,13 +74,20 @@ def error_response(
         "message": message,
         "requestInfo": {
             "method": endpoint or "unknown",
-            "params": params or {},
-            "payload": payload if payload is not None else {},
+            "params": echo_limits.echoed_params(params or {}),
+            "payload": echo_limits.echoed_payload(payload),
             "time": time,
         },
     }
     headers = {"Retry-After": "1"} if error.status == 503 else None
+    if error.status in (408, 413):
+        # The rest of the body is not wanted: close rather than read it to the end.
+        headers = {"Connection": "close"}
     return json_response(body, error.status, headers)
+
+
+def _signed(request: Request) -> bool:
+    return "authorization" in request.headers or "bewit" in request.query_params
 
 
 @dataclass
@@ -108,7 +117,11 @@ class EndpointRunner:
         attempt = _Attempt(dict(request.path_params))
         try:
             contexts: ApiContexts = request.app.state.contexts
-            raw = await self._read_body(request, contexts.max_body_bytes)
+            # An unsigned request's body is read, parsed and checked before anything
+            # is known of its sender: it gets a smaller bound.
+            signed = _signed(request)
+            limit = contexts.max_body_bytes if signed else min(contexts.max_body_bytes, contexts.unsigned_body_bytes)
+            raw = await self._read_body(request, limit, signed)
             if not self.is_async:
                 call, outcome = await in_request_thread(request, self._run_sync, attempt, request, raw, contexts)
                 if not inspect.iscoroutine(outcome):
@@ -118,7 +131,10 @@ class EndpointRunner:
                 with acting_as(call.caller.client_id):
                     result = await outcome
                 return self._respond(call, result, contexts)
-            caller = await in_request_thread(request, self._caller, request, raw, contexts)
+            if self.endpoint.scopes is None and not self.endpoint.deferred_auth and not signed:
+                caller = Caller("anonymous", [], "none")  # nothing to check: no hop to a request thread
+            else:
+                caller = await in_request_thread(request, self._caller, request, raw, contexts)
             call = self._prepare(attempt, request, raw, caller, contexts)
             with acting_as(caller.client_id):
                 result = await self.endpoint.handler(call)
@@ -157,6 +173,10 @@ class EndpointRunner:
 
     def _failure(self, error: Exception, attempt: _Attempt) -> Response:
         name, params, payload = self.endpoint.name, attempt.params, attempt.payload
+        if isinstance(error, ClientDisconnect):
+            # The client hung up (or was too slow, see cairn.http_protocol): nobody reads this answer.
+            log.info("client left during %s before its request was read", name)
+            return error_response(errors.RequestTimeout("The client left before sending its whole request."), name)
         if isinstance(error, errors.ApiError):
             return error_response(error, name, params, payload)
         if isinstance(error, domain_errors.DomainError):
@@ -173,16 +193,16 @@ class EndpointRunner:
             errors.InternalServerError(f"Internal server error; incident id {incident}."), name, params, payload
         )
 
-    async def _read_body(self, request: Request, limit: int) -> bytes:
+    async def _read_body(self, request: Request, limit: int, signed: bool = True) -> bytes:
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
-            raise errors.InputTooLarge(f"The request body exceeds {limit} bytes.")
+            raise errors.InputTooLarge(f"The request body exceeds {limit} bytes{'' if signed else ' (unsigned)'}.")
         chunks = []
         size = 0
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit:
-                raise errors.InputTooLarge(f"The request body exceeds {limit} bytes.")
+                raise errors.InputTooLarge(f"The request body exceeds {limit} bytes{'' if signed else ' (unsigned)'}.")
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -199,10 +219,12 @@ class EndpointRunner:
             raise errors.MalformedPayload(f"The request body is not valid JSON: {e}") from None
         if body_limits.nested_deeper_than(raw, body):
             raise errors.MalformedPayload(f"The request body nests deeper than {body_limits.MAX_DEPTH} levels.")
+        if body_limits.list_longer_than(raw, body):
+            raise errors.InputTooLarge(f"A list in the request body holds more than {body_limits.MAX_ITEMS} items.")
         if body_limits.holds_nul(raw, body):
             raise errors.InputValidationError("The request body holds a NUL character (\\u0000), which Cairn refuses.")
         if self.input_uri:
-            problems = load_schemas().errors(self.input_uri, body)
+            problems = load_schemas().errors(self.input_uri, body, len(raw))
             if problems:
                 raise errors.InputValidationError(
                     f"The request body does not match the schema {self.input_uri}#:\n{problems}"
@@ -270,10 +292,12 @@ def build_app(
             stop_request_threads(app)
             await runtime.stop()
 
+    settings = runtime.settings
     app = Starlette(
         routes=routes,
         exception_handlers={404: not_found, 405: not_found},
         lifespan=lifespan,
+        middleware=[Middleware(Admission, max_requests=settings.max_requests, max_long_polls=settings.max_long_polls)],
     )
     app.state.contexts = contexts
     give_request_threads(app, runtime.settings.request_threads)

@@ -21,6 +21,8 @@ class ApiContexts:
     uptime: Callable[[], float]
     health: Callable[[], Awaitable[dict[str, str]]]
     max_body_bytes: int
+    #: The largest body of a request that is not signed (its sender unknown while it is read).
+    unsigned_body_bytes: int
     validate_output: bool = False
 
     def of(self, service_name: str) -> Any:

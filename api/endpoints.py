@@ -68,7 +68,7 @@ class Endpoint:
         return _ROUTE_PARAM.sub(lambda m: "{%s}" % m[1], self.route)
 
 
-def _ping(call: Any) -> dict[str, Any]:
+async def _ping(call: Any) -> dict[str, Any]:
     """Respond without doing anything; shows that the server is up."""
     return {"alive": True, "uptime": call.uptime()}
 

@@ -92,6 +92,12 @@ class ResourceExpired(ApiError):
     status = 410
 
 
+class RequestTimeout(ApiError):
+    """The request did not arrive in time."""
+
+    status = 408
+
+
 class InputTooLarge(ApiError):
     """The request body is too large."""
 
@@ -130,6 +136,7 @@ ERROR_CODES: dict[str, type[ApiError]] = {
         NoMatchingMethod,
         RequestConflict,
         ResourceExpired,
+        RequestTimeout,
         InputTooLarge,
         ContentUnavailable,
         InternalServerError,

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from datetime import datetime
 
 from jsonschema import FormatChecker
 
-_DATE_TIME = re.compile(
-    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})\Z"
-)
+from cairn.domain import timestamps
+
 # RFC 3986: a scheme, then anything printable without spaces; hierarchical
 # URIs with an authority must name a host.
 _URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s\x00-\x1f\x7f]*\Z")
@@ -26,14 +24,11 @@ _HOSTNAME = re.compile(
 checker = FormatChecker(formats=())
 
 
-@checker.checks("date-time", raises=ValueError)
+@checker.checks("date-time")
 def is_date_time(value: object) -> bool:
     if not isinstance(value, str):
         return True
-    if not _DATE_TIME.match(value):
-        return False
-    datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    return True
+    return timestamps.is_date_time(value)
 
 
 @checker.checks("uri")

@@ -42,6 +42,7 @@ from mohawk.util import (
 from cairn.domain.auth.credentials import Certificate, ClientRecord, InvalidCertificate, verify_certificate
 from cairn.domain.auth.scopes import satisfies as scope_satisfies
 from cairn.domain.auth.scopes import valid_scope
+from cairn.domain.timestamps import iso
 from cairn.projections.auth.hawk_nonces import TIMESTAMP_SKEW_SECONDS, Nonces, NonceStore
 
 ANONYMOUS_ROLE = "assume:anonymous"
@@ -375,4 +376,4 @@ def _to_datetime(seconds: float) -> datetime:
 def _json_date(moment: datetime | None) -> str | None:
     if moment is None:
         return None
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso(moment)

@@ -5,14 +5,16 @@ between files are resolved against that id, exactly as a client resolving
 the served documents would.
 
 Every request body is checked first by jsonschema-rs, much the faster of
-the two (``bench/README.md``); only a body it refuses goes through Python's
-jsonschema, which gives the verdict and the message. Both use the format checks in
+the two (``bench/README.md``); only a small body it refuses goes through
+Python's jsonschema, which gives the verdict and the message, and stops
+looking after a few problems. Both use the format checks in
 ``cairn.api.formats``.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Iterator
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -26,10 +28,15 @@ from jsonschema.exceptions import ValidationError, best_match
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
+from cairn.api.echo_limits import shortened
 from cairn.api.formats import checker
 
 # jsonschema-rs wants absolute URIs; the schemas' own ids are paths.
 _FAST_BASE = "cairn:"
+#: Bodies up to this size (bytes) that fail validation are explained by Python's jsonschema.
+SMALL_BODY = 16 * 1024
+#: The problems with a small body that are looked for before picking the five to tell.
+EXPLAINED_PROBLEMS = 50
 
 
 def _files(root: Traversable) -> Iterator[Traversable]:
@@ -82,12 +89,25 @@ class SchemaSet:
             self._fast[uri] = found
         return found
 
-    def errors(self, uri: str, instance: Any) -> str | None:
-        """None if valid, else a readable account of what is wrong."""
-        if self.fast_validator(uri).is_valid(instance):
+    def errors(self, uri: str, instance: Any, size: int = 0) -> str | None:
+        """None if valid, else a readable account of what is wrong.
+
+        A refused body of up to ``SMALL_BODY`` bytes (``size``, as read) is
+        explained by Python's jsonschema, its first few problems, deepest
+        first; a larger one by jsonschema-rs, its first problem only, so that
+        explaining costs no more than the check itself.
+        """
+        fast = self.fast_validator(uri)
+        if fast.is_valid(instance):
             return None
-        validator = self.validator(uri)
-        problems = list(validator.iter_errors(instance))
+        if size > SMALL_BODY:
+            try:
+                fast.validate(instance)
+            except jsonschema_rs.ValidationError as e:
+                where = "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in e.instance_path)
+                return f"data{shortened(where)}: {shortened(e.message)}"
+            return None
+        problems = list(itertools.islice(self.validator(uri).iter_errors(instance), EXPLAINED_PROBLEMS))
         if not problems:
             return None
         return "\n".join(_describe(e) for e in sorted(problems, key=_depth)[:5])
@@ -113,7 +133,7 @@ def _depth(error: ValidationError) -> int:
 def _describe(error: ValidationError) -> str:
     error = best_match([error]) or error
     where = "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
-    return f"data{where}: {error.message}"
+    return f"data{shortened(where)}: {shortened(error.message)}"
 
 
 @functools.cache

@@ -33,12 +33,13 @@ def serve(host: str, port: int, workers: int) -> None:
     """Start the Cairn server: the HTTP API and every background process (see `cairn run --help`)."""
     import uvicorn
 
+    from cairn.http_protocol import CairnHttpProtocol, with_served_root_url
     from cairn.runtime import Runtime
     from cairn.server import create_app
     from cairn.startup_checks import CannotStart, check_backing_services
 
     try:
-        settings = Settings.from_env()
+        settings = with_served_root_url(Settings.from_env(), host, port)
         configure_logging(settings.log_level, settings.log_format)
         check_backing_services(settings)
     except (ValueError, CannotStart) as e:
@@ -50,11 +51,14 @@ def serve(host: str, port: int, workers: int) -> None:
         if settings.backend != "postgres":
             raise click.ClickException("--workers needs PostgreSQL (CAIRN_DATABASE_URL=postgresql://...)")
         uvicorn.run("cairn.server:app_from_env", factory=True, workers=workers, host=host, port=port,
-                    log_level=settings.log_level, access_log=False, log_config=None)
+                    log_level=settings.log_level, access_log=False, log_config=None, http=CairnHttpProtocol)
         return
     runtime = Runtime(settings)
     app = create_app(runtime)
-    uvicorn.run(app, host=host, port=port, log_level=settings.log_level, access_log=False, log_config=None)
+    uvicorn.run(
+        app, host=host, port=port, log_level=settings.log_level, access_log=False, log_config=None,
+        http=CairnHttpProtocol,
+    )
 
 
 @main.command()

@@ -36,6 +36,7 @@ from cairn.api.signed_urls import DataLinks
 from cairn.consumers.pending_signal import FALLBACK_RECHECK
 from cairn.projections.auth.views import AuthReadModel
 from cairn.projections.history import read_history
+from cairn.projections.queue.group_history import group_history_page
 from cairn.runtime import Runtime
 
 
@@ -61,6 +62,7 @@ def api_contexts(runtime: Runtime) -> ApiContexts:
             credentials=runtime.queue_client,
             links=links,
             history=history,
+            group_history=partial(group_history_page, runtime.log),
             validate_output=runtime.validate_output,
         ),
         "auth": AuthContext(
@@ -100,5 +102,6 @@ def api_contexts(runtime: Runtime) -> ApiContexts:
         uptime=runtime.uptime,
         health=partial(backing_services, runtime.store, runtime.settings),
         max_body_bytes=runtime.settings.max_body_bytes,
+        unsigned_body_bytes=runtime.settings.unsigned_body_bytes,
         validate_output=runtime.validate_output,
     )

@@ -45,6 +45,10 @@ class Settings:
         5.0, "Seconds between checks for expired claims, deadlines and expiry."
     )
     max_body_bytes: int = _setting(10 * 1024 * 1024, "Largest accepted request body, in bytes.")
+    unsigned_body_bytes: int = _setting(
+        1024 * 1024,
+        "Largest accepted body of an unsigned request, in bytes: read and checked before its sender is known.",
+    )
     hawk_nonces: int = _setting(
         250_000,
         "Hawk nonces a process remembers against replay with the memory store (about 180 bytes each), "
@@ -69,6 +73,16 @@ class Settings:
         "The 'anonymous' role a new deployment creates at its first start, granted to every request: 'public' "
         "(Taskcluster's public read scopes, e.g. queue:get-artifact:public/*) or 'private' (no scopes: every read "
         "needs credentials); empty creates none. Later starts leave the role as it is.",
+    )
+    header_timeout: float = _setting(10.0, "Seconds a client has to send a request's headers; slower gets a 408.")
+    body_timeout: float = _setting(
+        60.0, "Seconds a client has to send a request's body once its headers (or its last 64 KB) are in."
+    )
+    max_requests: int = _setting(
+        512, "Requests a server process handles at once (long polls apart); more are answered 503 at once."
+    )
+    max_long_polls: int = _setting(
+        256, "Long polls (claimWork, the event stream) a server process holds open at once; more get a 503."
     )
     log_level: str = _setting("info", "Log level: debug, info, warning or error.")
     log_format: str = _setting(

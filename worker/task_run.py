@@ -49,6 +49,7 @@ from jsonschema.exceptions import best_match
 from taskcluster.exceptions import TaskclusterFailure, TaskclusterRestFailure
 
 from cairn.api.formats import checker as format_checker
+from cairn.domain.timestamps import parse_time
 from cairn.worker.task_artifacts import UPLOAD_ERRORS, RunArtifacts
 from cairn.worker.task_proxy import TaskProxy
 
@@ -288,7 +289,7 @@ def describe(state: str, reason: str) -> str:
 
 
 def _parse_time(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parse_time(value)
 
 
 # payload

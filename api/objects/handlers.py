@@ -19,7 +19,7 @@ from cairn.api.endpoints import Service
 from cairn.api.errors import NoMatchingMethod, ResourceNotFound
 from cairn.api.objects.context import ObjectsContext
 from cairn.api.signed_urls import DataLinks
-from cairn.domain.timestamps import iso, utcnow
+from cairn.domain.timestamps import iso, normalized, utcnow
 
 NAME = r"[\x20-\x7e]+"
 PARAMS = {"name": NAME}
@@ -84,7 +84,7 @@ def create_upload(call: ObjectsCall) -> dict[str, Any]:
     return {
         "projectId": body["projectId"],
         "uploadId": body["uploadId"],
-        "expires": body["expires"],
+        "expires": normalized(body["expires"]),
         "uploadMethod": method,
     }
 

@@ -8,6 +8,7 @@ reads come from the queue, worker and storage views; claimWork waits on
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -17,6 +18,7 @@ from cairn.domain.queue.artifact_service import ArtifactService
 from cairn.domain.queue.run_credentials import Issuer
 from cairn.domain.queue.service import QueueService
 from cairn.domain.queue.worker_service import WorkerService
+from cairn.projections.history import HistoryEntry
 from cairn.projections.objects.storage_reads import StorageReadModel
 from cairn.projections.queue.reads import QueueReadModel
 from cairn.projections.queue.worker_views import WorkerReadModel
@@ -46,4 +48,6 @@ class QueueContext:
     credentials: Issuer
     links: DataLinks
     history: ReadHistory
+    #: (taskGroupId, after position, limit) → one page of a group's and its tasks' events, in log order.
+    group_history: Callable[[str, int, int], list[tuple[str | None, HistoryEntry]]]
     validate_output: bool = False

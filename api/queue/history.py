@@ -57,11 +57,11 @@ def task_history(call: QueueCall) -> dict[str, Any]:
 def task_group_history(call: QueueCall) -> dict[str, Any]:
     """Every recorded change to a task group and to each of its tasks, in log order."""
     limit, after = page.position(call)
-    merged = group_history(call.context.history, call.context.reads, call.params["taskGroupId"])
-    if not merged:
-        raise ResourceNotFound(f"Task group {call.params['taskGroupId']} was never recorded")
-    remaining = [item for item in merged if item[1].position > after]
-    chunk, more = page.cut(remaining, limit, lambda item: str(item[1].position))
+    task_group_id = call.params["taskGroupId"]
+    found = call.context.group_history(task_group_id, after, limit + 1)
+    if not found and not after and not call.context.history(task_group_key(task_group_id), 0, 1):
+        raise ResourceNotFound(f"Task group {task_group_id} was never recorded")
+    chunk, more = page.cut(found, limit, lambda item: str(item[1].position))
     return {"events": [_group_event_json(task_id, entry) for task_id, entry in chunk], **more}
 
 

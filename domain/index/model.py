@@ -54,8 +54,17 @@ def parent_namespaces(path: str) -> list[str]:
     return [".".join(parts[: i + 1]) for i in range(len(parts))]
 
 
+#: Taskcluster stores a rank in a 32-bit integer column; Cairn holds the same range
+#: (in a double, so that fractions still order), and its schema says so.
+MIN_RANK, MAX_RANK = -(2**31), 2**31 - 1
+
+
 def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def is_rank(value: Any) -> bool:
+    return is_number(value) and MIN_RANK <= value <= MAX_RANK
 
 
 class IndexedTask(CairnAggregate):
@@ -91,8 +100,8 @@ class IndexedTask(CairnAggregate):
                 f"An index path is at most {MAX_NAMESPACE_LENGTH} characters: dot-separated names "
                 "of letters, digits and _!~*'()%-"
             )
-        if not is_number(rank):
-            raise InvalidInput("rank must be a number")
+        if not is_rank(rank):
+            raise InvalidInput(f"rank must be a number from {MIN_RANK} to {MAX_RANK}")
         if not isinstance(data, dict):
             raise InvalidInput("data must be a JSON object")
         if len(orjson.dumps(data)) > MAX_DATA_BYTES:
@@ -173,7 +182,7 @@ def completion_requests(definition: dict[str, Any]) -> list[IndexRequest]:
         expires = parse_time(options.get("expires", definition["expires"]))
     except (TypeError, ValueError, AttributeError):
         return []
-    if not is_number(rank) or not isinstance(data, dict):
+    if not is_rank(rank) or not isinstance(data, dict):
         return []
     unique = dict.fromkeys(namespaces)
     return [IndexRequest(ns, rank, data, expires) for ns in unique]

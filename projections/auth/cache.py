@@ -142,7 +142,7 @@ class AuthCache:
             client_id=client_id,
             access_token=self.cipher.open(row["sealed_token"]),
             scopes=snapshot.index.expand(orjson.loads(row["scopes"])),
-            expires=datetime.fromisoformat(row["expires"].replace("Z", "+00:00")),
+            expires=parse_time(row["expires"]),
             disabled=bool(row["disabled"]),
         )
         snapshot.records[client_id] = record

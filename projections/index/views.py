@@ -13,13 +13,12 @@ Reads leave out what has expired but is not reaped yet.
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
 from typing import Any
 
 import orjson
 
 from cairn.domain.index.model import IndexedTask, parent_namespaces, split_namespace
-from cairn.domain.timestamps import iso, parse_time
+from cairn.domain.timestamps import iso, next_midnight, parse_time
 from cairn.projections.projection import Projection
 from cairn.projections.read_model import ReadModel
 from cairn.projections.store.moved_topics import topics_of
@@ -34,8 +33,7 @@ def _namespace(e: Any) -> str:
 
 def namespace_expiry(expires: str) -> str:
     """The expiry of the namespaces above an entry: the midnight after the entry's."""
-    moment = parse_time(expires)
-    return iso(datetime.combine(moment.date() + timedelta(days=1), time(), moment.tzinfo))
+    return iso(next_midnight(parse_time(expires)))
 
 
 class IndexViews(Projection):

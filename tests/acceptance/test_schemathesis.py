@@ -10,6 +10,13 @@ in, the server must answer without a 5xx, every error must be Taskcluster's
 the document, broken input must be refused and valid input must pass
 validation. The event stream never ends, so it is left to test_event_stream.py.
 
+Every ``date-time`` in a generated request is drawn by ``date_times``: the
+whole range the format admits — any year from 0001 to 9999, offsets up to
+a day either way, ``T``, ``Z`` and their lowercase, any number of fractional
+digits — most often at its very edges, where a date once moved to UTC no
+longer fits (``9999-12-31T23:00:00-05:00``). Numbers are drawn from their
+schemas' bounds, which state what storage holds (an index rank fits 32 bits).
+
 The fast cases send a few derandomized examples per operation, so that they
 are repeatable; the slow case (``--run-slow``) sends many more, on PostgreSQL.
 """
@@ -19,6 +26,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any
 from urllib.parse import unquote
 
@@ -27,6 +35,7 @@ import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 from schemathesis import Case, GenerationMode
 from schemathesis.checks import (
     content_type_conformance,
@@ -62,6 +71,30 @@ VACUOUS_SCOPES = {
     "POST /api/queue/v1/task-queues/counts",
     "POST /api/index/v1/tasks/indexes",
 }
+
+
+EDGE_DATES = [
+    "9999-12-31T23:00:00-05:00",
+    "9999-12-31T23:59:59.9999999z",
+    "0001-01-01T00:00:00+01:00",
+    "0001-01-01t00:00:00+23:59",
+    "9999-12-31 10:00:00-23:59",
+]
+
+
+def date_times() -> st.SearchStrategy[str]:
+    """Every spelling of a moment that the ``date-time`` format admits, often at its edges."""
+    written = st.builds(
+        lambda moment, t, fraction, zone: moment.replace(microsecond=0).isoformat(sep=t) + fraction + zone,
+        st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59)),
+        st.sampled_from(["T", "t", " "]),
+        st.sampled_from(["", ".5", ".123", ".1234567"]),
+        st.sampled_from(["Z", "z", "+00:00", "-05:00", "+01:00", "+23:59", "-23:59"]),
+    )
+    return st.one_of(st.sampled_from(EDGE_DATES), written)
+
+
+schemathesis.openapi.format("date-time", date_times())
 
 
 class HawkAsRoot(requests.auth.AuthBase):
