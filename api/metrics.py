@@ -107,6 +107,8 @@ class _RuntimeCollector(Collector):
         lag = GaugeMetricFamily("cairn_consumer_lag_events", "Events each consumer has yet to follow.",
                                 labels=["consumer"])
         head = GaugeMetricFamily("cairn_log_head_position", "The position of the newest event in the log.")
+        dead = GaugeMetricFamily("cairn_consumer_dead_letters", "Events each consumer set aside after its retries failed.",
+                                 labels=["consumer"])
         try:
             with self.runtime.store.reading() as session:
                 rows = session.rows("metrics_snapshot")
@@ -122,10 +124,13 @@ class _RuntimeCollector(Collector):
             elif kind == "position":
                 positions.add_metric([name], value)
                 lag.add_metric([name], max(top - value, 0))
-        yield from (runs, positions, lag, head)
+            elif kind == "dead-letters":
+                dead.add_metric([name], value)
+        yield from (runs, positions, lag, head, dead)
 
     def _pulse(self) -> Iterator[Any]:
-        publisher = getattr(self.runtime, "pulse_publisher", None)
+        # The publisher is a consumer run by its follower, when this process runs one.
+        publisher = getattr(self.runtime.processes.get("pulse-publisher"), "consumer", None)
         if publisher is None:
             return
         published = CounterMetricFamily(

@@ -40,7 +40,7 @@ from cairn.cli_output import (
     print_table,
     stderr,
 )
-from cairn.cli_sources import api_available, history_from_api, local_database, require_database
+from cairn.cli_sources import HISTORY_ENDPOINTS, api_available, history_from_api, local_database, require_database
 
 REPLAY_BATCH = 500
 DATA_WIDTH = 100
@@ -68,9 +68,8 @@ def _keys() -> dict[str, Any]:
     from cairn.domain.queue.task import task_key
     from cairn.domain.secrets.model import secret_key
 
-    return {"task": task_key, "client": client_key, "role": role_key, "notification": notification_key}
-    return {"task": task_key, "client": client_key, "role": role_key, "secret": secret_key,
-            "hook": lambda name: HOOK_PREFIX + name}
+    return {"task": task_key, "client": client_key, "role": role_key, "notification": notification_key,
+            "secret": secret_key, "hook": lambda name: HOOK_PREFIX + name}
 
 
 # history
@@ -94,7 +93,7 @@ def _history_command(kind: str) -> None:
         from cairn.api.history import all_history
         from cairn.contexts import log_history
 
-        if _through_api():
+        if _through_api(kind):
             _print_events(kind, entity_id, history_from_api(kind, entity_id), full, as_json)
             return
         with opened_runtime() as runtime:
@@ -102,9 +101,9 @@ def _history_command(kind: str) -> None:
         _print_history(kind, entity_id, entries, full, as_json)
 
 
-def _through_api() -> bool:
+def _through_api(kind: str) -> bool:
     """History comes from the API when there is no database here and TASKCLUSTER_ROOT_URL is set."""
-    return local_database() is None and api_available()
+    return kind in HISTORY_ENDPOINTS and local_database() is None and api_available()
 
 
 for _kind in ("task", "client", "role", "notification", "secret", "hook"):
@@ -120,7 +119,7 @@ def group_history(task_group_id: str, full: bool, as_json: bool) -> None:
     from cairn.api.queue.history import group_history as merged_history
     from cairn.contexts import log_history
 
-    if _through_api():
+    if _through_api("group"):
         _print_events("task group", task_group_id, history_from_api("group", task_group_id), full, as_json)
         return
     with opened_runtime() as runtime:

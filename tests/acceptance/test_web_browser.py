@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 import taskcluster
 from selenium.webdriver.common.by import By
 
@@ -24,8 +25,13 @@ from tests.acceptance.queue_helpers import claim_one, task_definition
 from tests.acceptance.test_worker import resolved
 from tests.conftest import ROOT_TOKEN
 
-# Short claims and a server that stops at once, as the worker's own tests have them.
-settings_overrides = worker_tests.settings_overrides
+# Short claims and a server that stops at once, as the worker's own tests have them, in a
+# deployment as Cairn makes by default: public, its anonymous role granting Taskcluster's public reads.
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    return {"claim_timeout": 3, "reaper_interval": 0.2, "anonymous_role": "public"}
+
+
 server = worker_tests.server
 start_worker = worker_tests.start_worker
 browser = browsers.browser
@@ -202,6 +208,8 @@ def test_a_client_without_rerun_scopes_sees_no_button_and_a_forged_rerun_is_refu
     assert len(server.client("queue").status(task_id)["status"]["runs"]) == 1
 
 
+# A deployment made without an anonymous role: the test grants it one scope, then shows what it allows.
+@pytest.mark.parametrize("settings_overrides", [{"claim_timeout": 3, "reaper_interval": 0.2, "anonymous_role": ""}])
 def test_an_anonymous_visitor_sees_what_the_anonymous_role_allows(server, browser):
     queue = server.client("queue")
     group = taskcluster.slugId()
