@@ -21,7 +21,6 @@ gone) is deleted by the broker.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 from typing import Any
@@ -31,7 +30,7 @@ import orjson
 from starlette.concurrency import run_in_threadpool
 
 from cairn.consumers.hook_listener import binding_matches
-from cairn.consumers.leadership import Leadership
+from cairn.consumers.led_loop import LedLoop
 from cairn.consumers.log_signal import LogSignal
 from cairn.domain.aggregate import acting_as
 from cairn.domain.hooks.firing import HookFiring
@@ -60,8 +59,9 @@ def external_bindings(rows: list[dict[str, Any]]) -> set[tuple[str, str]]:
     }
 
 
-class HookAmqpListener:
+class HookAmqpListener(LedLoop):
     name = NAME
+    logger = log
 
     def __init__(self, amqp_url: str, root_url: str, event_log: Any, reads: Any, firing: HookFiring,
                  signal: LogSignal, conninfo: str | None):
@@ -70,54 +70,19 @@ class HookAmqpListener:
         self.log = event_log
         self.reads = reads
         self.firing = firing
-        self.signal = signal
-        self.leadership = Leadership(conninfo, NAME)
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        super().__init__(signal, conninfo)
         self.bound: set[tuple[str, str]] = set()
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="cairn-hook-amqp-listener")
-
-    async def stop(self) -> None:
-        self._stop.set()
-        self.signal.bump()
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
-        self.leadership.release()
-
-    async def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                if not await run_in_threadpool(self.leadership.held):
-                    await self._sleep(2.0)
-                    continue
-                connection = await aio_pika.connect_robust(self.amqp_url)
-                async with connection:
-                    channel = await connection.channel()
-                    # One message at a time: a redelivery then finds its first fire recorded.
-                    await channel.set_qos(prefetch_count=1)
-                    queue = await channel.declare_queue(
-                        self.queue_name, durable=True, arguments={"x-expires": QUEUE_EXPIRES}
-                    )
-                    self.bound = set()
-                    await queue.consume(self._received)
-                    await self._keep_bound(channel, queue)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("hook bindings on RabbitMQ interrupted; reconnecting", exc_info=True)
-                await self._sleep(1.0)
-
-    async def _sleep(self, seconds: float) -> None:
-        try:
-            await asyncio.wait_for(self._stop.wait(), seconds)
-        except asyncio.TimeoutError:
-            pass
+    async def work(self) -> None:
+        connection = await aio_pika.connect_robust(self.amqp_url)
+        async with connection:
+            channel = await connection.channel()
+            # One message at a time: a redelivery then finds its first fire recorded.
+            await channel.set_qos(prefetch_count=1)
+            queue = await channel.declare_queue(self.queue_name, durable=True, arguments={"x-expires": QUEUE_EXPIRES})
+            self.bound = set()
+            await queue.consume(self._received)
+            await self._keep_bound(channel, queue)
 
     async def _keep_bound(self, channel: Any, queue: Any) -> None:
         while not self._stop.is_set():

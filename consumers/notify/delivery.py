@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 from starlette.concurrency import run_in_threadpool
 
-from cairn.consumers.leadership import Leadership
+from cairn.consumers.led_loop import LedLoop
 from cairn.consumers.log_signal import LogSignal
 from cairn.consumers.notify.delivery_failure import DeliveryFailed
 from cairn.domain.aggregate import acting_as
@@ -59,8 +59,9 @@ class Backoff:
         return min(self.ceiling, self.first * 2 ** max(0, failed - 1))
 
 
-class NotificationDelivery:
+class NotificationDelivery(LedLoop):
     name = NAME
+    logger = log
 
     def __init__(
         self,
@@ -79,53 +80,20 @@ class NotificationDelivery:
         self.service = service
         self.reads = reads
         self.senders = senders
-        self.signal = signal
         self.backoff = backoff
         self.batch = batch
         self.idle_wait = idle_wait
         self.coalesce = coalesce
-        self.leadership = Leadership(conninfo, NAME)
+        super().__init__(signal, conninfo)
         self._slots = asyncio.Semaphore(concurrency)
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self.run(), name="cairn-notification-delivery")
-
-    async def stop(self) -> None:
-        self._stop.set()
-        self.signal.bump()
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
-        self.leadership.release()
-
-    async def run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                if not await run_in_threadpool(self.leadership.held):
-                    await self._sleep(2.0)
-                    continue
-                seen = self.signal.generation
-                if await self.deliver_due() < self.batch:
-                    await run_in_threadpool(self.signal.wait, seen, await self._until_next_due())
-                    # Every commit wakes the loop: a busy log is read a few
-                    # dozen times a second at most, not once per commit.
-                    await self._sleep(self.coalesce)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("notification delivery interrupted; resuming", exc_info=True)
-                await self._sleep(1.0)
-
-    async def _sleep(self, seconds: float) -> None:
-        try:
-            await asyncio.wait_for(self._stop.wait(), seconds)
-        except TimeoutError:
-            pass
+    async def work(self) -> None:
+        seen = self.signal.generation
+        if await self.deliver_due() < self.batch:
+            await run_in_threadpool(self.signal.wait, seen, await self._until_next_due())
+            # Every commit wakes the loop: a busy log is read a few
+            # dozen times a second at most, not once per commit.
+            await self.pause(self.coalesce)
 
     async def _until_next_due(self) -> float:
         due = await run_in_threadpool(self.reads.next_due)
