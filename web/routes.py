@@ -11,7 +11,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from cairn.api.contexts import ApiContexts
-from cairn.web import catalogue_pages, event_log_page, live, log_pages, signin_pages, task_pages
+from cairn.web import catalogue_pages, event_log_page, live, log_pages, service_pages, signin_pages, task_pages
 from cairn.web.context import STATIC, WebContext, web_context
 from cairn.web.pages import page
 
@@ -34,6 +34,9 @@ def web_routes(runtime: Any, api: ApiContexts) -> list[BaseRoute]:
         Route("/provisioners", page(ctx, catalogue_pages.provisioners_page)),
         Route("/auth/clients", page(ctx, catalogue_pages.clients_page)),
         Route("/auth/roles", page(ctx, catalogue_pages.roles_page)),
+        Route("/hooks", page(ctx, service_pages.hooks_page)),
+        Route("/hooks/{hookGroupId}/{hookId:path}", page(ctx, service_pages.hook_page)),
+        Route("/secrets", page(ctx, service_pages.secrets_page)),
         Route("/log", page(ctx, event_log_page.event_log_page)),
         Route("/log/live", _bound(ctx, live.log_changes)),
         Route("/tasks/index", page(ctx, catalogue_pages.index_page)),

@@ -15,3 +15,7 @@ SELECT name FROM secrets WHERE expires > :now AND name > :after ORDER BY name LI
 -- name: expired_secrets
 -- Names of secrets whose expiry has passed, for the time-driven pass.
 SELECT name FROM secrets WHERE expires <= :now ORDER BY expires LIMIT :limit;
+
+-- name: list_secret_expiries
+-- Names of secrets not yet expired with their expiry (never a value), in name order, after a name.
+SELECT name, expires FROM secrets WHERE expires > :now AND name > :after ORDER BY name LIMIT :limit;

@@ -48,6 +48,12 @@ class SecretReads:
             rows = session.rows("list_secrets", {"now": now, "after": after, "limit": limit})
         return [row["name"] for row in rows]
 
+    def expiries(self, now: str, after: str, limit: int) -> dict[str, str]:
+        """The expiry of up to ``limit`` unexpired secrets after ``after``, by name (for the web UI)."""
+        with self.store.reading() as session:
+            rows = session.rows("list_secret_expiries", {"now": now, "after": after, "limit": limit})
+        return {row["name"]: row["expires"] for row in rows}
+
     def expired(self, now: str, limit: int) -> list[str]:
         with self.store.reading() as session:
             rows = session.rows("expired_secrets", {"now": now, "limit": limit})

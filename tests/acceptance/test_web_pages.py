@@ -17,6 +17,7 @@ from cairn.domain.aggregate import acting_as
 from cairn.domain.timestamps import utcnow
 from cairn.web import session
 from cairn.web.context import web_context
+from tests.acceptance.hooks_helpers import QUEUE_SCOPES, hook_definition, role_for_hook
 from tests.acceptance.queue_helpers import claim_one, task_definition
 from tests.conftest import ROOT_TOKEN, LiveServer
 
@@ -214,3 +215,48 @@ def test_the_listing_pages_show_queues_the_index_clients_and_roles(server):
     assert roles.count("queue:rerun-task:*") == 3  # ci's scope, and expanded in ci and repo:cairn
     home = browser.get("/").text
     assert f"/tasks/groups/{task_id}" in home  # a task alone is its own group
+
+
+SECRET_VALUE = "web-secret-value-7c1e55"
+
+
+def test_the_hooks_pages_show_hooks_their_schedule_and_last_fires(server):
+    role_for_hook(server, "ci", "manual", QUEUE_SCOPES)
+    hooks = server.client("hooks")
+    hooks.createHook("ci", "manual", hook_definition(schedule=["0 0 0 1 1 *"]))
+    task_id = hooks.triggerHook("ci", "manual", {})["status"]["taskId"]
+    hooks.createHook("ci", "unfired", hook_definition())
+    browser = signed_in(server)
+    listing = browser.get("/hooks")
+    assert listing.status_code == 200
+    assert 'href="/hooks/ci/manual"' in listing.text and 'href="/hooks/ci/unfired"' in listing.text
+    assert f'href="/tasks/{task_id}"' in listing.text and "never fired" in listing.text
+    page = browser.get("/hooks/ci/manual")
+    assert page.status_code == 200
+    assert "<code>0 0 0 1 1 *</code>" in page.text
+    next_year = str(utcnow().year + 1)
+    assert re.search(r"Next scheduled: <time datetime=\"" + next_year + r"-01-01T00:00:00", page.text), page.text
+    assert "triggerHook" in page.text and f'href="/tasks/{task_id}"' in page.text
+    assert "hookGroupId: ci" in page.text and "name: test hook" in page.text  # the definition, as YAML
+    assert "Never fired." in browser.get("/hooks/ci/unfired").text
+    assert browser.get("/hooks/ci/nothing-here").status_code == 404
+
+
+def test_the_secrets_page_lists_names_and_expiry_never_a_value(server):
+    expires = taskcluster.fromNow("2 days")
+    server.client("secrets").set("deploy/key", {"secret": {"key": SECRET_VALUE}, "expires": expires})
+    browser = signed_in(server)
+    page = browser.get("/secrets")
+    assert page.status_code == 200
+    assert "<td>deploy/key</td>" in page.text
+    assert taskcluster.stringDate(expires)[:10] in page.text
+    assert SECRET_VALUE not in page.text
+
+
+def test_hooks_and_secrets_need_scopes_the_anonymous_role_lacks(server):
+    server.client("hooks").createHook("ci", "hidden", hook_definition())
+    anonymous = httpx.Client(base_url=server.root_url)
+    for path in ("/hooks", "/hooks/ci/hidden", "/secrets"):
+        response = anonymous.get(path)
+        assert response.status_code == 403 and "Not allowed" in response.text, path
+    assert 'href="/hooks"' in anonymous.get("/").text and 'href="/secrets"' in anonymous.get("/").text
