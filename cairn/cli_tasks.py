@@ -31,8 +31,10 @@ from cairn.cli_output import (
     print_json,
     print_table,
     state_text,
+    stderr,
     stdout,
     table,
+    taskcluster_options,
 )
 
 LIVE_LOG = "public/logs/live.log"
@@ -90,7 +92,7 @@ def create(file: IO[str], task_id: str | None, deadline_offset: str, as_json: bo
     """Create a task from YAML or JSON (FILE or -).
 
     ``created`` (now) and ``deadline`` are filled in when absent. Prints the
-    taskId and the task's state.
+    taskId and the task's state, and on stderr the task's page in the web UI.
     """
     import taskcluster
 
@@ -100,6 +102,13 @@ def create(file: IO[str], task_id: str | None, deadline_offset: str, as_json: bo
     task_id = task_id or taskcluster.slugId()
     result = api("queue").createTask(task_id, definition)
     _print_state(result, as_json)
+    if not as_json:  # stdout stays one "taskId state" line for scripts; the link is for people
+        stderr().print(ui_url(f"/tasks/{task_id}"))
+
+
+def ui_url(path: str) -> str:
+    """The web UI's page at ``path`` (Taskcluster's UI paths, so this also works against Taskcluster)."""
+    return taskcluster_options()["rootUrl"].rstrip("/") + path
 
 
 def _print_state(result: dict[str, Any], as_json: bool) -> None:
@@ -133,6 +142,7 @@ def print_status(status: dict[str, Any]) -> None:
         ("taskGroupId", status["taskGroupId"]),
         ("deadline", status["deadline"]),
         ("retriesLeft", status["retriesLeft"]),
+        ("url", ui_url(f"/tasks/{status['taskId']}")),
     ])
     if status["runs"]:
         print_table(
@@ -376,5 +386,5 @@ def _group_view(task_group_id: str, tasks: list[dict[str, Any]]) -> Group:
         rows.add_row(s["taskId"], t["task"]["metadata"]["name"], state_text(s["state"]), str(len(s["runs"])),
                      s["taskQueueId"])
     bar = ProgressBar(total=max(len(tasks), 1), completed=resolved, width=40)
-    return Group(summary, bar, rows)
+    return Group(summary, Text(ui_url(f"/tasks/groups/{task_group_id}")), bar, rows)
 

@@ -127,7 +127,7 @@ def _email(address: str, ctx: dict[str, Any], options: dict[str, Any], run_id: i
     task, status, task_id = ctx["task"], ctx["status"], ctx["taskId"]
     metadata = task.get("metadata", {})
     href = ui_url(ctx["rootUrl"], f"tasks/{task_id}")
-    group_href = ui_url(ctx["rootUrl"], f"tasks/groups/{task['taskGroupId']}/tasks")
+    group_href = ui_url(ctx["rootUrl"], f"tasks/groups/{task['taskGroupId']}")
     runs = len(status["runs"])
     content = "\n".join(
         [
@@ -177,7 +177,7 @@ def _pulse(address: str, ctx: dict[str, Any], options: dict[str, Any], run_id: i
 def _slack(address: str, ctx: dict[str, Any], options: dict[str, Any], run_id: int | None, log_tail: LogTail) -> dict:
     task, status = ctx["task"], ctx["status"]
     href = ui_url(ctx["rootUrl"], f"tasks/{ctx['taskId']}")
-    group_href = ui_url(ctx["rootUrl"], f"tasks/groups/{task['taskGroupId']}/tasks")
+    group_href = ui_url(ctx["rootUrl"], f"tasks/groups/{task['taskGroupId']}")
     emoji = SLACK_EMOJI.get(status["state"], ":question:")
     name = task.get("metadata", {}).get("name", "")
     text = f"{emoji} *<{href}|{name}>* transitioned to _{status['state']}_"

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import taskcluster
 import yaml
@@ -148,6 +149,20 @@ def test_tasks_are_created_from_yaml_and_stdin_then_inspected_cancelled_and_reru
     assert [(r["state"], r["reasonCreated"]) for r in rerun["runs"]] == [
         ("exception", "scheduled"), ("pending", "rerun")]
     assert cli.run("task", "cancel", task_id).stdout.split() == [task_id, "exception"]
+
+
+def test_task_and_group_output_links_to_their_pages_in_the_web_ui(cli, server, tmp_path):
+    path = tmp_path / "task.yml"
+    path.write_text(task_yaml())
+    task_id = taskcluster.slugId()
+    created = cli.run("task", "create", str(path), "--task-id", task_id)
+    assert created.stdout.split() == [task_id, "pending"]  # stdout stays parseable
+    page = f"{server.root_url}/tasks/{task_id}"
+    assert created.stderr.strip() == page
+    assert httpx.get(page).headers["content-type"].startswith("text/html")  # the web UI, not the API
+    assert page in cli.run("task", "status", task_id).stdout
+    assert f"{server.root_url}/tasks/groups/{task_id}" in cli.run("group", "status", task_id, "--once").stdout
+    assert "url" not in cli.json("task", "status", task_id)
 
 
 def test_a_real_process_reads_a_task_from_stdin_and_fails_in_one_clear_line(cli, server):

@@ -73,6 +73,7 @@ def test_a_failed_tasks_mail_carries_its_log_and_a_completed_ones_does_not():
     (failed,) = asked(definition("notify.email.a@example.org.on-resolved"), status("failed"))
     assert failed.content["subject"] == "Task failed: build - T"
     assert failed.content["link"] == {"text": "Inspect Task", "href": f"{ROOT}/tasks/T"}
+    assert f"]({ROOT}/tasks/groups/G)" in failed.content["content"]  # the UI's group page
     assert "last line" in failed.content["content"]
     (completed,) = asked(definition("notify.email.a@example.org.on-resolved"), status("completed"))
     assert "last line" not in completed.content["content"]
