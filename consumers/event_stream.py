@@ -23,7 +23,6 @@ import logging
 import threading
 from collections import deque
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -32,70 +31,17 @@ from cairn.consumers.log_follower import AggregateFolder, Guarantee, LogFollower
 from cairn.consumers.log_signal import LogSignal
 from cairn.consumers.pulse_derivation import (  # noqa: F401  (derive: the stream's function, for its readers)
     DerivedMessages,
-    Position,
     StreamItem,
     derive,
     derive_skipping,
 )
-from cairn.domain.pulse_messages import PulseMessage
+from cairn.domain.pulse_routing import Position, StreamFilter
 
 log = logging.getLogger("cairn.event_stream")
 
 NAME = "event-stream"
 HISTORY_BATCH = 500
 SUBSCRIBER_BACKLOG = 10_000
-
-
-class RoutingKeyPattern:
-    """AMQP topic matching: ``*`` is exactly one word, ``#`` zero or more words.
-
-    Matched as a set of pattern states advanced one key word at a time, the
-    set held as the bits of an int: a constant number of integer operations
-    per word, whatever the pattern, no recursion. Runs of ``#`` are one ``#``.
-    """
-
-    def __init__(self, pattern: str):
-        self.pattern = pattern
-        words: list[str] = []
-        for word in pattern.split("."):
-            if not (word == "#" and words and words[-1] == "#"):
-                words.append(word)
-        self.words = tuple(words)
-        self._hash = self._star = 0
-        self._literal: dict[str, int] = {}
-        for i, word in enumerate(words):
-            if word == "#":
-                self._hash |= 1 << i
-            elif word == "*":
-                self._star |= 1 << i
-            else:
-                self._literal[word] = self._literal.get(word, 0) | 1 << i
-        self._accept = 1 << len(words)
-
-    def _closure(self, states: int) -> int:
-        # A `#` may match no word: its state also stands at the next one.
-        # No two `#` are adjacent, so one shift reaches every such state.
-        return states | (states & self._hash) << 1
-
-    def match(self, key: str) -> bool:
-        states = self._closure(1)
-        for word in key.split("."):
-            advancing = states & (self._star | self._literal.get(word, 0))
-            states = self._closure((states & self._hash) | advancing << 1)
-            if not states:
-                return False
-        return bool(states & self._accept)
-
-
-@dataclass(frozen=True)
-class StreamFilter:
-    exchanges: frozenset[str]
-    routing_key: RoutingKeyPattern
-
-    def matches(self, message: PulseMessage) -> bool:
-        if self.exchanges and message.exchange not in self.exchanges:
-            return False
-        return any(self.routing_key.match(key) for key in (message.routing_key, *message.cc))
 
 
 class _Subscriber:

@@ -15,12 +15,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from cairn.consumers.event_stream import RoutingKeyPattern, derive
+from cairn.consumers.event_stream import derive
 from cairn.consumers.log_follower import AggregateFolder, Guarantee, LoggedEvent
 from cairn.domain.aggregate import acting_as
 from cairn.domain.hooks.firing import HookFiring
 from cairn.domain.hooks.model import hook_key
 from cairn.domain.pulse_messages import PulseMessage
+from cairn.domain.pulse_routing import RoutingKeyPattern
 from cairn.domain.timestamps import iso, utcnow
 
 log = logging.getLogger("cairn.hooks.listener")

@@ -24,28 +24,12 @@ from typing import Any
 
 from cairn.consumers.log_follower import AggregateFolder, LoggedEvent
 from cairn.domain.pulse_messages import PulseMessage, messages_for
+from cairn.domain.pulse_routing import Position
 
 log = logging.getLogger("cairn.pulse")
 
 #: How many recent log positions keep their derived messages.
 REMEMBERED = 20_000
-
-
-@dataclass(frozen=True, order=True)
-class Position:
-    notification: int
-    index: int
-
-    def __str__(self) -> str:
-        return f"{self.notification}.{self.index}"
-
-    @classmethod
-    def parse(cls, text: str) -> Position:
-        head, _, index = text.strip().partition(".")
-        if not head.isdigit() or (index and not index.isdigit()):
-            raise ValueError(f"not a stream position: {text!r}")
-        # A bare notification id means "everything after that event".
-        return cls(int(head), int(index) if index else 1 << 30)
 
 
 @dataclass(frozen=True)

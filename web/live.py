@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from cairn.api.queue.service import queue
-from cairn.consumers.event_stream import RoutingKeyPattern, StreamFilter
+from cairn.domain.pulse_routing import RoutingKeyPattern, StreamFilter
 from cairn.web.api_bridge import permitted
 from cairn.web.context import WebContext
 from cairn.web.session import visitor

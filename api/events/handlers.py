@@ -24,7 +24,7 @@ from cairn.api.call import Call
 from cairn.api.endpoints import Service
 from cairn.api.errors import InvalidRequestArguments
 from cairn.api.events.context import EventsContext
-from cairn.consumers.event_stream import Position, RoutingKeyPattern, StreamFilter
+from cairn.domain.pulse_routing import Position, RoutingKeyPattern, StreamFilter
 
 HEARTBEAT_SECONDS = 15.0
 ALL_EXCHANGES = "*"

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from cairn.consumers.event_stream import RoutingKeyPattern
+from cairn.domain.pulse_routing import RoutingKeyPattern
 
 
 def reference(pattern: str, key: str) -> bool:
