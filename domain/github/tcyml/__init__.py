@@ -142,7 +142,9 @@ class GithubEvent:
         ``pull-request`` (pull request, issue comment), ``pull-request-untrusted`` (``untrusted`` pull request),
         ``release:ACTION`` (release; ``published`` when the body has no action), ``rerun`` (check_run).
         """
-        raise NotImplementedError
+        from cairn.domain.github.tcyml import events
+
+        return events.role(self, untrusted)
 
     @property
     def variables(self) -> dict[str, Any]:
@@ -154,16 +156,22 @@ class GithubEvent:
         ``pr_title``, ``pr_number``, ``pr_url``; a comment adds ``comment``. Release: ``release_name``
         (the tag when the release has no name), ``tag``. ``revision`` is absent while ``sha`` is unknown.
         """
-        raise NotImplementedError
+        from cairn.domain.github.tcyml import events
+
+        return events.variables(self)
 
     def with_sha(self, sha: str) -> GithubEvent:
         """The same event with its head sha resolved (a release's ``target_commitish``)."""
-        raise NotImplementedError
+        from cairn.domain.github.tcyml import events
+
+        return events.with_sha(self, sha)
 
     def with_pull_request(self, pull_request: Mapping[str, Any]) -> GithubEvent:
         """An issue comment completed with its pull request (GitHub's ``GET /pulls/N``), as Taskcluster does:
         ``body.pull_request`` and ``body.taskcluster_comment`` set, sha/branch/title/people from the PR."""
-        raise NotImplementedError
+        from cairn.domain.github.tcyml import events
+
+        return events.with_pull_request(self, pull_request)
 
 
 def interpret(event_name: str, body: Mapping[str, Any]) -> GithubEvent | None:
@@ -176,12 +184,16 @@ def interpret(event_name: str, body: Mapping[str, Any]) -> GithubEvent | None:
     check_run → ``tasks_for`` None (check_run rerequested by a non-bot sender sets ``rerun``).
     Raises ``ValueError`` for a body that lacks what its event must carry (a malformed delivery).
     """
-    raise NotImplementedError
+    from cairn.domain.github.tcyml import events
+
+    return events.interpret(event_name, body)
 
 
 def skip_ci(event: GithubEvent) -> bool:
     """``[skip ci]`` or ``[ci skip]`` (any case) in the head commit message of a push or a pull request's title."""
-    raise NotImplementedError
+    from cairn.domain.github.tcyml import events
+
+    return events.skip_ci(event)
 
 
 @dataclass(frozen=True)
@@ -205,7 +217,9 @@ def read_policy(text: str | None, fetch_file: FetchFile | None = None) -> Policy
     and no ``policy`` of its own, the referenced file's policy applies (fetched with ``fetch_file``;
     without ``fetch_file``, or if it fails, the default).
     """
-    raise NotImplementedError
+    from cairn.domain.github.tcyml import policy
+
+    return policy.read_policy(text, fetch_file)
 
 
 @dataclass(frozen=True)
@@ -223,28 +237,38 @@ class Decision:
 def pull_request_trusted(event: GithubEvent, is_collaborator: Callable[[str], bool]) -> bool:
     """Taskcluster's rule: the opener is a collaborator, and the head repository's owner is one too or
     is the base repository's owner. ``is_collaborator(login)`` asks GitHub."""
-    raise NotImplementedError
+    from cairn.domain.github.tcyml import policy
+
+    return policy.pull_request_trusted(event, is_collaborator)
 
 
 def pull_request_decision(policy: Policy, event: GithubEvent, trusted: bool) -> Decision:
     """public: build; public_restricted: build, untrusted when not ``trusted``; collaborators(_quiet): build
     only when ``trusted`` — ``collaborators`` comments when it refuses an ``opened`` pull request."""
-    raise NotImplementedError
+    from cairn.domain.github.tcyml import policy as policies
+
+    return policies.pull_request_decision(policy, event, trusted)
 
 
-def comment_decision(policy: Policy, commenter_is_collaborator: bool) -> Decision:
+def comment_decision(policy: Policy, commenter_is_collaborator: bool, commenter: str | None = None) -> Decision:
     """``/taskcluster`` comments: build (trusted role) when ``allowComments: collaborators`` and the commenter is one."""
-    raise NotImplementedError
+    from cairn.domain.github.tcyml import policy as policies
+
+    return policies.comment_decision(policy, commenter_is_collaborator, commenter)
 
 
 def error_comment(error: BaseException | str) -> str:
     """The Markdown comment Taskcluster posts for an error (``<details>`` with "Uh oh! Looks like an error!")."""
-    raise NotImplementedError
+    from cairn.domain.github.tcyml import policy
+
+    return policy.error_comment(error)
 
 
 def comment_body(summary: str, details: str) -> str:
     """Taskcluster's comment layout: a ``<details>`` block with ``summary`` and Markdown ``details``."""
-    raise NotImplementedError
+    from cairn.domain.github.tcyml import policy
+
+    return policy.comment_body(summary, details)
 
 
 @dataclass(frozen=True)
@@ -302,4 +326,9 @@ def render(
     (Cairn's keys win). v2 is the trigger format (``onPush``, ``onPullRequest``, ``onRelease``,
     ``onCustomTrigger``). Raises ``ConfigError``.
     """
-    raise NotImplementedError
+    from cairn.domain.github.tcyml import rendering
+
+    return rendering.render(
+        text, event, root_url=root_url, now=now, fetch_file=fetch_file, untrusted=untrusted,
+        comment=comment, task_group_id=task_group_id, id_seed=id_seed,
+    )
