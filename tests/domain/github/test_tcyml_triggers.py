@@ -75,7 +75,7 @@ def test_a_push_to_the_default_branch_runs_on_push():
     [(task_id, task)] = rendered.tasks
     assert task == {
         "schedulerId": "taskcluster-github", "taskGroupId": task_id, "created": NOW_ISO,
-        "taskQueueId": "proj-redo/ci", "provisionerId": "ignored-by-nobody",
+        "deadline": "2026-03-05T05:06:07.890Z", "taskQueueId": "proj-redo/ci", "provisionerId": "ignored-by-nobody",
         "payload": {"image": "python:3.12", "maxRunTime": 600, "command": [
             "sh", "-c", f"git clone {REPO} r && cd r && git checkout {SHA} && make master"]},
         "metadata": {"owner": "21031067+Codertocat@users.noreply.github.com",
@@ -202,3 +202,9 @@ def test_schema_errors(text, words):
 
 def test_x_keys_hold_anything():
     assert render("version: 2\nx-anchors: {a: [1, 2]}\nx-other: 3\n", event("push.none.4")).tasks == []
+
+
+def test_a_task_without_a_deadline_gets_one_day():
+    text = "version: 2\nonPush:\n  - {metadata: {name: a}}\n  - {deadline: '2026-03-04T06:00:00.000Z'}\n"
+    deadlines = [t["deadline"] for _, t in render(text, event("push.none.4")).tasks]
+    assert deadlines == ["2026-03-05T05:06:07.890Z", "2026-03-04T06:00:00.000Z"]
