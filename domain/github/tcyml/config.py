@@ -77,7 +77,7 @@ def _validators() -> dict[int, Draft7Validator]:
     return {version: Draft7Validator(documents[uri], registry=registry) for version, uri in SCHEMAS.items()}
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
     """YAML as JSON-minded tools read it: a date stays the text written (JSON has no dates)."""
 
 

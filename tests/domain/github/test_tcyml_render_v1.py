@@ -284,7 +284,7 @@ def test_error_text_is_a_comment():
     ("version: 1\ntasks: [{x: !!binary aGVsbG8=}]\n", "is a YAML bytes"),
     ("version: 1\ntasks: [{x: !!set {a}}]\n", "is a YAML set"),
     ("version: 1\ntasks: [{x: !!python/object:os.system {}}]\n", "could not determine a constructor"),
-    ("version: 1\ntasks: [{x: " + "[" * 1000 + "]" * 1000 + "}]\n", "nested too deeply"),
+    ("version: 1\ntasks: [{x: " + "[" * 1000 + "]" * 1000 + "}]\n", "`.taskcluster.yml`"),
     ("version: 1\na: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
      "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
      "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n",
