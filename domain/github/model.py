@@ -132,6 +132,9 @@ class GithubBuild(CairnAggregate):
         self.created = created
         self.updated = created
         self.state = "pending"
+        #: The routes of the group's first task once its tasks are created (``None`` before).
+        self.routes: list[str] | None = None
+        self.task_ids: list[str] = []
 
     def same_creation(self, **fields: Any) -> bool:
         """Whether a creation request with these fields is the one already recorded."""
@@ -140,6 +143,19 @@ class GithubBuild(CairnAggregate):
     @property
     def finished(self) -> bool:
         return self.state in FINISHED_BUILD_STATES
+
+    def tasks_created(self, task_ids: list[str], routes: list[str]) -> bool:
+        """The group's tasks were created (announced on task-group-creation-requested,
+        with ``routes`` as CCs); False (no event) if that was recorded already."""
+        if self.routes is not None:
+            return False
+        self._tasks_created(task_ids=task_ids, routes=routes)
+        return True
+
+    @event("TasksCreated")
+    def _tasks_created(self, task_ids: list[str], routes: list[str]) -> None:
+        self.task_ids = list(task_ids)
+        self.routes = list(routes)
 
     def change_state(self, state: str, updated: str) -> bool:
         """Move to ``state``; False (no event) if the build is in it already."""

@@ -6,7 +6,8 @@ Who calls what:
   once a delivery's signature is verified; nothing else happens in the request;
 - the consumer that turns deliveries into task groups (``consumers/github``)
   reads :meth:`delivery`, calls :meth:`record_build` for each task group it
-  creates and :meth:`record_delivery_handled` once it is done with a
+  is about to create, :meth:`record_build_tasks_created` once its tasks are,
+  and :meth:`record_delivery_handled` once it is done with a
   delivery (so a restart does nothing twice);
 - the reporter (``consumers/github``) calls :meth:`set_build_state` as the
   task group resolves, and :meth:`request_status` / :meth:`request_comment`
@@ -184,6 +185,21 @@ class GithubService:
             build = GithubBuild(created=iso(created), **fields)
             self.log.save(build)
             return build
+
+        return self.log.command(record)
+
+    def record_build_tasks_created(self, task_group_id: str, task_ids: list[str], routes: list[str]) -> bool:
+        """The build's tasks are created; ``routes`` are the first task's (Taskcluster CCs
+        task-group-creation-requested to them). False if this was recorded already."""
+
+        def record() -> bool:
+            build = self.build(task_group_id)
+            if build is None:
+                raise NotFound(f"no GitHub build for task group {task_group_id}")
+            if not build.tasks_created(task_ids, routes):
+                return False
+            self.log.save(build)
+            return True
 
         return self.log.command(record)
 
