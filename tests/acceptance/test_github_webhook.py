@@ -19,6 +19,7 @@ from tests.acceptance.github_deliveries import (
     github_signature,
 )
 from tests.acceptance.hooks_helpers import raw_event_rows
+from tests.acceptance.test_event_stream import read_events
 
 
 @pytest.fixture
@@ -150,3 +151,17 @@ def test_deliveries_are_answered_in_milliseconds(server):
         times.append(time.perf_counter() - started)
     # Generous bound on a shared machine; the figure seen here is a few milliseconds.
     assert statistics.median(times) < 0.5, times
+
+
+def test_recorded_deliveries_are_announced_on_the_github_exchanges(server):
+    push, pull_request = delivery_id(), delivery_id()
+    assert deliver(server.root_url, "ping", example("ping.none.0")).status_code == 204
+    assert deliver(server.root_url, "push", example("push.none.4"), push).status_code == 204
+    assert deliver(server.root_url, "pull_request", example("pull_request.opened.1"), pull_request).status_code == 204
+    query = ("?exchange=exchange/taskcluster-github/v1/push&exchange=exchange/taskcluster-github/v1/pull-request"
+             "&from=0")
+    events = read_events(server, 2, query)
+    assert [(e["data"]["exchange"], e["data"]["routingKey"], e["data"]["payload"]["eventId"]) for e in events] == [
+        ("exchange/taskcluster-github/v1/push", "primary.Codertocat.Hello-World", push),
+        ("exchange/taskcluster-github/v1/pull-request", "primary.Codertocat.Hello-World.opened", pull_request),
+    ]
