@@ -152,6 +152,10 @@ class GithubReadModel(ReadModel):
             },
         )
 
+    def recent_builds(self, limit: int) -> list[dict[str, Any]]:
+        """The most recently updated builds, newest first."""
+        return self._rows("recent_github_builds", {"limit": limit})
+
     def pending_builds(
         self, organization: str, repository: str, sha: str | None = None, pull_request_number: int | None = None
     ) -> list[dict[str, Any]]:
