@@ -123,6 +123,9 @@ class GithubService:
             return current if current is not None and current.uninstall(installation_id) else None
         if kind == "installed":
             selection, repositories = change["repository_selection"], change["repositories"]
+            if repositories is None:  # an action whose payload lists none (unsuspend): those known
+                same = current is not None and current.installation_id == installation_id
+                repositories = list(current.repositories) if same else []
         elif kind == "repositories":
             same = current is not None and not current.removed and current.installation_id == installation_id
             before = set(current.repositories) if same else set()
