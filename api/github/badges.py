@@ -19,6 +19,7 @@ from cairn.api.call import Call
 from cairn.api.endpoints import Endpoints
 from cairn.api.errors import ResourceNotFound
 from cairn.api.github.context import GithubContext
+from cairn.api.github.names import BRANCH
 from cairn.domain.github.webhook_events import sanitize_github_field
 
 endpoints = Endpoints()
@@ -62,6 +63,9 @@ def _latest(call: Call[GithubContext]) -> dict[str, Any] | None:
 @endpoints.endpoint(
     "badge", "GET", "/repository/<owner>/<repo>/<branch>/badge.svg", title="Latest Build Status Badge",
     category="Github Service", scopes="github:get-badge:<owner>:<repo>:<branch>", stability="experimental",
+    params=BRANCH, responses={
+        "200": {"description": "The badge", "content": {"image/svg+xml": {"schema": {"type": "string"}}}},
+    },
 )
 def badge(call: Call[GithubContext]) -> Response:
     """An SVG badge of the state of the branch's latest build."""
@@ -86,6 +90,7 @@ def badge(call: Call[GithubContext]) -> Response:
 @endpoints.endpoint(
     "latest", "GET", "/repository/<owner>/<repo>/<branch>/latest", title="Latest Status for Branch",
     category="Github Service", scopes="github:latest-status:<owner>:<repo>:<branch>",
+    params=BRANCH, responses={"302": {"description": "To the page of the latest build's task group"}},
 )
 def latest(call: Call[GithubContext]) -> Response:
     """A redirect to the page of the task group of the branch's latest build."""
