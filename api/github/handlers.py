@@ -89,7 +89,9 @@ def builds(call: Call[GithubContext]) -> dict[str, Any]:
 )
 def cancel_builds(call: Call[GithubContext]) -> dict[str, Any]:
     """Cancel the task groups of every unfinished build of the repository, for one revision or pull
-    request if given; ``ResourceNotFound`` when there is none."""
+    request if given; ``ResourceNotFound`` when there is none. A build whose task group was never
+    created (creating its tasks failed) is cancelled too, where Taskcluster answers InputError
+    and leaves it pending for good."""
     context = call.context
     organization, repository = call.params["owner"], call.params["repo"]
     filters = _filters(call, organization, repository)
@@ -104,8 +106,8 @@ def cancel_builds(call: Call[GithubContext]) -> dict[str, Any]:
             context.scoped_queue.cancel_task_group(scopes, group, now, call.client_id, who="The github service")
         except Refused as e:
             raise (InsufficientScopes if e.code == "InsufficientScopes" else InputError)(e.message) from None
-        except NotFound as e:
-            raise InputError(e.message) from None
+        except NotFound:
+            pass  # its tasks were never created: nothing runs, the build is cancelled all the same
         context.service.cancel_build(group, now)
     cancelled = [context.reads.build(row["task_group_id"]) or row for row in pending]
     return {"builds": [build_json(row) for row in cancelled]}

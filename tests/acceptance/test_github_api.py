@@ -155,7 +155,9 @@ def test_cancel_builds_cancels_the_unfinished_task_groups_of_a_revision(server, 
 
     refused = failure(github.cancelBuilds, OWNER, REPO, query={"sha": sha("a")})
     assert (refused.status_code, refused.body["code"]) == (404, "ResourceNotFound")
-    assert [x["taskGroupId"] for x in github.cancelBuilds(OWNER, REPO)["builds"]] == [group2]
+    never_created = record_build(runtime, 4, sha=sha("b"))  # creating its tasks failed
+    cancelled = github.cancelBuilds(OWNER, REPO)["builds"]
+    assert [(x["taskGroupId"], x["state"]) for x in cancelled] == [(group2, "cancelled"), (never_created, "cancelled")]
     assert queue.status(task2)["status"]["state"] == "exception"
 
 
