@@ -20,6 +20,7 @@ from cairn.api.github.context import GithubContext
 from cairn.api.github.names import ISSUE, OWNER_REPO, SHA
 from cairn.api.pagination import page
 from cairn.domain.errors import NotFound
+from cairn.domain.github.webhook_events import sanitize_github_field
 from cairn.domain.timestamps import utcnow
 from cairn.projections.github.views import build_json
 from cairn.scoped_queue import Refused
@@ -93,12 +94,12 @@ def cancel_builds(call: Call[GithubContext]) -> dict[str, Any]:
     created (creating its tasks failed) is cancelled too, where Taskcluster answers InputError
     and leaves it pending for good."""
     context = call.context
-    organization, repository = call.params["owner"], call.params["repo"]
-    filters = _filters(call, organization, repository)
-    pending = context.reads.pending_builds(organization, repository, **filters)
+    owner, repo = call.params["owner"], call.params["repo"]
+    filters = _filters(call, owner, repo)
+    pending = context.reads.pending_builds(sanitize_github_field(owner), sanitize_github_field(repo), **filters)
     if not pending:
         raise ResourceNotFound("No cancellable builds found")
-    scopes = [s.format(organization=organization, repository=repository) for s in CANCEL_SCOPES]
+    scopes = [s.format(organization=owner, repository=repo) for s in CANCEL_SCOPES]
     now = utcnow()
     for row in pending:
         group = row["task_group_id"]

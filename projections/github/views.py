@@ -1,7 +1,8 @@
 """The github views, folded from GithubBuild and GithubRequest events in the transaction that records them.
 
 - ``github_builds``: one row per build, as the builds endpoint lists it and
-  cancelBuilds, badge and latest look it up;
+  cancelBuilds, badge and latest look it up, with the owner and repository
+  written as Taskcluster writes them (``.`` as ``%``);
 - ``github_build_states``: every state each build entered, when and by whom:
   a build's full history, beside the aggregate's own events;
 - ``github_requests``: each request to GitHub and where it stands; the
@@ -17,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from cairn.domain.github.model import BUILD_PREFIX, REQUEST_PREFIX, GithubBuild, GithubRequest
+from cairn.domain.github.webhook_events import sanitize_github_field
 from cairn.domain.timestamps import iso
 from cairn.projections.projection import Projection
 from cairn.projections.read_model import ReadModel
@@ -49,8 +51,8 @@ class GithubViews(Projection):
             "insert_github_build",
             {
                 "task_group_id": e.task_group_id,
-                "organization": e.organization,
-                "repository": e.repository,
+                "organization": sanitize_github_field(e.organization),
+                "repository": sanitize_github_field(e.repository),
                 "sha": e.sha,
                 "event_type": e.event_type,
                 "event_id": e.event_id,
