@@ -20,7 +20,6 @@ from cairn.api.endpoints import Endpoints
 from cairn.api.errors import ResourceNotFound
 from cairn.api.github.context import GithubContext
 from cairn.api.github.names import BRANCH
-from cairn.domain.github.webhook_events import sanitize_github_field
 
 endpoints = Endpoints()
 
@@ -57,7 +56,7 @@ def badge_svg(state: str) -> str:
 
 def _latest(call: Call[GithubContext]) -> dict[str, Any] | None:
     owner, repo, branch = call.params["owner"], call.params["repo"], call.params["branch"]
-    return call.context.reads.latest_build(sanitize_github_field(owner), sanitize_github_field(repo), branch)
+    return call.context.reads.latest_build(owner, repo, branch)
 
 
 @endpoints.endpoint(

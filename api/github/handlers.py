@@ -20,7 +20,6 @@ from cairn.api.github.context import GithubContext
 from cairn.api.github.names import ISSUE, OWNER_REPO, SHA
 from cairn.api.pagination import page
 from cairn.domain.errors import NotFound
-from cairn.domain.github.webhook_events import sanitize_github_field
 from cairn.domain.timestamps import utcnow
 from cairn.projections.github.views import build_json
 from cairn.scoped_queue import Refused
@@ -96,7 +95,7 @@ def cancel_builds(call: Call[GithubContext]) -> dict[str, Any]:
     context = call.context
     owner, repo = call.params["owner"], call.params["repo"]
     filters = _filters(call, owner, repo)
-    pending = context.reads.pending_builds(sanitize_github_field(owner), sanitize_github_field(repo), **filters)
+    pending = context.reads.pending_builds(owner, repo, **filters)
     if not pending:
         raise ResourceNotFound("No cancellable builds found")
     scopes = [s.format(organization=owner, repository=repo) for s in CANCEL_SCOPES]

@@ -122,6 +122,10 @@ class GithubViews(Projection):
         )
 
 
+def _written(name: str | None) -> str | None:
+    return None if name is None else sanitize_github_field(name)
+
+
 def build_json(row: dict[str, Any]) -> dict[str, Any]:
     """A build as the builds and cancelBuilds endpoints give it."""
     build = {
@@ -145,12 +149,17 @@ class GithubReadModel(ReadModel):
         self, after: tuple[str, str], limit: int, organization: str | None = None, repository: str | None = None,
         sha: str | None = None, pull_request_number: int | None = None,
     ) -> list[dict[str, Any]]:
-        """One page of builds, least recently updated first, after (updated, taskGroupId)."""
+        """One page of builds, least recently updated first, after (updated, taskGroupId).
+
+        Owners and repositories are matched as the view writes them, whether given
+        as GitHub names them (``my.org``) or as Taskcluster writes them (``my%org``).
+        """
         return self._rows(
             "github_builds_page",
             {
-                "after_updated": after[0], "after_id": after[1], "limit": limit, "organization": organization,
-                "repository": repository, "sha": sha, "pull_request_number": pull_request_number,
+                "after_updated": after[0], "after_id": after[1], "limit": limit,
+                "organization": _written(organization), "repository": _written(repository), "sha": sha,
+                "pull_request_number": pull_request_number,
             },
         )
 
@@ -163,13 +172,14 @@ class GithubReadModel(ReadModel):
     ) -> list[dict[str, Any]]:
         return self._rows(
             "pending_github_builds",
-            {"organization": organization, "repository": repository, "sha": sha,
+            {"organization": _written(organization), "repository": _written(repository), "sha": sha,
              "pull_request_number": pull_request_number},
         )
 
     def latest_build(self, organization: str, repository: str, branch: str) -> dict[str, Any] | None:
         return self._one(
-            "latest_github_build", {"organization": organization, "repository": repository, "branch": branch}
+            "latest_github_build",
+            {"organization": _written(organization), "repository": _written(repository), "branch": branch},
         )
 
     def build(self, task_group_id: str) -> dict[str, Any] | None:
