@@ -20,12 +20,11 @@ service, which refuses to finish an upload whose data does not match and
 hands the hashes to every downloader; :attr:`RunArtifacts.uploaded` keeps
 them, for the chain of trust (``worker/chain_of_trust.py``). A declared
 artifact's content type is its ``contentType``, or else is guessed from the
-file's name (:func:`content_type_for`).
+file's name (``worker/content_types.py``).
 """
 
 from __future__ import annotations
 
-import mimetypes
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -36,10 +35,12 @@ import taskcluster.aio
 import taskcluster.aio.upload
 from taskcluster.exceptions import TaskclusterFailure
 
+from cairn.worker.content_types import content_type_for
+from cairn.worker.upload_hashes import HashRecordingObjects
+
 LIVE_LOG = "public/logs/live.log"
 BACKING_LOG = "public/logs/live_backing.log"
 LOG_CONTENT_TYPE = "text/plain; charset=utf-8"
-DEFAULT_CONTENT_TYPE = "application/octet-stream"
 #: What an upload can fail with, short of a bug.
 UPLOAD_ERRORS = (TaskclusterFailure, aiohttp.ClientError, OSError)
 
@@ -107,7 +108,7 @@ class RunArtifacts:
 
     async def _upload_file(self, name: str, path: Path, content_type: str, expires: str) -> None:
         created = await self._create(name, {"storageType": "object", "expires": expires, "contentType": content_type})
-        objects = _HashRecording(taskcluster.aio.Object(
+        objects = HashRecordingObjects(taskcluster.aio.Object(
             {"rootUrl": self.root_url, "credentials": created["credentials"]}, session=self.session
         ))
         with path.open("rb") as f:
@@ -124,44 +125,6 @@ class RunArtifacts:
             )
         await self.queue().finishArtifact(self.task_id, self.run_id, name, {"uploadId": created["uploadId"]})
         self.uploaded[name] = objects.hashes["sha256"]
-
-
-class _HashRecording:
-    """The object service as the upload helper sees it, keeping the hashes it declares on finishing."""
-
-    def __init__(self, objects: taskcluster.aio.Object):
-        self.objects = objects
-        self.hashes: dict[str, str] = {}
-
-    async def createUpload(self, *args: Any, **kwargs: Any) -> Any:
-        return await self.objects.createUpload(*args, **kwargs)
-
-    async def finishUpload(self, name: str, request: dict[str, Any]) -> Any:
-        self.hashes = dict(request["hashes"])
-        return await self.objects.finishUpload(name, request)
-
-
-#: Content types by file extension that ``mimetypes`` does not know, or guesses
-#: from an extension it takes for an encoding (``.gz``).
-CONTENT_TYPES = {
-    ".log": "text/plain",
-    ".jsonl": "application/jsonl",
-    ".gz": "application/gzip",
-    ".tgz": "application/gzip",
-    ".bz2": "application/x-bzip2",
-    ".xz": "application/x-xz",
-    ".zst": "application/zstd",
-    ".br": "application/x-brotli",
-}
-
-
-def content_type_for(filename: str) -> str:
-    """An artifact's content type from its file name, by its last extension."""
-    extension = Path(filename).suffix.lower()
-    if extension in CONTENT_TYPES:
-        return CONTENT_TYPES[extension]
-    guessed, encoding = mimetypes.guess_type("artifact" + extension, strict=False)
-    return (guessed if encoding is None else None) or DEFAULT_CONTENT_TYPE
 
 
 def files_of(artifact: dict[str, Any], workdir: Path) -> list[tuple[str, Path]]:

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from cairn.worker import chain_of_trust
-from cairn.worker.task_artifacts import content_type_for
+from cairn.worker.content_types import content_type_for
 
 
 def test_a_generated_key_is_generic_workers_format_and_signs_what_its_public_key_verifies(tmp_path):
