@@ -21,13 +21,17 @@ from typing import Any
 import click
 
 from cairn.cli_output import CairnCommand, api, json_option, print_json, taskcluster_options
-from cairn.worker import chain_of_trust
+
+# cairn.worker.chain_of_trust (cryptography, the asynchronous client) is imported
+# by the commands that use it: every `cairn` command loads this module.
 
 DOWNLOAD_TIMEOUT = 60
 
 
 def generate_signing_key(path: str) -> None:
     """Write a new key to ``path`` and print its public key (base64), as generic-worker does."""
+    from cairn.worker import chain_of_trust
+
     try:
         public = chain_of_trust.generate_key(path)
     except FileExistsError:
@@ -105,6 +109,8 @@ def _check_data(report: Report, fetched: Fetched, signed: str | None) -> None:
 
 
 def verify(task_id: str, run_id: int | None, key: Any) -> Report:
+    from cairn.worker import chain_of_trust
+
     queue = api("queue")
     status = queue.status(task_id)["status"]
     if not status["runs"]:
@@ -166,6 +172,8 @@ def verify_task(task_id: str, run_id: int | None, public_key: str | None, worker
     every artifact it lists must have the signed sha256, both in the object
     service's record and in the data downloaded now.
     """
+    from cairn.worker import chain_of_trust
+
     if (public_key is None) == (worker_key is None):
         raise click.UsageError("give the worker's key: --public-key FILE or --worker-key FILE")
     try:

@@ -38,6 +38,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from cairn.worker.task_artifacts import LOG_CONTENT_TYPE, UPLOAD_ERRORS
+
 DOCUMENT = "public/chain-of-trust.json"
 SIGNATURE = "public/chain-of-trust.json.sig"
 CERTIFIED_LOG = "public/logs/certified.log"
@@ -192,8 +194,6 @@ async def publish(run: Any, log_path: Path, say: Callable[[str], None]) -> bool:
     ``run`` is the :class:`~cairn.worker.task_run.TaskRun`, whose declared
     artifacts are uploaded already.
     """
-    from cairn.worker.task_artifacts import LOG_CONTENT_TYPE, UPLOAD_ERRORS
-
     worker = run.worker
     directory: Path = run.directory
     try:
