@@ -7,7 +7,9 @@ uploaded, with three more artifacts, as generic-worker's chain of trust:
 - ``public/chain-of-trust.json``: the task definition, ``taskId``,
   ``runId``, ``workerGroup``, ``workerId``, ``environment`` and, under
   ``artifacts``, the ``sha256`` of every artifact the run uploaded (the
-  certified log included), with ``chainOfTrustVersion`` 1;
+  certified log included), with ``chainOfTrustVersion`` 1 — and beneath
+  them whatever the task wrote to ``chain-of-trust-additional-data.json``
+  in its working directory, as generic-worker merges it;
 - ``public/chain-of-trust.json.sig``: the detached ed25519 signature of the
   exact bytes of ``chain-of-trust.json``, made with the worker's key.
 
@@ -46,6 +48,8 @@ CERTIFIED_LOG = "public/logs/certified.log"
 #: Artifact names the feature publishes itself; a payload may not declare them.
 RESERVED = (DOCUMENT, SIGNATURE, CERTIFIED_LOG)
 FEATURE_NAME = "Chain of Trust"
+#: A file the task may write in its working directory: JSON merged into the document.
+ADDITIONAL_DATA = "chain-of-trust-additional-data.json"
 VERSION = 1
 
 
@@ -114,8 +118,12 @@ def public_key_of_signing_key(path: str | os.PathLike[str]) -> Ed25519PublicKey:
 
 
 def document(task: dict[str, Any], task_id: str, run_id: int, worker_group: str, worker_id: str,
-             environment: dict[str, Any], hashes: dict[str, str]) -> bytes:
-    """The bytes of ``chain-of-trust.json``, which are what is signed."""
+             environment: dict[str, Any], hashes: dict[str, str], additional: dict[str, Any] | None = None) -> bytes:
+    """The bytes of ``chain-of-trust.json``, which are what is signed.
+
+    ``additional`` is what the task asked to add (:data:`ADDITIONAL_DATA`), merged in
+    underneath: where both have a value, the worker's wins.
+    """
     data = {
         "chainOfTrustVersion": VERSION,
         "artifacts": {name: {"sha256": sha256} for name, sha256 in sorted(hashes.items())},
@@ -126,7 +134,31 @@ def document(task: dict[str, Any], task_id: str, run_id: int, worker_group: str,
         "workerId": worker_id,
         "environment": environment,
     }
-    return json.dumps(data, indent=2, ensure_ascii=False).encode()
+    return json.dumps(_merged(additional or {}, data), indent=2, ensure_ascii=False).encode()
+
+
+def _merged(under: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(under)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merged(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def additional_data(workdir: Path) -> dict[str, Any] | None:
+    """The task's own additions to its chain of trust, if it wrote any (ValueError if they are not an object)."""
+    path = workdir / ADDITIONAL_DATA
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{ADDITIONAL_DATA} cannot be read as JSON: {e}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{ADDITIONAL_DATA} must hold a JSON object")
+    return data
 
 
 def sign(key: Ed25519PrivateKey, data: bytes) -> bytes:
@@ -202,13 +234,16 @@ async def publish(run: Any, log_path: Path, say: Callable[[str], None]) -> bool:
         await run.artifacts.upload_file(CERTIFIED_LOG, certified, LOG_CONTENT_TYPE)
         listed = len(run.artifacts.uploaded)
         data = document(run.task, run.task_id, run.run_id, worker.worker_group, worker.worker_id,
-                        environment(), run.artifacts.uploaded)
+                        environment(), run.artifacts.uploaded, additional_data(run.workdir))
         (directory / "chain-of-trust.json").write_bytes(data)
         await run.artifacts.upload_file(DOCUMENT, directory / "chain-of-trust.json", "application/json")
         (directory / "chain-of-trust.json.sig").write_bytes(sign(worker.signing_key, data))
         await run.artifacts.upload_file(SIGNATURE, directory / "chain-of-trust.json.sig", "application/octet-stream")
     except UPLOAD_ERRORS as e:
         say(f"Chain of trust: upload failed: {e}")
+        return False
+    except ValueError as e:
+        say(f"Chain of trust: {e}")
         return False
     say(f"Chain of trust: {DOCUMENT} lists {listed} artifacts, signed in {SIGNATURE}")
     return True

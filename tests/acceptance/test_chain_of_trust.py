@@ -132,7 +132,9 @@ def signing_key(server: LiveServer, tmp_path: Path) -> tuple[Path, str]:
 
 TASK_SCRIPT = (
     "mkdir -p out/dist/sub && printf '{\"ok\": true}' > out/result.json && echo built > out/dist/build.log"
-    " && head -c 20000 /dev/urandom > out/dist/sub/blob.bin && echo 'a,b' > out/table.dat && echo done"
+    " && head -c 20000 /dev/urandom > out/dist/sub/blob.bin && echo 'a,b' > out/table.dat"
+    """ && echo '{"image": {"digest": "sha256:abc"}, "taskId": "forged"}' > chain-of-trust-additional-data.json"""
+    " && echo done"
 )
 DECLARED = [
     {"type": "file", "name": "public/result.json", "path": "out/result.json"},
@@ -160,6 +162,7 @@ def test_a_signed_run_verifies_and_fails_to_once_an_artifact_or_the_signature_is
     assert (cot["taskId"], cot["runId"], cot["workerGroup"], cot["workerId"]) == (task_id, 0, "tests", "w1")
     assert cot["task"] == queue.task(task_id)
     assert set(cot["environment"]) >= {"privateIpAddress", "instanceId", "instanceType", "region"}
+    assert cot["image"] == {"digest": "sha256:abc"}  # the task's additions, under the worker's own fields
     listed = {"public/result.json", "public/dist/build.log", "public/dist/sub/blob.bin", "public/table.csv",
               "public/logs/certified.log"}
     assert set(cot["artifacts"]) == listed

@@ -72,3 +72,19 @@ def test_a_payload_asking_for_a_chain_of_trust_needs_a_key_and_may_not_take_its_
 ])
 def test_content_types_by_file_name(name, expected):
     assert content_type_for(name) == expected
+
+
+def test_a_tasks_additional_data_is_merged_under_the_workers_fields(tmp_path):
+    assert chain_of_trust.additional_data(tmp_path) is None
+    (tmp_path / chain_of_trust.ADDITIONAL_DATA).write_text(
+        '{"taskId": "forged", "environment": {"region": "x", "image": "i"}, "extra": 1}'
+    )
+    additional = chain_of_trust.additional_data(tmp_path)
+    data = json.loads(chain_of_trust.document({}, "T", 0, "g", "w", {"region": ""}, {}, additional))
+    assert (data["taskId"], data["extra"], data["environment"]) == ("T", 1, {"region": "", "image": "i"})
+    (tmp_path / chain_of_trust.ADDITIONAL_DATA).write_text("[1, 2]")
+    with pytest.raises(ValueError, match="JSON object"):
+        chain_of_trust.additional_data(tmp_path)
+    (tmp_path / chain_of_trust.ADDITIONAL_DATA).write_text("{not json")
+    with pytest.raises(ValueError, match="cannot be read as JSON"):
+        chain_of_trust.additional_data(tmp_path)
