@@ -204,9 +204,13 @@ class QueueService:
         """Claim the next pending run and resolve it as ``outcome(task)`` says, in one commit.
 
         For work done inside Cairn (the built-in workers): a run is never left
-        claimed by a worker that stopped between the claim and the report.
+        claimed by a worker that stopped between the claim and the report. A
+        quarantined worker claims nothing, as with claimWork.
         """
         def claim_and_resolve() -> tuple[Task, int] | None:
+            worker = self.log.get(worker_key(task_queue_id, worker_group, worker_id))
+            if worker is not None and worker.quarantined_at(now):
+                return None
             for task_id, run_id in self.reads.take_pending(task_queue_id, 1):
                 self.reads.lock_task(task_id)
                 task = self.task(task_id)

@@ -86,3 +86,20 @@ def test_many_built_in_tasks_at_once_all_resolve_once(server):
         status = resolved(queue, task_id)
         assert status["state"] == ("completed" if i % 2 else "failed")
         assert len(status["runs"]) == 1
+
+
+def test_the_built_in_workers_are_listed_and_can_be_quarantined(server):
+    queue = server.client("queue")
+    assert resolved(queue, create(queue, "built-in/succeed"))["state"] == "completed"
+    worker = queue.getWorker("built-in", "succeed", "built-in", "succeed")
+    assert worker["recentTasks"] and worker["workerId"] == "succeed"
+
+    until = taskcluster.stringDate(taskcluster.fromNow("1 hour"))
+    queue.quarantineWorker("built-in", "succeed", "built-in", "succeed", {"quarantineUntil": until})
+    waiting = create(queue, "built-in/succeed")
+    time.sleep(1.5)
+    assert queue.status(waiting)["status"]["state"] == "pending"
+    now = taskcluster.stringDate(taskcluster.fromNow("0 seconds"))
+    queue.quarantineWorker("built-in", "succeed", "built-in", "succeed", {"quarantineUntil": now})
+    # No pending signal for a lifted quarantine: the built-in workers look again within seconds.
+    assert resolved(queue, waiting)["state"] == "completed"
