@@ -5,7 +5,7 @@ the rule). It looks for pending runs, resolves each with one command that
 claims and reports it in the same commit, and when there are none waits on
 the queues' pending signal — the one that wakes ``claimWork``, fed by this
 process's commits and, on PostgreSQL, by every other process's through
-``LISTEN`` — with a fallback re-check, so a lost wake-up delays work but
+``LISTEN``; watched, not counted as a waiting claimWork — with a fallback re-check, so a lost wake-up delays work but
 never strands it. Nothing is held in memory: pending runs stay in the
 pending queue until the commit that resolves them, so a restart, or a
 stand-by taking the lead on PostgreSQL, finds them all where they were.
@@ -46,9 +46,15 @@ class BuiltInWorkers:
         self.leadership = Leadership(conninfo, NAME)
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
+        self._arrived = asyncio.Event()
 
     def start(self) -> None:
+        self.pending.watch(self._wake)
         self._task = asyncio.create_task(self._loop(), name="cairn-built-in-workers")
+
+    def _wake(self, task_queue_ids: list[str]) -> None:
+        if any(queue in QUEUES for queue in task_queue_ids):
+            self._arrived.set()
 
     async def stop(self) -> None:
         self._stop.set()
@@ -60,12 +66,13 @@ class BuiltInWorkers:
         failures = 0
         while not self._stop.is_set():
             delay = RECHECK
-            seen = {queue: self.pending.generation(queue) for queue in QUEUES}
+            # Cleared before looking: work that arrives meanwhile sets it again.
+            self._arrived.clear()
             try:
                 if await run_in_threadpool(self.leadership.held):
                     if await run_in_threadpool(self.work_once) >= BATCH:
                         continue
-                    await self._until_pending(seen)
+                    await self._until_pending()
                     failures = 0
                     continue
             except Exception:
@@ -77,13 +84,11 @@ class BuiltInWorkers:
             except asyncio.TimeoutError:
                 pass
 
-    async def _until_pending(self, seen: dict[str, int]) -> None:
+    async def _until_pending(self) -> None:
         """Return when work may have arrived on a built-in queue, when stopping, or after RECHECK."""
-        waits = [asyncio.ensure_future(self.pending.wait(queue, generation, RECHECK))
-                 for queue, generation in seen.items()]
-        waits.append(asyncio.ensure_future(self._stop.wait()))
+        waits = [asyncio.ensure_future(self._arrived.wait()), asyncio.ensure_future(self._stop.wait())]
         try:
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(waits, timeout=RECHECK, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for waiting in waits:
                 waiting.cancel()
