@@ -189,6 +189,9 @@ def test_a_signed_run_verifies_and_fails_to_once_an_artifact_or_the_signature_is
     assert "verified" in verified.stderr + verified.stdout
     assert "FAIL" not in verified.stdout
     assert "ok   signature" in verified.stdout
+    # A priority changed since the run is no reason to doubt it.
+    queue.changeTaskPriority(task_id, {"newPriority": "highest"})
+    assert queue.task(task_id)["priority"] == "highest" != cot["task"]["priority"]
     as_json = cairn(server, "task", "verify", task_id, "--worker-key", str(key_path), "--json")
     assert as_json.returncode == 0, as_json.stderr
     report = json.loads(as_json.stdout)
