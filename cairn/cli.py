@@ -62,21 +62,34 @@ def serve(host: str, port: int, workers: int) -> None:
 
 
 @main.command()
-@click.option("--task-queue", "task_queue_id", required=True, metavar="PROVISIONER/WORKER_TYPE",
-              help="Task queue to claim from, <provisionerId>/<workerType>.")
+@click.option("--task-queue", "task_queue_id", default=None, metavar="PROVISIONER/WORKER_TYPE",
+              help="Task queue to claim from, <provisionerId>/<workerType>.  [required]")
 @click.option("--worker-group", default="local", show_default=True, help="workerGroup to claim as.")
 @click.option("--worker-id", default=None, help="workerId to claim as.  [default: this host's name]")
 @click.option("--capacity", default=1, show_default=True, type=click.IntRange(1, 32), help="Tasks to run at once.")
 @click.option("--work-dir", default=None, type=click.Path(file_okay=False),
               help="Where task directories are made.  [default: a new temporary directory]")
-def worker(task_queue_id: str, worker_group: str, worker_id: str | None, capacity: int, work_dir: str | None) -> None:
+@click.option("--ed25519-signing-key", "signing_key", default=None, type=click.Path(dir_okay=False),
+              help="Key that signs the chain of trust of tasks with features.chainOfTrust.")
+@click.option("--generate-key", "generate_key", default=None, type=click.Path(dir_okay=False),
+              help="Write a new ed25519 signing key to this file, print its public key, and exit.")
+def worker(task_queue_id: str | None, worker_group: str, worker_id: str | None, capacity: int, work_dir: str | None,
+           signing_key: str | None, generate_key: str | None) -> None:
     """Run the reference worker: claim tasks from a task queue and run them here.
 
     It uses only the queue's public API, with the root URL and credentials in
     TASKCLUSTER_ROOT_URL, TASKCLUSTER_CLIENT_ID and TASKCLUSTER_ACCESS_TOKEN;
     the task payload is described by /schemas/worker/v1/payload.json.
     SIGTERM stops it: running tasks resolve as exception/worker-shutdown.
+    The key files are generic-worker's: the base64 of the 32-byte ed25519 seed.
     """
+    if generate_key:
+        from cairn.cli_chain_of_trust import generate_signing_key
+
+        generate_signing_key(generate_key)
+        return
+    if task_queue_id is None:
+        raise click.UsageError("Missing option '--task-queue'.")
     try:
         from cairn.worker.worker import default_worker_id, run_worker
     except ImportError as e:
@@ -86,16 +99,18 @@ def worker(task_queue_id: str, worker_group: str, worker_id: str | None, capacit
     except ValueError as e:
         raise click.ClickException(str(e)) from None
     try:
-        run_worker(task_queue_id, worker_group, worker_id or default_worker_id(), capacity, work_dir)
+        run_worker(task_queue_id, worker_group, worker_id or default_worker_id(), capacity, work_dir, signing_key)
     except ValueError as e:
         raise click.ClickException(str(e)) from None
 
 
 from cairn.cli_admin import client, role, signin  # noqa: E402
+from cairn.cli_chain_of_trust import verify_task  # noqa: E402
 from cairn.cli_history import history, replay, show  # noqa: E402
 from cairn.cli_tasks import group, task  # noqa: E402
 
 main.add_command(task)
+task.add_command(verify_task)
 main.add_command(group)
 main.add_command(signin)
 main.add_command(client)

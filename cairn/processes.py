@@ -87,6 +87,12 @@ def _reaper(runtime: Runtime, conninfo: str | None) -> Reaper:
     return reaper
 
 
+def _built_in_workers(runtime: Runtime, conninfo: str | None) -> Any:
+    from cairn.consumers.built_in_workers import BuiltInWorkers
+
+    return BuiltInWorkers(runtime.queue, runtime.pending_signal, conninfo)
+
+
 def _no_channel(settings: Settings) -> str | None:
     if settings.smtp_url or settings.slack_token or (settings.matrix_base_url and settings.matrix_access_token):
         return None
@@ -114,6 +120,10 @@ PROCESSES: tuple[Process, ...] = (
     Process(
         "reaper", "lapsed claims, passed deadlines, expired tasks, artifacts, objects, index entries", leader=True,
         build=_reaper,
+    ),
+    Process(
+        "built-in-workers", "tasks on built-in/succeed and built-in/fail, resolved as they become pending",
+        leader=True, build=_built_in_workers,
     ),
     Process(
         "hook-scheduler", "hooks' schedules: each due time fired once, woken when a hook changes", leader=True,

@@ -18,7 +18,7 @@ import asyncio
 import logging
 import threading
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import psycopg
 
@@ -31,6 +31,7 @@ class PendingSignal:
     def __init__(self) -> None:
         self._generations: dict[str, int] = defaultdict(int)
         self._waiters: dict[str, set[asyncio.Future[None]]] = defaultdict(set)
+        self._watchers: list[Callable[[list[str]], None]] = []
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._listener: threading.Thread | None = None
@@ -59,7 +60,17 @@ class PendingSignal:
         """Thread-safe: work may have arrived on any queue."""
         self.notify(list(self._generations))
 
+    def watch(self, callback: Callable[[list[str]], None]) -> None:
+        """Call ``callback(task_queue_ids)`` on the event loop whenever work may have arrived on them.
+
+        For Cairn's own workers (the built-in workers): they are not claimWork calls, and are
+        not counted as waiting ones.
+        """
+        self._watchers.append(callback)
+
     def _wake(self, task_queue_ids: list[str]) -> None:
+        for watcher in self._watchers:
+            watcher(task_queue_ids)
         for queue in task_queue_ids:
             for waiter in self._waiters.pop(queue, set()):
                 if not waiter.done():

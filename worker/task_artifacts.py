@@ -14,11 +14,17 @@ uploaded as ``public/logs/live_backing.log`` and ``public/logs/live.log``
 becomes a ``link`` to it. The queue refuses to change an artifact's type
 except for exactly this (a link may replace a reference), which is also what
 Taskcluster's generic-worker does with its logs.
+
+Each upload declares the sha256 (and sha512) of the data to the object
+service, which refuses to finish an upload whose data does not match and
+hands the hashes to every downloader; :attr:`RunArtifacts.uploaded` keeps
+them, for the chain of trust (``worker/chain_of_trust.py``). A declared
+artifact's content type is its ``contentType``, or else is guessed from the
+file's name (``worker/content_types.py``).
 """
 
 from __future__ import annotations
 
-import mimetypes
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -29,10 +35,12 @@ import taskcluster.aio
 import taskcluster.aio.upload
 from taskcluster.exceptions import TaskclusterFailure
 
+from cairn.worker.content_types import content_type_for
+from cairn.worker.upload_hashes import HashRecordingObjects
+
 LIVE_LOG = "public/logs/live.log"
 BACKING_LOG = "public/logs/live_backing.log"
 LOG_CONTENT_TYPE = "text/plain; charset=utf-8"
-DEFAULT_CONTENT_TYPE = "application/octet-stream"
 #: What an upload can fail with, short of a bug.
 UPLOAD_ERRORS = (TaskclusterFailure, aiohttp.ClientError, OSError)
 
@@ -54,6 +62,8 @@ class RunArtifacts:
         self.root_url = root_url
         self.queue = queue
         self.session = session
+        #: The sha256 of every object artifact uploaded, by name.
+        self.uploaded: dict[str, str] = {}
 
     async def point_log_at(self, url: str) -> None:
         """Make ``public/logs/live.log`` a reference to the live log at ``url``."""
@@ -73,7 +83,7 @@ class RunArtifacts:
             expires = artifact.get("expires", self.expires)
             try:
                 for name, path in files_of(artifact, workdir):
-                    content_type = mimetypes.guess_type(path.name)[0] or DEFAULT_CONTENT_TYPE
+                    content_type = artifact.get("contentType") or content_type_for(path.name)
                     await self._upload_file(name, path, content_type, expires)
                     say(f"Uploaded artifact {name} ({path.stat().st_size} bytes, {content_type})")
             except ArtifactMissing as e:
@@ -89,14 +99,18 @@ class RunArtifacts:
                 say(f"Artifact {artifact['name']}: upload failed: {e}")
         return complete
 
+    async def upload_file(self, name: str, path: Path, content_type: str) -> None:
+        """Upload one file as an object artifact expiring with the task."""
+        await self._upload_file(name, path, content_type, self.expires)
+
     async def _create(self, name: str, request: dict[str, Any]) -> dict[str, Any]:
         return await self.queue().createArtifact(self.task_id, self.run_id, name, request)
 
     async def _upload_file(self, name: str, path: Path, content_type: str, expires: str) -> None:
         created = await self._create(name, {"storageType": "object", "expires": expires, "contentType": content_type})
-        objects = taskcluster.aio.Object(
+        objects = HashRecordingObjects(taskcluster.aio.Object(
             {"rootUrl": self.root_url, "credentials": created["credentials"]}, session=self.session
-        )
+        ))
         with path.open("rb") as f:
             await taskcluster.aio.upload.uploadFromFile(
                 projectId=created["projectId"],
@@ -110,6 +124,7 @@ class RunArtifacts:
                 file=f,
             )
         await self.queue().finishArtifact(self.task_id, self.run_id, name, {"uploadId": created["uploadId"]})
+        self.uploaded[name] = objects.hashes["sha256"]
 
 
 def files_of(artifact: dict[str, Any], workdir: Path) -> list[tuple[str, Path]]:

@@ -50,6 +50,7 @@ from taskcluster.exceptions import TaskclusterFailure, TaskclusterRestFailure
 
 from cairn.api.formats import checker as format_checker
 from cairn.domain.timestamps import parse_time
+from cairn.worker import chain_of_trust
 from cairn.worker.task_artifacts import UPLOAD_ERRORS, RunArtifacts
 from cairn.worker.task_proxy import TaskProxy
 
@@ -67,6 +68,8 @@ class WorkerIdentity:
     worker_group: str
     worker_id: str
     work_dir: Path
+    #: The ed25519 key that signs chains of trust (None: the feature is off).
+    signing_key: Any = None
 
 
 class TaskLog:
@@ -207,6 +210,11 @@ class TaskRun:
             for error in errors:
                 task_log.line("  " + error)
             return "exception", "malformed-payload"
+        refused = chain_of_trust.payload_problems(payload, self.worker.signing_key)
+        if refused:
+            for problem in refused:
+                task_log.line(problem)
+            return "exception", "malformed-payload"
         max_run_time = payload.get("maxRunTime", DEFAULT_MAX_RUN_TIME)
         proxy = None
         if payload.get("features", {}).get("taskclusterProxy"):
@@ -226,6 +234,8 @@ class TaskRun:
         else:
             task_log.line(f"Exit status {status} after {elapsed:.3f} s")
         uploaded = await self.artifacts.upload_declared(payload.get("artifacts", []), self.workdir, task_log.line)
+        if chain_of_trust.requested(payload):
+            uploaded = await chain_of_trust.publish(self, task_log.path, task_log.line) and uploaded
         if status == 0 and uploaded:
             return "completed", "completed"
         if status in payload.get("onExitStatus", {}).get("retry", []):

@@ -39,6 +39,7 @@ import taskcluster.aio
 from aiohttp import web
 from taskcluster.exceptions import TaskclusterFailure
 
+from cairn.worker.chain_of_trust import load_signing_key
 from cairn.worker.task_run import TaskRun, WorkerIdentity
 
 log = logging.getLogger("cairn.worker")
@@ -173,6 +174,7 @@ class Worker:
         worker_id: str,
         capacity: int,
         work_dir: Path,
+        signing_key: Any = None,
     ):
         self.options = options
         self.capacity = capacity
@@ -182,6 +184,7 @@ class Worker:
             worker_group=worker_group,
             worker_id=worker_id,
             work_dir=work_dir,
+            signing_key=signing_key,
         )
         self.live_logs = LiveLogServer()
         self.runs: dict[asyncio.Task[None], Any] = {}
@@ -278,9 +281,15 @@ def default_worker_id() -> str:
 
 
 def run_worker(
-    task_queue_id: str, worker_group: str, worker_id: str, capacity: int, work_dir: str | None
+    task_queue_id: str, worker_group: str, worker_id: str, capacity: int, work_dir: str | None,
+    signing_key_file: str | None = None,
 ) -> None:
-    """Run a worker until SIGTERM, with credentials from the TASKCLUSTER_* environment variables."""
+    """Run a worker until SIGTERM, with credentials from the TASKCLUSTER_* environment variables.
+
+    With ``signing_key_file``, tasks may ask for ``features.chainOfTrust``; a key that cannot be
+    read stops the worker before it claims anything.
+    """
+    signing_key = load_signing_key(signing_key_file) if signing_key_file else None
     options = taskcluster.optionsFromEnvironment()
     if not options.get("rootUrl"):
         raise ValueError("TASKCLUSTER_ROOT_URL is not set")
@@ -289,7 +298,7 @@ def run_worker(
     temporary = work_dir is None
     directory = Path(tempfile.mkdtemp(prefix="cairn-worker-") if temporary else work_dir).resolve()
     directory.mkdir(parents=True, exist_ok=True)
-    worker = Worker(options, task_queue_id, worker_group, worker_id, capacity, directory)
+    worker = Worker(options, task_queue_id, worker_group, worker_id, capacity, directory, signing_key)
     try:
         asyncio.run(worker.run())
     finally:

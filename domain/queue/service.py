@@ -197,6 +197,32 @@ class QueueService:
 
         return self._run(claim)
 
+    def claim_and_resolve(
+        self, task_queue_id: str, worker_group: str, worker_id: str,
+        outcome: Callable[[Task], tuple[str, str]], now: datetime,
+    ) -> tuple[Task, int] | None:
+        """Claim the next pending run and resolve it as ``outcome(task)`` says, in one commit.
+
+        For work done inside Cairn (the built-in workers): a run is never left
+        claimed by a worker that stopped between the claim and the report. A
+        quarantined worker claims nothing, as with claimWork.
+        """
+        def claim_and_resolve() -> tuple[Task, int] | None:
+            worker = self.log.get(worker_key(task_queue_id, worker_group, worker_id))
+            if worker is not None and worker.quarantined_at(now):
+                return None
+            for task_id, run_id in self.reads.take_pending(task_queue_id, 1):
+                self.reads.lock_task(task_id)
+                task = self.task(task_id)
+                task.claim(run_id, worker_group, worker_id, now, self.claim_timeout)
+                state, reason = outcome(task)
+                task.report(run_id, state, reason, now)
+                self._save(task, *self._after_resolution(task, now))
+                return task, run_id
+            return None
+
+        return self._run(claim_and_resolve)
+
     def claim_task(
         self, task_id: str, run_id: int, worker_group: str, worker_id: str, now: datetime
     ) -> Claim:

@@ -30,6 +30,7 @@ def test_the_table_names_every_process_and_its_lead():
         "task-indexer": True,
         "runs-analytics": True,
         "reaper": True,
+        "built-in-workers": True,
         "hook-scheduler": True,
         "hook-listener": True,
         "hook-amqp-listener": True,
@@ -43,7 +44,8 @@ def test_a_runtime_builds_every_process_it_has_settings_for(runtime):
     # No CAIRN_AMQP_URL in the tests' settings: nowhere to publish, so no publisher nor AMQP bindings;
     # no e-mail, Slack or Matrix, so no notification delivery.
     assert set(runtime.processes.runners) == {
-        "event-stream", "task-indexer", "runs-analytics", "reaper", "hook-scheduler", "hook-listener", "task-notifier",
+        "event-stream", "task-indexer", "runs-analytics", "reaper", "built-in-workers", "hook-scheduler",
+        "hook-listener", "task-notifier",
     }
     assert runtime.processes["task-indexer"] is runtime.task_indexer
     assert runtime.processes["reaper"] is runtime.reaper

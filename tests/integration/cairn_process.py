@@ -19,9 +19,13 @@ from tests.conftest import ROOT_TOKEN, SECRET_KEY
 
 
 def start_server(
-    database_url: str, data_dir: Path, port: int, serve_args: Sequence[str] = (), **settings: str
+    database_url: str, data_dir: Path, port: int, serve_args: Sequence[str] = (),
+    command: Sequence[str] = ("serve",), **settings: str,
 ) -> subprocess.Popen:
-    """Start ``cairn serve [serve_args]`` and return once it answers a ping; claims last 2 s unless told otherwise."""
+    """Start ``cairn serve [serve_args]`` and return once it answers a ping; claims last 2 s unless told otherwise.
+
+    ``command`` replaces ``serve``: ``("run", "web")`` serves HTTP with no background process.
+    """
     env = dict(os.environ)
     env.update(
         CAIRN_DATABASE_URL=database_url,
@@ -34,7 +38,7 @@ def start_server(
         CAIRN_LOG_LEVEL="warning",
     )
     env.update({"CAIRN_" + name.upper(): value for name, value in settings.items()})
-    process = subprocess.Popen([sys.executable, "-m", "cairn.cli", "serve", "--port", str(port), *serve_args], env=env)
+    process = subprocess.Popen([sys.executable, "-m", "cairn.cli", *command, "--port", str(port), *serve_args], env=env)
     give_up = time.monotonic() + 30
     while time.monotonic() < give_up and process.poll() is None:
         try:
