@@ -50,6 +50,7 @@ from taskcluster.exceptions import TaskclusterFailure, TaskclusterRestFailure
 
 from cairn.api.formats import checker as format_checker
 from cairn.domain.timestamps import parse_time
+from cairn.worker.payload import declared_artifacts, payload_refusals
 from cairn.worker.task_artifacts import UPLOAD_ERRORS, RunArtifacts
 from cairn.worker.task_proxy import TaskProxy
 
@@ -207,6 +208,12 @@ class TaskRun:
             for error in errors:
                 task_log.line("  " + error)
             return "exception", "malformed-payload"
+        refusals = await payload_refusals(self.task, self.worker.task_queue_id, None)
+        if refusals:
+            task_log.line("This worker cannot run the payload:")
+            for refusal in refusals:
+                task_log.line("  " + refusal)
+            return "exception", "malformed-payload"
         max_run_time = payload.get("maxRunTime", DEFAULT_MAX_RUN_TIME)
         proxy = None
         if payload.get("features", {}).get("taskclusterProxy"):
@@ -225,7 +232,8 @@ class TaskRun:
             task_log.line(f"maxRunTime of {max_run_time} s exceeded: the task was killed after {elapsed:.3f} s")
         else:
             task_log.line(f"Exit status {status} after {elapsed:.3f} s")
-        uploaded = await self.artifacts.upload_declared(payload.get("artifacts", []), self.workdir, task_log.line)
+        declared = declared_artifacts(payload, self.workdir, task_log.line)
+        uploaded = await self.artifacts.upload_declared(declared, self.workdir, task_log.line)
         if status == 0 and uploaded:
             return "completed", "completed"
         if status in payload.get("onExitStatus", {}).get("retry", []):
