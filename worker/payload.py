@@ -21,15 +21,23 @@ by the auth service first, as generic-worker does.
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 import grp
+import logging
 import os
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+import taskcluster.aio
+from taskcluster.exceptions import TaskclusterFailure
+
 from cairn.domain.auth.scopes import satisfies
 from cairn.worker.archives import ARCHIVE_FORMATS, COMPRESSION_FORMATS
+
+log = logging.getLogger("cairn.worker")
 
 #: Expands a list of scopes through the auth service (``auth.expandScopes``).
 Expander = Callable[[list[str]], Awaitable[list[str]]]
@@ -37,6 +45,20 @@ Expander = Callable[[list[str]], Awaitable[list[str]]]
 
 def mount_content(mount: dict[str, Any]) -> dict[str, Any] | None:
     return mount.get("content")
+
+
+def auth_expander(options: dict[str, Any]) -> Expander:
+    """Expands scopes with the auth service, on the worker's own credentials (``auth:expand-scopes``)."""
+
+    async def expand(scopes: list[str]) -> list[str]:
+        auth = taskcluster.aio.Auth(dict(options, maxRetries=2))
+        try:
+            return (await auth.expandScopes({"scopes": scopes}))["scopes"]
+        except (TaskclusterFailure, aiohttp.ClientError, asyncio.TimeoutError) as e:
+            log.warning("cannot expand the task's scopes with the auth service: %s", e)
+            return scopes
+
+    return expand
 
 
 def required_scopes(payload: dict[str, Any], task_queue_id: str) -> list[str]:

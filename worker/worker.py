@@ -39,6 +39,10 @@ import taskcluster.aio
 from aiohttp import web
 from taskcluster.exceptions import TaskclusterFailure
 
+from cairn.worker.caches import CacheStore
+from cairn.worker.mounts import MountSupport
+from cairn.worker.payload import auth_expander
+from cairn.worker.purge_requests import PurgeRequests
 from cairn.worker.task_run import TaskRun, WorkerIdentity
 
 log = logging.getLogger("cairn.worker")
@@ -184,6 +188,9 @@ class Worker:
             work_dir=work_dir,
         )
         self.live_logs = LiveLogServer()
+        caches = CacheStore(work_dir / "caches", capacity)
+        self.purge_requests = PurgeRequests(options, task_queue_id, caches)
+        self.mount_support = MountSupport(caches, self.purge_requests, auth_expander(options))
         self.runs: dict[asyncio.Task[None], Any] = {}
         self._stopping = asyncio.Event()
         self._slot_freed = asyncio.Event()
@@ -211,6 +218,7 @@ class Worker:
                     self.stop()
                     if self.runs:
                         await asyncio.wait(list(self.runs))
+                    await self.purge_requests.stop()
         finally:
             await self.live_logs.stop()
 
@@ -249,7 +257,7 @@ class Worker:
                 self._start(claim, session)
 
     def _start(self, claim: dict[str, Any], session: aiohttp.ClientSession) -> None:
-        run = TaskRun(claim, self.identity, session, self.live_logs)
+        run = TaskRun(claim, self.identity, session, self.live_logs, mounts=self.mount_support)
         log.info("%s: claimed (%s)", run, claim["task"].get("metadata", {}).get("name", ""))
         if self._stopping.is_set():
             run.abandon("worker-shutdown")
