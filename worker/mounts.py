@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,6 +162,7 @@ class RunMounts:
         self.mounts = TaskMounts(payload.get("mounts", []), run.workdir, self.support.caches, fetcher, say)
         self.ended = False
         self.status: int | None = None
+        self.claimed_at: float = getattr(run, "claimed_at", None) or time.monotonic()
 
     async def mount(self) -> bool:
         """Make the mounts; False, with the reason in the log, when one cannot be made (the run fails)."""
@@ -169,7 +171,7 @@ class RunMounts:
         try:
             purges = self.support.purge_requests
             if self.mounts.uses_caches and purges is not None:
-                how = await purges.honoured_before(self.run.task_id, self.run.run_id, self.run.session)
+                how = await purges.honoured_before(self.run.task_id, self.run.run_id, self.claimed_at, self.run.session)
                 self.say(f"[mounts] Purge requests made before this run was claimed are honoured ({how})")
             await self.mounts.mount()
         except MountError as e:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import time
 import urllib.parse
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -54,7 +55,7 @@ PURGE_EXCHANGE = "exchange/taskcluster-purge-cache/v1/purge-cache"
 RUNNING_EXCHANGE = "exchange/taskcluster-queue/v1/task-running"
 #: How long a run waits for its own claim to come through the stream before asking the service.
 STREAM_WAIT = 5.0
-#: Runs whose task-running message was seen, remembered for runs that ask after it arrived.
+#: Runs whose task-running message was seen (for runs that ask after it arrived), and requests acted on.
 REMEMBERED_RUNS = 4096
 #: The overlap of successive questions to the service, against clock skew (as generic-worker).
 OVERLAP = timedelta(minutes=5)
@@ -69,10 +70,14 @@ class PurgeRequests:
         self.connected = False
         self._position: str | None = None
         self._seen: collections.OrderedDict[tuple[str, int], None] = collections.OrderedDict()
+        self._acted_on: collections.OrderedDict[tuple[str, str], None] = collections.OrderedDict()
         self._waiting: dict[tuple[str, int], asyncio.Event] = {}
         self._last_asked: datetime | None = None
         self._asking = asyncio.Lock()
         self._following: asyncio.Task[None] | None = None
+        #: When the service was last asked on connecting to the stream afresh: it answered for every run
+        #: claimed before then, whose claim may have come before the stream started, and not be on it.
+        self._covered_until = float("-inf")
 
     def start(self, session: aiohttp.ClientSession) -> None:
         """Start following the stream, if not yet: at the first run that mounts a cache."""
@@ -130,7 +135,10 @@ class PurgeRequests:
             self.connected = True
             log.info("purge requests: following the event stream for %s", self.task_queue_id)
             if not resumed:
-                await self.ask_service(session)
+                # The stream starts now: what came before is asked of the service, once.
+                asked_at = time.monotonic()
+                if await self.ask_service(session):
+                    self._covered_until = asked_at
             async for event in source.aiter_sse():
                 if event.event != "message":
                     continue
@@ -140,7 +148,7 @@ class PurgeRequests:
     def _handle(self, message: dict[str, Any]) -> None:
         payload = message.get("payload", {})
         if message.get("exchange") == PURGE_EXCHANGE:
-            self.caches.purge(payload["cacheName"], parse_time(payload["before"]))
+            self._act_on(payload["cacheName"], payload["before"])
         elif message.get("exchange") == RUNNING_EXCHANGE:
             key = (payload["status"]["taskId"], int(payload["runId"]))
             self._seen[key] = None
@@ -150,12 +158,31 @@ class PurgeRequests:
             if waiting is not None:
                 waiting.set()
 
+    def _act_on(self, cache_name: str, before: str) -> None:
+        """Purge for one request, once: the service answers with it again (its questions overlap), and a
+        cache made since, within the clock skew allowed, must not be purged over and over."""
+        key = (cache_name, before)
+        if key in self._acted_on:
+            return
+        self._acted_on[key] = None
+        while len(self._acted_on) > REMEMBERED_RUNS:
+            self._acted_on.popitem(last=False)
+        self.caches.purge(cache_name, parse_time(before))
+
     # what a run waits for
 
-    async def honoured_before(self, task_id: str, run_id: int, session: aiohttp.ClientSession) -> str:
-        """Return once every purge request made before this run was claimed is acted on; says how it knows."""
+    async def honoured_before(self, task_id: str, run_id: int, claimed_at: float,
+                              session: aiohttp.ClientSession) -> str:
+        """Return once every purge request made before this run was claimed is acted on; says how it knows.
+
+        ``claimed_at`` is the ``time.monotonic()`` at which the worker received the claim. A run
+        claimed before the service was asked on connecting is answered for by that question (its
+        claim may precede the stream); any later one is on the stream.
+        """
         key = (task_id, run_id)
         self.start(session)
+        if key not in self._seen and claimed_at < self._covered_until:
+            return "from the purge-cache service, asked as the event stream started"
         if key not in self._seen and self.connected:
             arrived = self._waiting.setdefault(key, asyncio.Event())
             try:
@@ -169,8 +196,11 @@ class PurgeRequests:
         await self.ask_service(session)
         return "from the purge-cache service"
 
-    async def ask_service(self, session: aiohttp.ClientSession) -> None:
-        """Ask the purge-cache service for the pool's requests since the last time, and act on them."""
+    async def ask_service(self, session: aiohttp.ClientSession) -> bool:
+        """Ask the purge-cache service for the pool's requests since the last time, and act on them.
+
+        False when it cannot be reached: caches are then kept (optimistic, as generic-worker).
+        """
         async with self._asking:
             asked_at = utcnow()
             query = {"since": iso(self._last_asked - OVERLAP)} if self._last_asked else {}
@@ -178,9 +208,9 @@ class PurgeRequests:
             try:
                 found = await service.purgeRequests(self.task_queue_id, query=query)
             except (TaskclusterFailure, aiohttp.ClientError, asyncio.TimeoutError) as e:
-                # Optimistic, as generic-worker: caches are kept when the service cannot be reached.
                 log.warning("purge requests: cannot ask the purge-cache service (%s); caches are kept", e)
-                return
+                return False
             for request in found["requests"]:
-                self.caches.purge(request["cacheName"], parse_time(request["before"]))
+                self._act_on(request["cacheName"], request["before"])
             self._last_asked = asked_at
+            return True

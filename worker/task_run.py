@@ -133,6 +133,7 @@ class TaskRun:
         self.abandoned: str | None = None
         self._execution: asyncio.Task[tuple[str, str]] | None = None
         self.mount_support = mounts
+        self.claimed_at = time.monotonic()
         self.mounted: RunMounts | None = None
 
     def __str__(self) -> str:
