@@ -79,14 +79,48 @@ def _brotli(source: IO[bytes]) -> IO[bytes]:
 
 def _zlib(source: IO[bytes]) -> IO[bytes]:
     inflater = zlib.decompressobj()
-    return io.BufferedReader(_Inflating(source, inflater.decompress, inflater.flush))
+
+    def finish() -> bytes:
+        rest = inflater.flush()
+        if not inflater.eof:
+            raise UnpackError("the zlib stream is truncated")
+        return rest
+
+    return io.BufferedReader(_Inflating(source, inflater.decompress, finish))
+
+
+class _ZstdFrames:
+    """zstd data of one or more frames, each decompressed to its end (a truncated one is an error)."""
+
+    def __init__(self) -> None:
+        self._decompressor = zstandard.ZstdDecompressor()
+        self._frame = self._decompressor.decompressobj()
+
+    def decompress(self, chunk: bytes) -> bytes:
+        out = []
+        while chunk:
+            if self._frame.eof:
+                self._frame = self._decompressor.decompressobj()
+            out.append(self._frame.decompress(chunk))
+            chunk = self._frame.unused_data if self._frame.eof else b""
+        return b"".join(out)
+
+    def finish(self) -> bytes:
+        if not self._frame.eof:
+            raise UnpackError("the zstd stream is truncated")
+        return b""
+
+
+def _zstd(source: IO[bytes]) -> IO[bytes]:
+    frames = _ZstdFrames()
+    return io.BufferedReader(_Inflating(source, frames.decompress, frames.finish))
 
 
 _OPENERS: dict[str, Callable[[IO[bytes]], IO[bytes]]] = {
     "gz": lambda f: gzip.GzipFile(fileobj=f, mode="rb"),
     "bz2": lambda f: bz2.BZ2File(f, mode="rb"),
     "xz": lambda f: lzma.LZMAFile(f, mode="rb"),
-    "zst": lambda f: zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=True),
+    "zst": _zstd,
     "lz4": lambda f: lz4.frame.LZ4FrameFile(f, mode="rb"),
     "br": _brotli,
     "zz": _zlib,

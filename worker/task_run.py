@@ -52,6 +52,7 @@ from cairn.api.formats import checker as format_checker
 from cairn.domain.timestamps import parse_time
 from cairn.worker.mounts import MountSupport, RunMounts
 from cairn.worker.payload import declared_artifacts, payload_refusals
+from cairn.worker.resource_monitor import monitored
 from cairn.worker.task_artifacts import UPLOAD_ERRORS, RunArtifacts
 from cairn.worker.task_proxy import TaskProxy
 
@@ -234,7 +235,8 @@ class TaskRun:
         try:
             env = self._environment(payload.get("env", {}), proxy.url if proxy else None)
             started = time.monotonic()
-            status = await run_commands(commands_of(payload["command"]), self.workdir, env, task_log, max_run_time)
+            async with monitored(payload, task_log.line):
+                status = await run_commands(commands_of(payload["command"]), self.workdir, env, task_log, max_run_time)
             self.mounted.commands_ended(status)
             elapsed = time.monotonic() - started
         finally:

@@ -49,6 +49,7 @@ def test_a_generic_worker_payload_runs_as_written(server, start_worker):
     assert state == "completed", log
     assert "hello from generic-worker\n" in log
     assert "Optional artifact public/missing: public/missing is not there; skipped" in log
+    assert "Resource monitor: peak system memory used" in log
     names = {a["name"] for a in queue.listArtifacts(task_id, "0")["artifacts"]}
     assert {"public/out.txt", "public/typed.txt"} <= names
     assert "public/missing" not in names
@@ -57,11 +58,14 @@ def test_a_generic_worker_payload_runs_as_written(server, start_worker):
 def test_unknown_properties_and_what_the_worker_cannot_do_are_malformed_payloads(server, start_worker):
     queue = server.client("queue")
     start_worker(capacity=4)
+    quiet = create(queue, {"command": [["true"]], "maxRunTime": 60, "features": {"resourceMonitor": False}})
     unknown = create(queue, {"command": [["true"]], "maxRunTime": 60, "image": "ubuntu:24.04"})
     stranger_group = create(queue, {"command": [["true"]], "maxRunTime": 60, "osGroups": ["no-such-group-here"]})
     video = create(queue, {"command": [["true"]], "maxRunTime": 60, "features": {"loopbackVideo": True}})
     bad_feature = create(queue, {"command": [["true"]], "maxRunTime": 60, "features": {"teleport": True}})
 
+    assert resolved(queue, quiet)["state"] == "completed"
+    assert "Resource monitor" not in task_log(queue, quiet)
     for task_id in (unknown, stranger_group, video, bad_feature):
         assert _reason(resolved(queue, task_id)) == ("exception", "malformed-payload")
     assert "payload: Additional properties are not allowed ('image' was unexpected)" in task_log(queue, unknown)
