@@ -191,6 +191,7 @@ _QUERY_SCHEMAS: dict[str, dict[str, Any]] = {
     "limit": {"type": "integer", "minimum": 1},
     "prefix": {"type": "string", "pattern": "^[A-Za-z0-9!@/:.+|_-]*$"},  # of a clientId
     "quarantined": {"type": "string", "enum": ["true", "false"]},
+    "since": {"type": "string", "format": "date-time"},  # of purgeRequests
 }
 
 #: An example of each route parameter that may contain `/`, showing that it may.
@@ -198,6 +199,7 @@ _SLASHED_EXAMPLES = {
     "clientId": "project/ci",
     "roleId": "repo:github.com/org/repo:*",
     "taskQueueId": "proj-builds/linux",
+    "workerPoolId": "proj-builds/linux",
     "name": "public/logs/live.log",
 }
 

@@ -142,7 +142,10 @@ class PurgeRequests:
             async for event in source.aiter_sse():
                 if event.event != "message":
                     continue
-                self._handle(orjson.loads(event.data))
+                try:
+                    self._handle(orjson.loads(event.data))
+                except (ValueError, KeyError, TypeError) as e:  # one odd message does not stop the others
+                    log.warning("purge requests: skipped a message that could not be read (%s): %.200s", e, event.data)
                 self._position = event.id or self._position
 
     def _handle(self, message: dict[str, Any]) -> None:
