@@ -50,6 +50,13 @@ def target_path(workdir: Path, path: str) -> Path:
     return Path(path) if Path(path).is_absolute() else workdir / path
 
 
+def _make_directory(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise MountError(f"cannot make the directory {path}: {e}") from None
+
+
 class TaskMounts:
     def __init__(self, mounts: list[dict[str, Any]], workdir: Path, caches: CacheStore, fetcher: ContentFetcher,
                  say: Callable[[str], None]):
@@ -78,12 +85,14 @@ class TaskMounts:
         if target.is_dir():
             raise MountError(f"cannot mount file at {target}: it is a directory")
         fetched = await self.fetcher.fetch(mount["content"])
-        target.parent.mkdir(parents=True, exist_ok=True)
         fmt = mount.get("format")
         try:
+            _make_directory(target.parent)
             await asyncio.to_thread(decompress_file, fetched, fmt, target)
         except (UnpackError, OSError) as e:
             raise MountError(f"cannot mount {describe(mount['content'])} at {target}: {e}") from None
+        finally:
+            fetched.unlink(missing_ok=True)
         self.say(f"[mounts] Mounted {describe(mount['content'])} at {target}" + (f" ({fmt}-decompressed)" if fmt else ""))
 
     async def _read_only(self, mount: dict[str, Any], target: Path) -> None:
@@ -97,7 +106,7 @@ class TaskMounts:
             raise MountError(f"cannot mount cache {name} at {target}: something is there already")
         cache, new = self.caches.take(name)
         self.held.append((cache, target))
-        target.parent.mkdir(parents=True, exist_ok=True)
+        _make_directory(target.parent)
         if not new:
             try:
                 await asyncio.to_thread(shutil.move, self.caches.location(cache), target)
@@ -106,8 +115,8 @@ class TaskMounts:
             self.say(f"[mounts] Mounted writable cache {name} at {target}, made {cache.created}")
             return
         if "content" not in mount:
-            target.mkdir()
-            self.say(f"[mounts] No cache {name} on this worker yet: mounted a new, empty one at {target}")
+            _make_directory(target)
+            self.say(f"[mounts] No cache {name} free on this worker: mounted a new, empty one at {target}")
             return
         source = describe(mount["content"])
         try:
@@ -119,7 +128,7 @@ class TaskMounts:
             self.say(f"[mounts] Cache {name}: {self.caches.give_back(cache, kept=False)}, as its content could not be "
                      "put in it")
             raise
-        self.say(f"[mounts] No cache {name} on this worker yet: mounted a new one at {target}, "
+        self.say(f"[mounts] No cache {name} free on this worker: mounted a new one at {target}, "
                  f"with the {count} entries of {source} ({mount['format']})")
 
     async def _unpack(self, fetched: Path, fmt: str, target: Path, source: str) -> int:
@@ -127,6 +136,8 @@ class TaskMounts:
             return await asyncio.to_thread(unpack_archive, fetched, fmt, target)
         except (UnpackError, OSError) as e:
             raise MountError(f"cannot unpack {source} at {target}: {e}") from None
+        finally:
+            fetched.unlink(missing_ok=True)
 
     def unmount(self, purge: str | None) -> None:
         """Give every cache back; ``purge`` is why they are deleted instead (None: they are kept)."""
