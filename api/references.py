@@ -197,6 +197,7 @@ _QUERY_SCHEMAS: dict[str, dict[str, Any]] = {
     "organization": {"type": "string", "pattern": "^[a-zA-Z0-9_%-]*$"},
     "repository": {"type": "string", "pattern": "^[a-zA-Z0-9_%-]*$"},
     "pullRequest": {"type": "string", "pattern": "^[0-9]*$"},
+    "since": {"type": "string", "format": "date-time"},  # of purgeRequests
 }
 
 #: An example of each route parameter that may contain `/`, showing that it may.
@@ -204,6 +205,7 @@ _SLASHED_EXAMPLES = {
     "clientId": "project/ci",
     "roleId": "repo:github.com/org/repo:*",
     "taskQueueId": "proj-builds/linux",
+    "workerPoolId": "proj-builds/linux",
     "name": "public/logs/live.log",
 }
 

@@ -31,6 +31,7 @@ from cairn.api.hooks.context import HooksContext
 from cairn.api.index.context import IndexContext
 from cairn.api.notify.context import NotifyContext
 from cairn.api.objects.context import ObjectsContext
+from cairn.api.purge_cache.context import PurgeCacheContext
 from cairn.api.queue.context import QueueContext
 from cairn.api.secrets.context import SecretsContext
 from cairn.api.signed_urls import DataLinks
@@ -104,6 +105,7 @@ def api_contexts(runtime: Runtime) -> ApiContexts:
             root_url=runtime.settings.root_url,
             fetch_file=runtime.github.fetch_file,
         ),
+        "purge-cache": PurgeCacheContext(service=runtime.purge_cache.service, reads=runtime.purge_cache.reads),
     }
     return ApiContexts(
         authentication=authentication,

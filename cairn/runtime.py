@@ -55,6 +55,7 @@ from cairn.projections.queue.views import QueueViews
 from cairn.projections.queue.worker_views import WorkerReadModel, WorkerViews
 from cairn.projections.store.event_log import SqlEventLog
 from cairn.runtime_hooks import HooksAndSecrets
+from cairn.runtime_purge_cache import PurgeCacheParts
 from cairn.settings import Settings
 
 QUEUE_CLIENT_ID = "static/cairn/queue"
@@ -195,6 +196,8 @@ class Runtime:
         self.hooks_and_secrets = HooksAndSecrets(self)
         # CI from GitHub: deliveries, builds and requests to GitHub (cairn/github_runtime.py).
         self.github = GithubParts(self)
+        # Purge requests for workers' caches (cairn/runtime_purge_cache.py).
+        self.purge_cache = PurgeCacheParts(self)
 
         # Read-side views: each kept by a log follower, its rows and position in one commit.
         self.runs_analytics = RunsAnalytics()

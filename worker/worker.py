@@ -40,6 +40,10 @@ from aiohttp import web
 from taskcluster.exceptions import TaskclusterFailure
 
 from cairn.worker.chain_of_trust import load_signing_key
+from cairn.worker.caches import CacheStore
+from cairn.worker.mounts import MountSupport
+from cairn.worker.payload import auth_expander
+from cairn.worker.purge_requests import PurgeRequests
 from cairn.worker.task_run import TaskRun, WorkerIdentity
 
 log = logging.getLogger("cairn.worker")
@@ -187,6 +191,9 @@ class Worker:
             signing_key=signing_key,
         )
         self.live_logs = LiveLogServer()
+        caches = CacheStore(work_dir / "caches", capacity)
+        self.purge_requests = PurgeRequests(options, task_queue_id, caches)
+        self.mount_support = MountSupport(caches, self.purge_requests, auth_expander(options))
         self.runs: dict[asyncio.Task[None], Any] = {}
         self._stopping = asyncio.Event()
         self._slot_freed = asyncio.Event()
@@ -214,6 +221,7 @@ class Worker:
                     self.stop()
                     if self.runs:
                         await asyncio.wait(list(self.runs))
+                    await self.purge_requests.stop()
         finally:
             await self.live_logs.stop()
 
@@ -252,7 +260,7 @@ class Worker:
                 self._start(claim, session)
 
     def _start(self, claim: dict[str, Any], session: aiohttp.ClientSession) -> None:
-        run = TaskRun(claim, self.identity, session, self.live_logs)
+        run = TaskRun(claim, self.identity, session, self.live_logs, mounts=self.mount_support)
         log.info("%s: claimed (%s)", run, claim["task"].get("metadata", {}).get("name", ""))
         if self._stopping.is_set():
             run.abandon("worker-shutdown")
