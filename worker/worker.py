@@ -39,8 +39,8 @@ import taskcluster.aio
 from aiohttp import web
 from taskcluster.exceptions import TaskclusterFailure
 
-from cairn.worker.chain_of_trust import load_signing_key
 from cairn.worker.caches import CacheStore
+from cairn.worker.chain_of_trust import load_signing_key
 from cairn.worker.mounts import MountSupport
 from cairn.worker.payload import auth_expander
 from cairn.worker.purge_requests import PurgeRequests
