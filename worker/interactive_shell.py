@@ -51,6 +51,24 @@ def _take_terminal() -> None:
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
+def _kill_session(sid: int) -> None:
+    """Kill the shell and everything it started: its jobs have process groups of their own, in its session."""
+    members = {sid}
+    if os.path.isdir("/proc"):
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    if os.getsid(int(entry)) == sid:
+                        members.add(int(entry))
+                except OSError:
+                    pass
+    for pid in members:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
 class PtyShell:
     """One shell on a pseudo-terminal; ``send`` gets its output, then ``None`` and why it ended."""
 
@@ -102,11 +120,7 @@ class PtyShell:
             return
         self.closed = True
         asyncio.get_running_loop().remove_reader(self.master)
-        for signum in (signal.SIGHUP, signal.SIGKILL):
-            try:
-                os.killpg(self.process.pid, signum)
-            except (ProcessLookupError, PermissionError):
-                pass
+        _kill_session(self.process.pid)
         os.close(self.master)
         try:
             self.process.wait(timeout=5)
