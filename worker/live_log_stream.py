@@ -1,8 +1,9 @@
 """Streaming each run's log to Cairn as it is written, so anyone can follow it there.
 
 The worker needs no inbound connection: for each run it opens the log with
-Cairn's relay service (``appendLog`` at offset 0, under a token of its own
-choosing) and points ``public/logs/live.log`` at the URL Cairn answers with;
+Cairn's relay service (``appendLog`` at offset 0 with what the log holds so
+far, under a token of its own choosing) and points ``public/logs/live.log``
+at the URL Cairn answers with;
 then every write to the log is sent on, in order, at the offset where it
 belongs, with the run's current claim credentials. A failed append is sent
 again (the relay skips bytes it already holds), so nothing is lost while
@@ -51,9 +52,12 @@ class LogStream:
         return answer
 
     async def send_all(self) -> None:
-        """Every write to the log, until it is closed; then the final mark."""
+        """Every write to the log after what was sent already, until it is closed; then the final mark."""
         pending = b""
+        skip = self.sent
         async for chunk in self.task_log.follow():
+            if skip:
+                chunk, skip = chunk[skip:], max(0, skip - len(chunk))
             pending += chunk
             while pending:
                 part, pending = pending[:MAX_APPEND], pending[MAX_APPEND:]
@@ -97,10 +101,12 @@ class ServerLiveLogs:
     async def publish(self, task_log: Any, run: Any) -> None:
         """Open the run's log with Cairn, point ``public/logs/live.log`` at it, and start streaming."""
         stream = LogStream(run, task_log)
-        answer = await stream.append(b"")
-        await run.artifacts.point_log_at(answer["url"])
+        # What the log holds already goes with the opening append: a reader who
+        # finds the artifact finds those lines there.
+        answer = await stream.append(task_log.path.read_bytes()[:MAX_APPEND])
         self._streams[task_log] = stream
         stream.sending = asyncio.create_task(stream.send_all(), name=f"{run} live log")
+        await run.artifacts.point_log_at(answer["url"])
 
     async def drain(self, task_log: Any) -> None:
         """Wait until the closed ``task_log`` has reached Cairn, whole (at most DRAIN_TIMEOUT)."""

@@ -152,12 +152,12 @@ class TaskRun:
         task_log = TaskLog(self.directory / "live.log")
         keeper = asyncio.create_task(self._keep_claim())
         try:
-            await self._quietly("stream the live log through Cairn", self.live_logs.publish(task_log, self))
             task_log.line(f"Task {self.task_id}, run {self.run_id}")
             task_log.line(
                 f"Worker {self.worker.worker_group}/{self.worker.worker_id} "
                 f"on {self.worker.task_queue_id}, root URL {self.worker.root_url}"
             )
+            await self._quietly("stream the live log through Cairn", self.live_logs.publish(task_log, self))
             resolution = await self._run(task_log)
             elapsed = time.monotonic() - started
             if resolution is None:
