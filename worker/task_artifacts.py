@@ -35,6 +35,8 @@ LOG_CONTENT_TYPE = "text/plain; charset=utf-8"
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 #: What an upload can fail with, short of a bug.
 UPLOAD_ERRORS = (TaskclusterFailure, aiohttp.ClientError, OSError)
+# Logs are text, though the platform's MIME table may not say so.
+mimetypes.add_type("text/plain", ".log")
 
 
 class ArtifactMissing(Exception):

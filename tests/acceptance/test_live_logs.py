@@ -78,7 +78,10 @@ def test_a_log_is_followed_through_the_server_from_another_process_while_the_tas
     queue = server.client("queue")
     worker = start_worker()
     go = tmp_path / "go"
-    task_id = create(queue, {"command": f"echo first; echo second; while [ ! -e {go} ]; do sleep 0.05; done; echo last"})
+    task_id = create(queue, {
+        "command": f"echo first; echo second; while [ ! -e {go} ]; do sleep 0.05; done; echo last; echo x > build.log",
+        "artifacts": [{"type": "file", "name": "public/build.log", "path": "build.log"}],
+    })
     url = _live_log_url(queue, task_id)
     assert url.startswith(f"{server.root_url}/api/relay/v1/task/{task_id}/runs/0/log/")
 
@@ -106,6 +109,7 @@ def test_a_log_is_followed_through_the_server_from_another_process_while_the_tas
     artifacts = {a["name"]: a for a in queue.listArtifacts(task_id, "0")["artifacts"]}
     assert artifacts["public/logs/live.log"]["storageType"] == "link"
     assert artifacts["public/logs/live_backing.log"]["contentType"].startswith("text/plain")
+    assert artifacts["public/build.log"]["contentType"] == "text/plain"
     # Never a connection to the worker's machine: it listens on no port.
     assert _listening_ports(worker.process.pid) == set()
 
