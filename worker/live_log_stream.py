@@ -59,11 +59,18 @@ class LogStream:
             if skip:
                 chunk, skip = chunk[skip:], max(0, skip - len(chunk))
             pending += chunk
+            if self.task_log.closed:
+                # The rest follows at once: it goes with the final mark, in as few appends as it fits.
+                continue
             while pending:
                 part, pending = pending[:MAX_APPEND], pending[MAX_APPEND:]
                 if not await self._surely(part):
                     return
-        await self._surely(b"", final=True)
+        while len(pending) > MAX_APPEND:
+            part, pending = pending[:MAX_APPEND], pending[MAX_APPEND:]
+            if not await self._surely(part):
+                return
+        await self._surely(pending, final=True)
 
     async def _surely(self, data: bytes, final: bool = False) -> bool:
         """Send ``data``, again and again if need be; False if Cairn refuses it for good."""
