@@ -8,6 +8,7 @@ server process on the same database, directly.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -70,11 +71,14 @@ def _limited_client(server: Any, scopes: list[str]) -> dict[str, str]:
     return {"clientId": client_id, "accessToken": created["accessToken"]}
 
 
-async def _talk(url: str, credentials: dict[str, str], root_url: str, typed: bytes) -> tuple[bytes, str]:
+async def _talk(url: str, credentials: dict[str, str], root_url: str, typed: bytes,
+                resize: tuple[int, int] | None = None) -> tuple[bytes, str]:
     """Type into the shell at ``url``; everything it sends back until it closes, and why it closed."""
     headers = websocket_headers(root_url, credentials, url)
     async with aiohttp.ClientSession() as session:
         async with session.ws_connect("ws" + url.removeprefix("http"), headers=headers) as socket:
+            if resize:
+                await socket.send_str(json.dumps({"type": "resize", "rows": resize[0], "cols": resize[1]}))
             await socket.send_bytes(typed)
             received = b""
             while True:
@@ -149,8 +153,11 @@ def test_a_shell_needs_the_scope_of_its_private_artifact(server, start_worker, t
 
         # With the scope, a client that may read nothing else gets its shell.
         insider = _limited_client(server, [f"queue:get-artifact:{SHELL}"])
-        output, reason = asyncio.run(_talk(url, insider, server.root_url, b"echo $((6 * 7)); exit\n"))
+        output, reason = asyncio.run(
+            _talk(url, insider, server.root_url, b"echo $((6 * 7)); stty size; exit\n", resize=(41, 117))
+        )
         assert b"42" in output
+        assert b"41 117" in output  # the terminal took the size the client asked for
         assert "exited with status 0" in reason
     finally:
         go.touch()
