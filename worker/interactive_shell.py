@@ -151,6 +151,9 @@ class InteractiveShells:
         # The artifact is made once Cairn holds the connection, so that a client following it finds a shell.
         await asyncio.wait([asyncio.ensure_future(shells.connected.wait()), shells.serving], timeout=10,
                            return_when=asyncio.FIRST_COMPLETED)
+        if not shells.connected.is_set():
+            say("Interactive shells are not offered: Cairn did not take the worker's shell connection")
+            return shells
         try:
             await run.artifacts.point_at(SHELL_ARTIFACT, shells.client_url)
             say(f"Interactive shells: {SHELL_ARTIFACT} (cairn task shell {run.task_id})")

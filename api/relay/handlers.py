@@ -32,13 +32,12 @@ from cairn.api.endpoints import Service
 from cairn.api.errors import InputError, RequestConflict, ResourceNotFound
 from cairn.api.queue.route_params import RUN_ID, SLUGID
 from cairn.api.relay.context import RelayContext
-from cairn.projections.relay.live_logs import LogConflict
+from cairn.projections.relay.live_logs import MAX_CHUNK, LogConflict
 
 #: Seconds between looks at the database for more of a log, when no append reached this process.
 POLL_SECONDS = 0.1
 #: A log still unfinished this long after its run ended is not waited for any more (its worker is gone).
 ABANDONED_AFTER = 10.0
-MAX_CHUNK = 1 << 20
 LOG_HEADERS = {
     "Cache-Control": "no-cache",
     "Access-Control-Allow-Origin": "*",

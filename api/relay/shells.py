@@ -14,8 +14,8 @@ to the worker's machine:
 - ``/api/relay/v1/task/<taskId>/runs/<runId>/shell``: a client's shell
   (``cairn task shell``). The worker points the private artifact
   ``private/interactive/shell`` at it, and opening it takes the scope to read
-  that artifact, ``queue:get-artifact:private/interactive/shell``, given as
-  Hawk (an ``Authorization`` header, or a ``bewit``). Binary messages are the
+  that artifact, ``queue:get-artifact:private/interactive/shell``, signed with
+  Hawk (an ``Authorization`` header) as any call. Binary messages are the
   terminal's bytes both ways; a text message ``{"type": "resize", "rows",
   "cols"}`` resizes it. Cairn closes it (code 1000) when the shell exits or
   the task ends.

@@ -22,6 +22,8 @@ from typing import Any
 
 #: Chunks read from the database at a time, when a reader catches up.
 READ_BATCH = 64
+#: The longest chunk stored: an append holds at most this much (the API refuses more).
+MAX_CHUNK = 1 << 20
 #: How long a finished log's chunks stay after its last append (readers still at it), in seconds.
 KEEP_FINISHED = 60.0
 #: How long a log that was never finished stays after its last append, once its run is over.
@@ -62,6 +64,8 @@ class LiveLogStore:
             if offset > state.size:
                 raise LogConflict(f"The log holds {state.size} bytes: an append at {offset} would leave a gap.")
             fresh = data[state.size - offset:]
+            if len(fresh) > MAX_CHUNK:
+                raise LogConflict(f"An append holds at most {MAX_CHUNK} bytes.")
             if state.final:
                 if fresh:
                     raise LogConflict("The log is complete: nothing can be added to it.")
@@ -78,7 +82,8 @@ class LiveLogStore:
 
     def read(self, task_id: str, run_id: int, start: int) -> bytes:
         """The log's bytes from ``start`` on, as far as stored now (a batch of chunks at most)."""
-        params = {"task_id": task_id, "run_id": run_id, "start": start, "limit": READ_BATCH}
+        floor = start - MAX_CHUNK
+        params = {"task_id": task_id, "run_id": run_id, "start": start, "floor": floor, "limit": READ_BATCH}
         with self.store.reading() as session:
             rows = session.rows("live_log_chunks_from", params)
         data = bytearray()

@@ -19,14 +19,15 @@ UPDATE live_logs SET size = :size, final = :final, updated = :now
 WHERE task_id = :task_id AND run_id = :run_id AND size = :was;
 
 -- name: live_log_chunks_from
--- The chunks of a live log from byte ``start`` on, in order.
+-- The chunks of a live log from byte ``start`` on, in order; no chunk is
+-- longer than the distance from ``floor`` to ``start``, so the key bounds the scan.
 SELECT start, data FROM live_log_chunks
-WHERE task_id = :task_id AND run_id = :run_id AND start + length(data) > :start
+WHERE task_id = :task_id AND run_id = :run_id AND start > :floor AND start + length(data) > :start
 ORDER BY start LIMIT :limit;
 
 -- name: live_log_chunks_from (postgres)
 SELECT start, data FROM live_log_chunks
-WHERE task_id = :task_id AND run_id = :run_id AND start + octet_length(data) > :start
+WHERE task_id = :task_id AND run_id = :run_id AND start > :floor AND start + octet_length(data) > :start
 ORDER BY start LIMIT :limit;
 
 -- name: quiet_live_logs
