@@ -116,7 +116,7 @@ async def client_shell(ws: WebSocket) -> None:
     await ws.accept()
     session_id = await run_in_threadpool(ctx.shells.open_session, task_id, run_id, rows, cols)
     ctx.wakeups.wake(("endpoint", task_id, run_id))
-    sending = asyncio.create_task(_client_output(ws, ctx, session_id))
+    sending = asyncio.create_task(_client_output(ws, ctx, session_id, task_id, run_id))
     seq = 0
     try:
         while True:
@@ -143,9 +143,16 @@ async def client_shell(ws: WebSocket) -> None:
         ctx.wakeups.wake(("in", session_id))
 
 
-async def _client_output(ws: WebSocket, ctx: RelayContext, session_id: str) -> None:
+async def _client_output(ws: WebSocket, ctx: RelayContext, session_id: str, task_id: str, run_id: int) -> None:
     seen = 0
+    checked = time.monotonic()
     while True:
+        if time.monotonic() - checked > HEARTBEAT_SECONDS:
+            # The process holding the worker's end may have died without a word.
+            if not await run_in_threadpool(ctx.shells.endpoint_alive, task_id, run_id):
+                await ws.close(code=1011, reason="the worker's connection is gone")
+                return
+            checked = time.monotonic()
         frames = await run_in_threadpool(ctx.shells.frames_after, session_id, "out", seen)
         for seq, kind, data in frames:
             seen = seq
