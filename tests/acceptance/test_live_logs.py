@@ -205,15 +205,17 @@ def test_appends_need_the_runs_credentials_and_fit_the_log(server, start_worker)
 
 
 def test_live_chunks_are_dropped_after_the_run_and_the_address_then_leads_to_the_stored_log(
-    server, start_worker, monkeypatch
+    server, start_worker, monkeypatch, tmp_path
 ):
     from cairn.projections.relay import live_logs
 
     monkeypatch.setattr(live_logs, "KEEP_FINISHED", 0.5)
     queue = server.client("queue")
     start_worker()
-    task_id = create(queue, {"command": "echo kept"})
+    go = tmp_path / "go"
+    task_id = create(queue, {"command": f"echo kept; while [ ! -e {go} ]; do sleep 0.05; done"})
     url = _live_log_url(queue, task_id)
+    go.touch()
     assert resolved(queue, task_id)["state"] == "completed"
     store = live_logs.LiveLogStore(server.runtime.store)
     wait_for(lambda: store.state(task_id, 0) is None, what="the live chunks to be dropped")
