@@ -149,8 +149,14 @@ class InteractiveShells:
         shells = cls(run, env, say)
         shells.serving = asyncio.create_task(shells._serve(), name=f"{run} shells")
         # The artifact is made once Cairn holds the connection, so that a client following it finds a shell.
-        await asyncio.wait([asyncio.ensure_future(shells.connected.wait()), shells.serving], timeout=10,
-                           return_when=asyncio.FIRST_COMPLETED)
+        connecting = asyncio.ensure_future(shells.connected.wait())
+        try:
+            await asyncio.wait([connecting, shells.serving], timeout=10, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            await shells.stop()
+            raise
+        finally:
+            connecting.cancel()
         if not shells.connected.is_set():
             say("Interactive shells are not offered: Cairn did not take the worker's shell connection")
             return shells
