@@ -8,8 +8,8 @@ and everyone waits. Two bounds, each answered with Taskcluster's
 - requests in flight (``max_requests``): every request but ``ping``,
   which does nothing and must keep answering while the rest queue;
 - long polls (``max_long_polls``): claimWork, which may wait for work for
-  many seconds, and the event stream, which stays open for good; they
-  are counted apart from the other requests.
+  many seconds, and the event stream and live logs, which stay open as long
+  as there is more to come; they are counted apart from the other requests.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ _PING = re.compile(r"/api/[^/]+/v1/ping\Z")
 _LONG_POLLS = (
     ("POST", re.compile(r"/api/queue/v1/claim-work/")),
     ("GET", re.compile(r"/api/events/v1/stream\Z")),
+    ("GET", re.compile(r"/api/relay/v1/task/[^/]+/runs/\d+/log/[^/]+\Z")),
 )
 
 

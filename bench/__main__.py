@@ -32,7 +32,7 @@ from typing import Any
 import psycopg
 from rich.console import Console
 
-from bench import lifecycle, load_figures, memory, procstat, report
+from bench import lifecycle, live_log_latency, load_figures, memory, procstat, report
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -141,6 +141,8 @@ def measure(backend: str, args: argparse.Namespace, amqp_url: str) -> dict[str, 
         say(f"{backend}: dispatch and dependency release, {args.samples} samples each")
         result["dispatch"] = lifecycle.percentiles(lifecycle.dispatch_latency(server, args.samples))
         result["dependency_release"] = lifecycle.percentiles(lifecycle.release_latency(server, args.samples))
+        say(f"{backend}: createTask → first log line through the server, {args.samples} tasks on a cairn worker")
+        result["first_log_line"] = lifecycle.percentiles(live_log_latency.first_line_latency(server, args.samples))
     if backend == "postgres" and args.server_workers > 1:
         say(f"{backend}: {args.load_lifecycles} lifecycles, async generator, cairn serve --workers {args.server_workers}")
         with lifecycle.Server(backend, workers=args.server_workers) as server:

@@ -148,6 +148,7 @@ def figures(threads: int, concurrency: int, server_workers: int) -> list[Figure]
         Figure(f"  the same on `cairn serve --workers {server_workers}`", "", _workers_load),
         Figure("dispatch latency p50 / p99", "p50 ≤ 20 ms", _latency("dispatch", 20)),
         Figure("dependency release p50 / p99", "p50 ≤ 50 ms", _latency("dependency_release", 50)),
+        Figure("createTask → first log line via server p50 / p99", "", _latency("first_log_line")),
         Figure("commit → AMQP delivery p50 / p99", "", _latency("amqp_publish")),
         Figure("server RSS at checkpoints (MiB@tasks); growth", f"flat (≤ {FLAT_MIB_PER_10K:g} MiB/10k)", _rss),
         Figure("projection rebuild", "", _text("rebuild_summary")),

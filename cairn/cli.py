@@ -104,6 +104,7 @@ def worker(task_queue_id: str | None, worker_group: str, worker_id: str | None, 
         raise click.ClickException(str(e)) from None
 
 
+from cairn import cli_shell  # noqa: E402, F401  (cairn task shell)
 from cairn.cli_admin import client, role, signin  # noqa: E402
 from cairn.cli_chain_of_trust import verify_task  # noqa: E402
 from cairn.cli_history import history, replay, show  # noqa: E402

@@ -229,7 +229,7 @@ def rerun(task_id: str, as_json: bool) -> None:
 def task_log(task_id: str, follow: bool, as_json: bool) -> None:
     """Print public/logs/live.log of the task's latest run.
 
-    While the run is going the log is streamed from the worker (without -f,
+    While the run is going the log is streamed through Cairn (without -f,
     what it has so far); once the run has ended, the stored copy is
     downloaded. With -f, waits for the task to start, streams each run's log
     as it is written — a retried task's next run too — until the task

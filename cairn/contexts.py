@@ -33,12 +33,16 @@ from cairn.api.notify.context import NotifyContext
 from cairn.api.objects.context import ObjectsContext
 from cairn.api.purge_cache.context import PurgeCacheContext
 from cairn.api.queue.context import QueueContext
+from cairn.api.relay.context import RelayContext
 from cairn.api.secrets.context import SecretsContext
 from cairn.api.signed_urls import DataLinks
 from cairn.consumers.pending_signal import FALLBACK_RECHECK
 from cairn.projections.auth.views import AuthReadModel
 from cairn.projections.history import read_history
 from cairn.projections.queue.group_history import group_history_page
+from cairn.projections.relay.live_logs import LiveLogStore
+from cairn.projections.relay.relay_upkeep import run_state
+from cairn.projections.relay.shell_sessions import ShellStore
 from cairn.runtime import Runtime
 
 
@@ -106,6 +110,12 @@ def api_contexts(runtime: Runtime) -> ApiContexts:
             fetch_file=runtime.github.fetch_file,
         ),
         "purge-cache": PurgeCacheContext(service=runtime.purge_cache.service, reads=runtime.purge_cache.reads),
+        "relay": RelayContext(
+            logs=LiveLogStore(runtime.store),
+            shells=ShellStore(runtime.store),
+            run_state=partial(run_state, runtime.queue_reads),
+            root_url=runtime.settings.root_url,
+        ),
     }
     return ApiContexts(
         authentication=authentication,

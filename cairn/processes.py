@@ -79,12 +79,14 @@ def _task_indexer(runtime: Runtime, conninfo: str | None) -> LogFollower:
 
 def _reaper(runtime: Runtime, conninfo: str | None) -> Reaper:
     from cairn.consumers.reaper import Reaper
+    from cairn.projections.relay.relay_upkeep import RelayUpkeep
 
     reaper = Reaper(runtime.queue, runtime.queue_reads, runtime.settings.reaper_interval, conninfo)
     reaper.passes += [
         runtime.storage_expiry, runtime.index_expiry, runtime.nonces.prune, runtime.hooks_and_secrets.expire_secrets,
         runtime.purge_cache.expire_requests,
     ]
+    reaper.passes.append(RelayUpkeep(runtime.store, runtime.queue_reads))
     return reaper
 
 

@@ -17,13 +17,15 @@ from cairn.api.objects.handlers import objects
 from cairn.api.purge_cache.handlers import purge_cache
 from cairn.api.queue.service import queue
 from cairn.api.references import reference_routes
+from cairn.api.relay.handlers import relay
+from cairn.api.relay.shells import shell_routes
 from cairn.api.request_observer import RequestObserver
 from cairn.api.secrets.handlers import secrets
 from cairn.contexts import api_contexts
 from cairn.runtime import Runtime
 from cairn.web.routes import web_routes
 
-SERVICES = [auth, queue, events, objects, index, notify, secrets, hooks, github, purge_cache]
+SERVICES = [auth, queue, events, objects, index, notify, secrets, hooks, github, purge_cache, relay]
 
 
 def create_app(runtime: Runtime) -> Starlette:
@@ -31,6 +33,7 @@ def create_app(runtime: Runtime) -> Starlette:
     metrics = Metrics(runtime)
     extra_routes = reference_routes(SERVICES) + object_data_routes() + root_listing_routes() + metrics_routes(metrics)
     extra_routes += web_routes(runtime, contexts)  # the web UI (cairn.web)
+    extra_routes += shell_routes()  # interactive shells: websockets beside the relay service
     app = build_app(runtime, contexts, SERVICES, extra_routes=extra_routes)
     app.add_middleware(RequestObserver, metrics=metrics)
     return app

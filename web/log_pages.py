@@ -3,7 +3,7 @@
 The page is a table; its rows arrive as server-sent events. The stream
 finds the log as ``getArtifact`` would for the visitor (the same handler,
 so the same scopes: none for ``public/`` names), reads it from where that
-redirects — the worker's live-log server while the task runs, the stored
+redirects — the live log on Cairn while the task runs, the stored
 copy afterwards — and sends each batch of complete lines rendered to HTML
 by ansi2html, which escapes the text and turns colour codes into classes.
 An event's id is its last line number, so a reconnecting browser resumes

@@ -9,7 +9,7 @@ artifact present. A declared file or directory that is not there becomes an
 ``error`` artifact, so that fetching it says why.
 
 The log has two names. While the task runs, ``public/logs/live.log`` is a
-``reference`` to the worker's live-log server; at the end the whole log is
+``reference`` to the log as the worker streams it to Cairn; at the end the whole log is
 uploaded as ``public/logs/live_backing.log`` and ``public/logs/live.log``
 becomes a ``link`` to it. The queue refuses to change an artifact's type
 except for exactly this (a link may replace a reference), which is also what
@@ -35,7 +35,7 @@ import taskcluster.aio
 import taskcluster.aio.upload
 from taskcluster.exceptions import TaskclusterFailure
 
-from cairn.worker.content_types import content_type_for
+from cairn.worker.content_types import DEFAULT_CONTENT_TYPE, content_type_for
 from cairn.worker.upload_hashes import HashRecordingObjects
 
 LIVE_LOG = "public/logs/live.log"
@@ -69,6 +69,11 @@ class RunArtifacts:
         """Make ``public/logs/live.log`` a reference to the live log at ``url``."""
         await self._create(LIVE_LOG, {"storageType": "reference", "expires": self.expires,
                                       "contentType": LOG_CONTENT_TYPE, "url": url})
+
+    async def point_at(self, name: str, url: str) -> None:
+        """Make ``name`` a reference to ``url`` (interactive shells)."""
+        await self._create(name, {"storageType": "reference", "expires": self.expires,
+                                  "contentType": DEFAULT_CONTENT_TYPE, "url": url})
 
     async def upload_log(self, path: Path) -> None:
         """Upload the finished log and point ``public/logs/live.log`` at the copy."""

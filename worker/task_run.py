@@ -2,16 +2,15 @@
 
 A ``TaskRun`` owns one claimed run from start to resolution:
 
-1. ``public/logs/live.log`` points at the worker's live-log server, which
-   streams the log file as it grows (see :mod:`task_artifacts`);
+1. the log is streamed to Cairn as it grows, and ``public/logs/live.log``
+   points there (see :mod:`live_log_stream`);
 2. the payload is checked against ``schemas/worker/v1/payload.yml``; the
    commands run one after the other in a fresh directory, each in its own
    process group, with stdout and stderr in the log, all within
    ``maxRunTime``; meanwhile the claim is reclaimed whenever a third of the
    time it has left has passed;
 3. the declared artifacts and then the log are uploaded, and ``live.log``
-   points at the upload; the live-log server still serves the finished log
-   for a while, to readers who resolved the old reference just before;
+   points at the upload;
 4. the run is reported: completed (exit 0), failed (non-zero, maxRunTime
    exceeded, an artifact missing), or exception (``malformed-payload``,
    ``intermittent-task`` for an ``onExitStatus.retry`` status,
@@ -51,6 +50,7 @@ from taskcluster.exceptions import TaskclusterFailure, TaskclusterRestFailure
 from cairn.api.formats import checker as format_checker
 from cairn.domain.timestamps import parse_time
 from cairn.worker import chain_of_trust
+from cairn.worker.interactive_shell import InteractiveShells
 from cairn.worker.mounts import MountSupport, RunMounts
 from cairn.worker.payload import declared_artifacts, payload_refusals
 from cairn.worker.resource_monitor import monitored
@@ -162,14 +162,12 @@ class TaskRun:
         task_log = TaskLog(self.directory / "live.log")
         keeper = asyncio.create_task(self._keep_claim())
         try:
-            await self._quietly("point the live log at this worker", self.artifacts.point_log_at(
-                self.live_logs.publish(task_log)
-            ))
             task_log.line(f"Task {self.task_id}, run {self.run_id}")
             task_log.line(
                 f"Worker {self.worker.worker_group}/{self.worker.worker_id} "
                 f"on {self.worker.task_queue_id}, root URL {self.worker.root_url}"
             )
+            await self._quietly("stream the live log through Cairn", self.live_logs.publish(task_log, self))
             resolution = await self._run(task_log)
             elapsed = time.monotonic() - started
             if resolution is None:
@@ -177,6 +175,7 @@ class TaskRun:
             else:
                 task_log.line(f"Resolving as {describe(*resolution)} after {elapsed:.3f} s")
             task_log.close()
+            await self.live_logs.drain(task_log)
             await self._quietly("upload the log", self.artifacts.upload_log(task_log.path))
             if resolution is None:
                 log.info("%s: stopped after %.1f s, the claim was lost (cancelled or claimed away)", self, elapsed)
@@ -186,8 +185,6 @@ class TaskRun:
         finally:
             keeper.cancel()
             task_log.close()
-            # The live-log server opens the finished log here and serves it for a
-            # grace period from that open file: this must come before the removal.
             self.live_logs.unpublish(task_log)
             shutil.rmtree(self.directory, ignore_errors=True)
 
@@ -235,13 +232,15 @@ class TaskRun:
         if not await self.mounted.mount():
             return "failed", "failed"
         max_run_time = payload.get("maxRunTime", DEFAULT_MAX_RUN_TIME)
-        proxy = None
+        proxy = shells = None
         if payload.get("features", {}).get("taskclusterProxy"):
             proxy = TaskProxy(self.worker.root_url, lambda: self.credentials, self.session)
             await proxy.start()
             task_log.line(f"taskclusterProxy listening at {proxy.url}")
         try:
             env = self._environment(payload.get("env", {}), proxy.url if proxy else None)
+            if payload.get("features", {}).get("interactive"):
+                shells = await InteractiveShells.start(self, env, task_log.line)
             started = time.monotonic()
             async with monitored(payload, task_log.line):
                 status = await run_commands(commands_of(payload["command"]), self.workdir, env, task_log, max_run_time)
@@ -250,6 +249,8 @@ class TaskRun:
         finally:
             if proxy is not None:
                 await proxy.stop()
+            if shells is not None:
+                await shells.stop()
         if status is None:
             task_log.line(f"maxRunTime of {max_run_time} s exceeded: the task was killed after {elapsed:.3f} s")
         else:

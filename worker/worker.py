@@ -6,11 +6,9 @@ client, so it works against Taskcluster as well as Cairn. One loop long-polls
 claim to a :class:`~cairn.worker.task_run.TaskRun`, which does the rest
 with the claim's temporary credentials.
 
-Alongside, one small HTTP server on 127.0.0.1 streams the logs of running
-tasks: each run's ``public/logs/live.log`` is a reference artifact pointing
-at ``/log/<token>`` here, where a reader gets the log so far and then every
-write until the task ends. Once the run has ended, the same URL serves the
-whole log, as it was left, for ``FINISHED_LOG_GRACE`` seconds more.
+Each run's log is streamed to Cairn as it is written, and
+``public/logs/live.log`` points there (see :mod:`live_log_stream`): readers
+follow it through Cairn, and nothing connects to this machine.
 
 SIGTERM (or SIGINT) stops claiming, stops every running task and resolves it
 as exception ``worker-shutdown`` — so that the queue retries it elsewhere —
@@ -20,154 +18,29 @@ after uploading its log; then the worker exits 0.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
 import re
-import secrets
 import shutil
 import signal
 import socket
 import tempfile
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import aiohttp
 import taskcluster
 import taskcluster.aio
-from aiohttp import web
 from taskcluster.exceptions import TaskclusterFailure
 
 from cairn.worker.caches import CacheStore
 from cairn.worker.chain_of_trust import load_signing_key
+from cairn.worker.live_log_stream import ServerLiveLogs
 from cairn.worker.mounts import MountSupport
 from cairn.worker.payload import auth_expander
 from cairn.worker.purge_requests import PurgeRequests
 from cairn.worker.task_run import TaskRun, WorkerIdentity
 
 log = logging.getLogger("cairn.worker")
-
-#: Seconds a run's log is still served here after the run ends: the whole file, as
-#: it was left. Until the worker points ``public/logs/live.log`` at the uploaded
-#: copy, that artifact points here, so a reader who resolved it just before the
-#: switch is redirected here just after; for this long they still get the complete
-#: log rather than a 404. Then the log is forgotten and its file closed.
-FINISHED_LOG_GRACE = 30.0
-
-
-class FinishedLog:
-    """The log of a run that has ended: read whole, from the file held open.
-
-    Holding it open keeps the file readable after the run's directory, and with
-    it the file's name, is removed.
-    """
-
-    def __init__(self, path: Path):
-        self._file = path.open("rb", buffering=0)
-
-    def follow(self) -> AsyncIterator[bytes]:
-        """The whole log, to its end; it no longer grows."""
-        # A descriptor of the reader's own, taken now rather than when reading
-        # starts: it stays valid when this log is closed while the reader is
-        # still at it.
-        return _read_whole(os.fdopen(os.dup(self._file.fileno()), "rb", buffering=0))
-
-    def close(self) -> None:
-        self._file.close()
-
-
-async def _read_whole(reading: BinaryIO) -> AsyncIterator[bytes]:
-    with reading:
-        offset = 0
-        # pread: duplicated descriptors share one position, and other readers move it.
-        while chunk := os.pread(reading.fileno(), 65536, offset):
-            offset += len(chunk)
-            yield chunk
-
-
-class LiveLogServer:
-    """Streams the logs of running tasks over HTTP, each under an unguessable token.
-
-    A finished log stays, whole, for ``grace`` seconds (see ``FINISHED_LOG_GRACE``).
-    """
-
-    def __init__(self, host: str = "127.0.0.1", grace: float | None = None):
-        self.host = host
-        self.grace = FINISHED_LOG_GRACE if grace is None else grace
-        self.base_url = ""
-        self._logs: dict[str, Any] = {}
-        self._finished: dict[FinishedLog, asyncio.TimerHandle] = {}
-        app = web.Application()
-        app.router.add_get("/log/{token}", self._stream)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
-
-    async def start(self) -> None:
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, 0)
-        await site.start()
-        host, port = self._runner.addresses[0][:2]
-        self.base_url = f"http://{host}:{port}"
-
-    async def stop(self) -> None:
-        """Stop serving now, finished logs in their grace period included."""
-        await self._runner.cleanup()
-        for finished in list(self._finished):
-            self._forget(finished)
-
-    def publish(self, task_log: Any) -> str:
-        """The URL where ``task_log`` can be followed from now on."""
-        token = secrets.token_urlsafe(24)
-        self._logs[token] = task_log
-        return f"{self.base_url}/log/{token}"
-
-    def unpublish(self, task_log: Any) -> None:
-        """``task_log`` has ended: serve it whole for ``grace`` seconds more, then forget it.
-
-        What is served meanwhile is its file, opened here: call this before the file is removed.
-        """
-        tokens = [token for token, found in self._logs.items() if found is task_log]
-        if not tokens:
-            return
-        try:
-            finished = FinishedLog(task_log.path)
-        except OSError as e:
-            log.warning("cannot keep serving the finished log %s: %s", task_log.path, e)
-            self._logs = {token: found for token, found in self._logs.items() if found is not task_log}
-            return
-        for token in tokens:
-            self._logs[token] = finished
-        self._finished[finished] = asyncio.get_running_loop().call_later(self.grace, self._forget, finished)
-
-    def _forget(self, finished: FinishedLog) -> None:
-        self._finished.pop(finished).cancel()
-        self._logs = {token: found for token, found in self._logs.items() if found is not finished}
-        finished.close()
-
-    async def _stream(self, request: web.Request) -> web.StreamResponse:
-        task_log = self._logs.get(request.match_info["token"])
-        if task_log is None:
-            raise web.HTTPNotFound(text="No such live log; the task may have ended.\n")
-        chunks = task_log.follow()
-        response = web.StreamResponse(
-            headers={
-                "Content-Type": "text/plain; charset=utf-8",
-                "Cache-Control": "no-cache",
-                "Access-Control-Allow-Origin": "*",
-                "X-Content-Type-Options": "nosniff",
-            }
-        )
-        response.enable_chunked_encoding()
-        async with contextlib.aclosing(chunks):
-            await response.prepare(request)
-            try:
-                async for chunk in chunks:
-                    await response.write(chunk)
-                await response.write_eof()
-            except ConnectionError:
-                pass
-        return response
-
 
 class Worker:
     def __init__(
@@ -190,7 +63,7 @@ class Worker:
             work_dir=work_dir,
             signing_key=signing_key,
         )
-        self.live_logs = LiveLogServer()
+        self.live_logs = ServerLiveLogs()
         caches = CacheStore(work_dir / "caches", capacity)
         self.purge_requests = PurgeRequests(options, task_queue_id, caches)
         self.mount_support = MountSupport(caches, self.purge_requests, auth_expander(options))

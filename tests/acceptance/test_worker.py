@@ -27,16 +27,6 @@ from tests.conftest import LiveServer
 
 RESOLVED = ("completed", "failed", "exception")
 
-# `cairn worker`, with the grace period of finished logs (FINISHED_LOG_GRACE) set by the first argument.
-WORKER_WITH_GRACE = (
-    "import sys\n"
-    "from cairn.worker import worker\n"
-    "worker.FINISHED_LOG_GRACE = float(sys.argv.pop(1))\n"
-    "from cairn.cli import main\n"
-    "main()\n"
-)
-
-
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
     # Short claims, reaped at once when they lapse: a worker that failed to reclaim would show.
@@ -64,7 +54,7 @@ def server(runtime: Any) -> Iterator[LiveServer]:
 
 
 class WorkerProcess:
-    def __init__(self, server: Any, directory: Path, capacity: int, task_queue: str, live_log_grace: float | None):
+    def __init__(self, server: Any, directory: Path, capacity: int, task_queue: str):
         directory.mkdir()
         self.log_path = directory / "worker.stderr"
         self.work_dir = directory / "work"
@@ -75,8 +65,6 @@ class WorkerProcess:
             TASKCLUSTER_ACCESS_TOKEN=server.options()["credentials"]["accessToken"],
         )
         cairn = [sys.executable, "-m", "cairn.cli"]
-        if live_log_grace is not None:
-            cairn = [sys.executable, "-c", WORKER_WITH_GRACE, str(live_log_grace)]
         command = [
             *cairn, "worker", "--task-queue", task_queue,
             "--worker-group", "tests", "--worker-id", "w1", "--capacity", str(capacity),
@@ -102,8 +90,8 @@ class WorkerProcess:
 def start_worker(server, tmp_path):
     started: list[WorkerProcess] = []
 
-    def start(capacity: int = 1, task_queue: str = TASK_QUEUE, live_log_grace: float | None = None) -> WorkerProcess:
-        worker = WorkerProcess(server, tmp_path / f"worker-{len(started)}", capacity, task_queue, live_log_grace)
+    def start(capacity: int = 1, task_queue: str = TASK_QUEUE) -> WorkerProcess:
+        worker = WorkerProcess(server, tmp_path / f"worker-{len(started)}", capacity, task_queue)
         started.append(worker)
         return worker
 
@@ -285,7 +273,7 @@ def test_a_cancelled_task_is_killed_within_seconds(server, start_worker, tmp_pat
     assert (status["state"], status["runs"][0]["reasonResolved"]) == ("exception", "canceled")
 
     # Read live.log again and again, from the live log through the hand-over to the upload:
-    # whichever it finds, every read gets the whole log (never a 404 from the worker).
+    # whichever it finds, every read gets the whole log (never a 404).
     def read_complete_log() -> bool:
         uploaded = _live_log_storage(queue, task_id) == "link"
         log = _log_or_empty(queue, task_id)
@@ -319,7 +307,7 @@ def test_the_live_log_can_be_followed_while_the_task_runs(server, start_worker):
     reference = wait_for(lambda: _content_or_none(queue, task_id), what="the live log")
     assert reference["storageType"] == "reference"
     seen = []
-    # As a browser would: the queue redirects to the worker's live-log server.
+    # As a browser would: the queue redirects to the live log on Cairn.
     url = f"{server.root_url}/api/queue/v1/task/{task_id}/runs/0/artifacts/public/logs/live.log"
     with httpx.stream("GET", url, follow_redirects=True, timeout=10) as response:
         assert str(response.url) == reference["url"]
@@ -347,62 +335,29 @@ def _content_or_none(queue: Any, task_id: str) -> dict[str, Any] | None:
         raise
 
 
-def test_a_finished_log_is_still_served_whole_at_its_live_log_address_for_a_while(server, start_worker, tmp_path):
+def test_a_finished_log_is_still_served_whole_at_its_live_log_address(server, start_worker, tmp_path):
     """A reader who resolved live.log just before the worker pointed it at the upload gets the whole log.
 
-    Such a reader is sent to the worker's live-log server after the run has ended; the worker serves
-    the finished log there for a grace period (shortened here), then forgets it.
+    Such a reader is sent to the live log's address on Cairn after the run has ended: Cairn keeps
+    the streamed log there for a while (then that address leads to the upload, see test_live_logs).
     """
-    grace = 3.0
     queue = server.client("queue")
-    worker = start_worker(live_log_grace=grace)
+    worker = start_worker()
     go = tmp_path / "go"
     task_id = create(queue, {"command": f"echo first; while [ ! -e {go} ]; do sleep 0.05; done; echo last"})
     reference = wait_for(lambda: _content_or_none(queue, task_id), what="the live log")
     assert reference["storageType"] == "reference"
-    touched = time.monotonic()
     go.touch()
 
     assert resolved(queue, task_id)["state"] == "completed"
-    # The directory goes right after the run has ended and its grace has begun.
     wait_for(lambda: not any(worker.work_dir.iterdir()), what="the task directory to be removed")
-    ended = time.monotonic()
     assert _live_log_storage(queue, task_id) == "link"
     response = httpx.get(reference["url"], timeout=10)
-    assert time.monotonic() - ended < grace, "too slow to be within the grace period"
     assert response.status_code == 200
     uploaded = task_log(queue, task_id)
     assert "first\nlast\n" in uploaded
     assert "Resolving as completed after" in uploaded.splitlines()[-1]
     assert response.text == uploaded
-    if PROC_FDS:
-        # Served from the file the worker holds open: its name went with the directory.
-        assert len(_deleted_logs_open(worker.process.pid)) == 1
-
-    # Whole until the grace period ends; then it is forgotten, and its file closed.
-    def forgotten() -> bool:
-        response = httpx.get(reference["url"], timeout=10)
-        assert response.status_code == 404 or (response.status_code, response.text) == (200, uploaded)
-        return response.status_code == 404
-
-    wait_for(forgotten, timeout=grace + 10, what="the finished log to be forgotten")
-    assert time.monotonic() - touched > grace
-    if PROC_FDS:
-        assert _deleted_logs_open(worker.process.pid) == []
-
-
-PROC_FDS = Path("/proc/self/fd").is_dir()
-
-
-def _deleted_logs_open(pid: int) -> list[str]:
-    """The removed task logs that process ``pid`` still holds open (Linux)."""
-    opened = []
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            opened.append(os.readlink(fd))
-        except OSError:  # closed meanwhile
-            pass
-    return [name for name in opened if name.endswith("/live.log (deleted)")]
 
 
 def test_sigterm_stops_the_worker_and_the_task_retries_elsewhere(server, start_worker, tmp_path):

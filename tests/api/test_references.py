@@ -46,6 +46,12 @@ CAIRN_ONLY: dict[tuple[str, str], str] = {
         "Taskcluster declares it with noPublish: GitHub calls it, clients never do, "
         "so no client's reference has it"
     ),
+    ("relay", "ping"): "the relay service is Cairn's own",
+    ("relay", "lbheartbeat"): "the relay service is Cairn's own; it is monitored as every service is",
+    ("relay", "heartbeat"): "the relay service is Cairn's own; it is monitored as every service is",
+    ("relay", "version"): "the relay service is Cairn's own; it is monitored as every service is",
+    ("relay", "appendLog"): "workers stream live logs to Cairn, with no inbound connection to them",
+    ("relay", "liveLog"): "live logs served by Cairn, from any server process",
 }
 
 _SCOPE_TEMPLATE = {
