@@ -17,9 +17,7 @@ has moved on, the message is remembered).
 
 from __future__ import annotations
 
-import hashlib
 import re
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,6 +30,7 @@ from jsonschema import Draft7Validator, FormatChecker
 from cairn.domain.errors import Conflict, DomainError, InvalidInput
 from cairn.domain.event_log import EventLog
 from cairn.domain.hooks.model import Hook
+from cairn.domain.templating import derived_task_id
 from cairn.domain.timestamps import iso, parse_time, utcnow
 
 SLUGID = re.compile(r"[A-Za-z0-9_-]{8}[Q-T][A-Za-z0-9_-][CGKOSWaeimquy26-][A-Za-z0-9_-]{10}[AQgw]")
@@ -55,13 +54,6 @@ class FireOutcome:
     task_id: str | None
     error: str = ""
     refusal: DomainError | None = None
-
-
-def derived_task_id(*parts: str) -> str:
-    """A task id fixed by ``parts``: the same fire, repeated, names the same task."""
-    digest = bytearray(hashlib.sha256("\n".join(parts).encode()).digest()[:16])
-    digest[0] &= 0x7F  # a "nice" slug id, as Taskcluster makes them
-    return slugid.encode(uuid.UUID(bytes=bytes(digest), version=4))
 
 
 def payload_problems(trigger_schema: dict[str, Any], payload: Any) -> str | None:
