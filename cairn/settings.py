@@ -89,6 +89,13 @@ class Settings:
         "text", "Log format: 'text' (one readable line a record) or 'json' (one JSON object a line, RFC 35 fields)."
     )
 
+    github_webhook_secret: str = _setting(
+        "",
+        "The GitHub App's webhook secret: deliveries to /api/github/v1/github must be signed with it "
+        "(X-Hub-Signature-256); empty refuses every delivery.",
+        secret=True,
+    )
+
     # notify: each channel is configured by its settings; an unconfigured one sends nothing.
     smtp_url: str = _setting(
         "", "SMTP server for e-mail: smtp://[user:password@]host:port (STARTTLS when offered) or smtps://...",

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cairn.domain.auth.model import Client, Role
+from cairn.domain.github.pulse import GITHUB_BUILDERS, GITHUB_EXCHANGE_SCHEMAS
 from cairn.domain.hooks.model import Hook
 from cairn.domain.notify.model import Notification
 from cairn.domain.queue.task import Task
@@ -82,6 +83,7 @@ EXCHANGE_SCHEMAS: dict[str, str] = {
         HOOKS_EXCHANGES + f"hook-{change}": "/schemas/hooks/v1/pulse-hook-changed-message.json"
         for change in ("created", "updated", "deleted")
     },
+    **GITHUB_EXCHANGE_SCHEMAS,
 }
 
 # Message ids are UUIDs named by (originator id, version, index) in this
@@ -347,4 +349,5 @@ _BUILDERS: dict[type, Builder] = {
     Hook.DefinitionChanged: _hook("updated"),
     Hook.Removed: _hook("deleted"),
     # Hook.Fired, TriggerTokenReset, ScheduleMovedOn: Taskcluster publishes nothing.
+    **GITHUB_BUILDERS,
 }
