@@ -165,7 +165,7 @@ class EndpointRunner:
         context = contexts.of(self.service.name)
         call = Call(
             self.endpoint, request, attempt.params, query, attempt.payload, caller, context,
-            uptime=contexts.uptime, health=contexts.health,
+            uptime=contexts.uptime, health=contexts.health, raw=raw,
         )
         if self.auth_before:
             call.authorize()

@@ -50,6 +50,8 @@ class Call(Generic[Context]):
     uptime: Callable[[], float] = _no_uptime
     #: Whether what this process depends on answers (for ``heartbeat``): ``{check: "ok" | "error: ..."}``.
     health: Callable[[], Awaitable[dict[str, str]]] = _no_checks
+    #: The request body as received, for a handler that checks a signature over it (GitHub's webhooks).
+    raw: bytes = b""
 
     @property
     def client_id(self) -> str:

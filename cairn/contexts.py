@@ -23,6 +23,7 @@ from cairn.api.auth.context import AuthContext
 from cairn.api.authentication import Authentication
 from cairn.api.contexts import ApiContexts
 from cairn.api.events.context import EventsContext
+from cairn.api.github.context import GithubContext
 from cairn.api.hawk import ANONYMOUS_ROLE
 from cairn.api.heartbeat import backing_services
 from cairn.api.history import ReadHistory
@@ -94,6 +95,14 @@ def api_contexts(runtime: Runtime) -> ApiContexts:
         ),
         "notify": NotifyContext(
             notify=runtime.notify.service, reads=runtime.notify.reads, configured=runtime.notify.configured
+        ),
+        "github": GithubContext(
+            service=runtime.github.service,
+            reads=runtime.github.reads,
+            scoped_queue=runtime.github.scoped_queue,
+            webhook_secret=runtime.github.webhook_secret,
+            root_url=runtime.settings.root_url,
+            fetch_file=runtime.github.fetch_file,
         ),
     }
     return ApiContexts(

@@ -38,6 +38,7 @@ from cairn.domain.queue.artifact_service import ArtifactService
 from cairn.domain.queue.service import Claim, QueueService
 from cairn.domain.queue.worker_service import WorkerService
 from cairn.domain.timestamps import utcnow
+from cairn.github_runtime import GithubParts
 from cairn.notify_runtime import NotifyParts
 from cairn.processes import Processes
 from cairn.projections.auth.cache import AuthCache, ClientUse, StaticClient
@@ -192,6 +193,8 @@ class Runtime:
         self.notify = NotifyParts(self)
         # Hooks and secrets: their views, services and consumers (cairn/runtime_hooks.py).
         self.hooks_and_secrets = HooksAndSecrets(self)
+        # CI from GitHub: deliveries, builds and requests to GitHub (cairn/github_runtime.py).
+        self.github = GithubParts(self)
 
         # Read-side views: each kept by a log follower, its rows and position in one commit.
         self.runs_analytics = RunsAnalytics()

@@ -7,6 +7,7 @@ from starlette.applications import Starlette
 from cairn.api.app import build_app
 from cairn.api.auth.handlers import auth
 from cairn.api.events.handlers import events
+from cairn.api.github.handlers import github
 from cairn.api.hooks.handlers import hooks
 from cairn.api.index.handlers import index, root_listing_routes
 from cairn.api.metrics import Metrics, metrics_routes
@@ -21,7 +22,7 @@ from cairn.contexts import api_contexts
 from cairn.runtime import Runtime
 from cairn.web.routes import web_routes
 
-SERVICES = [auth, queue, events, objects, index, notify, secrets, hooks]
+SERVICES = [auth, queue, events, objects, index, notify, secrets, hooks, github]
 
 
 def create_app(runtime: Runtime) -> Starlette:
