@@ -19,6 +19,7 @@ from cairn.consumers.github.reporting import BuildReporter
 from cairn.consumers.github.requests import RequestPoster
 from cairn.domain.github.check_runs import CheckRuns
 from cairn.domain.github.service import GithubService
+from cairn.domain.github.tcyml import FetchedFile
 from cairn.scoped_queue import ScopedQueue
 from cairn.settings import Settings
 
@@ -73,6 +74,16 @@ class GithubFlow:
             lambda task_id, run_id: runtime.notify.task_logs.tail(task_id, run_id, 1000), settings.root_url,
         )
         self.requests = RequestPoster(self.service, self.installation)
+        if self.app is not None:
+            # renderTaskclusterYml reads config-from files through the app too.
+            runtime.github.fetch_file = self.fetch_file
+
+    def fetch_file(self, owner: str, repo: str, path: str, ref: str) -> FetchedFile:
+        """A file at a ref, read as the app's installation on ``owner`` (for ``config-from``)."""
+        installation_id = self.service.installation_id(owner)
+        if installation_id is None:
+            raise LookupError(f"the GitHub App is not installed for {owner}")
+        return self.builder.fetcher(self.installation(installation_id))(owner, repo, path, ref)
 
     def installation(self, installation_id: int) -> Installation:
         if self.app is None:

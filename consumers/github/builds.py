@@ -142,7 +142,7 @@ class DeliveryBuilder:
         now = parse_time(delivery.received)
         try:
             rendered = tcyml.render(
-                text, event, root_url=self.root_url, now=now, fetch_file=self._fetcher(gh),
+                text, event, root_url=self.root_url, now=now, fetch_file=self.fetcher(gh),
                 untrusted=decision.untrusted, id_seed=delivery.delivery_id,
             )
         except tcyml.ConfigError as e:
@@ -175,7 +175,7 @@ class DeliveryBuilder:
         if event.event_name not in ("pull_request", "issue_comment"):
             return tcyml.Decision(build=True)
         branch = event.default_branch or gh.default_branch(event.owner, event.repo)
-        policy = tcyml.read_policy(gh.file(event.owner, event.repo, TASKCLUSTER_YML, branch), self._fetcher(gh))
+        policy = tcyml.read_policy(gh.file(event.owner, event.repo, TASKCLUSTER_YML, branch), self.fetcher(gh))
 
         def collaborator(login: str) -> bool:
             return gh.is_collaborator(event.owner, event.repo, login)
@@ -193,7 +193,7 @@ class DeliveryBuilder:
             raise Outcome("refused", policy=policy.pull_requests, allow_comments=policy.allow_comments)
         return decision
 
-    def _fetcher(self, gh: Installation) -> tcyml.FetchFile:
+    def fetcher(self, gh: Installation) -> tcyml.FetchFile:
         def fetch(owner: str, repo: str, path: str, ref: str) -> tcyml.FetchedFile:
             installation_id = self.service.installation_id(owner)
             reader = self.installation(installation_id) if installation_id is not None else gh
