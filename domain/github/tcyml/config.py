@@ -92,8 +92,9 @@ def _message(error: ValidationError) -> str:
         return f"unknown top-level key(s) {', '.join(f'`{key}`' for key in extra)}"
     if error.validator == "not":
         return error.schema.get("description") or error.message
-    if error.validator == "propertyNames":
-        return f"{error.message} (context keys must be identifiers: letters, digits and `_`)"
+    if "propertyNames" in error.schema_path:
+        return (f"the key {error.instance!r} is not an identifier (context keys must be identifiers: "
+                "letters, digits and `_`, not starting with a digit, as JSON-e requires)")
     return error.message
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import jsone
@@ -21,7 +21,7 @@ import slugid
 from cairn.domain.github import tcyml
 from cairn.domain.github.tcyml import ConfigError, config, policy, triggers
 from cairn.domain.templating import derived_task_id, integral_floats_as_ints
-from cairn.domain.timestamps import iso
+from cairn.domain.timestamps import iso, shift
 
 PROJECT_FILE = ".taskcluster.yml"
 #: Context keys that are Cairn's: RFC 182's project ``context`` can never set them, even when absent.
@@ -29,6 +29,8 @@ RESERVED = frozenset({
     "tasks_for", "event", "as_slugid", "now", "taskcluster_root_url", "taskcluster_comment",
     "taskclusterYmlRepo", "taskclusterYmlRevision", tcyml.VARS_KEY,
 })
+#: The deadline of a trigger-format task that sets none.
+DEFAULT_DEADLINE = timedelta(days=1)
 #: Top-level keys whose value in the project file wins over the referenced file's.
 PROJECT_WINS = ("policy", "reporting", "autoCancelPreviousChecks")
 
@@ -193,7 +195,9 @@ def render(text: str, event: tcyml.GithubEvent, *, root_url: str, now: datetime,
         hooks = list(cfg.get("hooks") or [])
     else:
         result = dict(cfg)
-        tasks = triggers.render(cfg, event, extra)
+        # Without JSON-e there is no $fromNow: a trigger-format task gets a deadline a day after `now`.
+        tasks = [{"deadline": iso(shift(now, DEFAULT_DEADLINE)), **task}
+                 for task in triggers.render(cfg, event, extra)]
         hooks = []
     for key in PROJECT_WINS:
         if reference is not None and key in project:
