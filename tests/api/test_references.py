@@ -42,6 +42,10 @@ CAIRN_ONLY: dict[tuple[str, str], str] = {
     ("events", "heartbeat"): "the event stream service is Cairn's own; it is monitored as every service is",
     ("events", "version"): "the event stream service is Cairn's own; it is monitored as every service is",
     ("events", "stream"): "Pulse messages as resumable server-sent events",
+    ("github", "githubWebHookConsumer"): (
+        "Taskcluster declares it with noPublish: GitHub calls it, clients never do, "
+        "so no client's reference has it"
+    ),
 }
 
 _SCOPE_TEMPLATE = {
