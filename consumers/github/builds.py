@@ -298,6 +298,6 @@ class DeliveryBuilder:
             except DomainError as e:
                 self._comment(gh, event, tcyml.error_comment(e.message))
                 raise Outcome("failed", error=e.message, taskGroupId=group) from None
-        self.service.set_build_state(group, "pending", utcnow())
+        # The reporter moves the build back to pending as the new runs appear.
         if final:
             raise Outcome("rerun", taskGroupId=group, taskIds=task_ids)

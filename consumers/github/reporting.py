@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -52,6 +53,7 @@ CONCLUSIONS = {
     "intermittent-task": "neutral",
 }
 LOG_HEAD, LOG_TAIL, MAX_OUTPUT = 20, 200, 60000
+REMEMBERED = 50_000
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
 
@@ -91,7 +93,9 @@ class BuildReporter:
         self.group_states = group_states
         self.log_tail = log_tail
         self.root_url = root_url
-        self._github_groups: dict[str, bool] = {}
+        # Whether a task group is a GitHub build (its build is recorded before its tasks), and tasks' groups.
+        self._github_groups: OrderedDict[str, bool] = OrderedDict()
+        self._task_groups: OrderedDict[str, str] = OrderedDict()
 
     def handle(self, session: Any, batch: list[LoggedEvent]) -> None:
         with acting_as(ACTOR):
@@ -103,13 +107,23 @@ class BuildReporter:
                 except GithubError as e:
                     log.warning("GitHub refused a report for %s: %s", logged.event.originator_id, e)
 
+    def _group_of(self, e: Any) -> str | None:
+        if isinstance(e, Task.Defined):
+            return e.definition.get("taskGroupId")
+        return self._task_groups.get(e.originator_id)
+
+    def _remember_group(self, task_key: str, task_group_id: str) -> None:
+        self._task_groups[task_key] = task_group_id
+        if len(self._task_groups) > REMEMBERED:
+            self._task_groups.popitem(last=False)
+
     def _build_of(self, task_group_id: str) -> GithubBuild | None:
         if self._github_groups.get(task_group_id) is False:
             return None
         build = self.service.build(task_group_id)
-        if len(self._github_groups) > 10_000:
-            self._github_groups.clear()
         self._github_groups[task_group_id] = build is not None
+        if len(self._github_groups) > REMEMBERED:
+            self._github_groups.popitem(last=False)
         return build
 
     def report(self, e: Any) -> None:
@@ -123,10 +137,20 @@ class BuildReporter:
             if build is not None:
                 self._group_resolved(build)
             return
+        group = self._group_of(e)
+        if group is not None and self._github_groups.get(group) is False:
+            return  # most tasks are not GitHub's: known without loading them
         task = self.log.repository.get(e.originator_id, version=e.originator_version)
+        self._remember_group(e.originator_id, task.task_group_id)
         build = self._build_of(task.task_group_id)
         if build is None:
             return
+        if isinstance(e, (Task.RunPending, Task.RunClaimed)) and not task.resolved and \
+                build.state not in ("pending", "cancelled"):
+            # A task runs again (a rerun, from GitHub or anywhere): the build is pending again.
+            if build.reporting != CHECKS:
+                self._status(build, "pending", "TaskGroup: pending")
+            self._move(build, "pending")
         if build.reporting == CHECKS:
             self._check_run(build, task, e)
         else:
@@ -151,9 +175,6 @@ class BuildReporter:
             if build.state != "failure":
                 self._status(build, "failure", "TaskGroup: failure")
                 self._move(build, "failure")
-        elif isinstance(e, (Task.RunPending, Task.RunClaimed)) and build.state != "pending" and not task.resolved:
-            self._status(build, "pending", "TaskGroup: pending")
-            self._move(build, "pending")
 
     def _group_resolved(self, build: GithubBuild) -> None:
         states = self.group_states(build.task_group_id)
