@@ -2,10 +2,10 @@
 
 Built with the runtime when a GitHub App is configured (``CAIRN_GITHUB_APP_ID``
 and its private key): the app's client (``consumers/github/client.py``) and
-three log consumers run by the process table — ``github-builds``
-(deliveries → tasks), ``github-reporter`` (statuses and check runs) and
-``github-requests`` (the createStatus/createComment requests the API
-recorded). Without an app, deliveries are still recorded, and acted on
+three processes run by the process table — ``github-builds`` (deliveries
+→ tasks) and ``github-reporter`` (statuses and check runs), which follow the
+log, and ``github-requests``, which makes the createStatus/createComment
+requests the API recorded, with retries. Without an app, deliveries are still recorded, and acted on
 once one is configured: each consumer starts from the beginning of the log.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 from cairn.consumers.github.builds import DeliveryBuilder
 from cairn.consumers.github.client import GithubApp, Installation, load_private_key
 from cairn.consumers.github.reporting import BuildReporter
-from cairn.consumers.github.requests import RequestPoster
+from cairn.consumers.github.requests import RequestDelivery
 from cairn.domain.github.check_runs import CheckRuns
 from cairn.domain.github.service import GithubService
 from cairn.domain.github.tcyml import FetchedFile
@@ -73,7 +73,10 @@ class GithubFlow:
             runtime.log, self.service, self.installation, self.check_runs, self.reads.group_states,
             lambda task_id, run_id: runtime.notify.task_logs.tail(task_id, run_id, 1000), settings.root_url,
         )
-        self.requests = RequestPoster(self.service, self.installation)
+        conninfo = settings.database_url if settings.backend == "postgres" else None
+        self.requests = RequestDelivery(
+            self.service, runtime.github.reads, self.installation, runtime.log_signal, conninfo
+        )
         if self.app is not None:
             # renderTaskclusterYml reads config-from files through the app too.
             runtime.github.fetch_file = self.fetch_file

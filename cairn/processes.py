@@ -154,7 +154,7 @@ PROCESSES += (
     ),
     Process(
         "github-requests", "the statuses and comments asked for through the github API, made on GitHub",
-        leader=True, build=lambda rt, db: follower(rt, db, rt.github_flow.requests), missing=_no_github_app,
+        leader=True, build=lambda rt, _: rt.github_flow.requests, missing=_no_github_app,
     ),
 )
 

@@ -89,3 +89,20 @@ def test_a_github_outage_delays_a_build_but_never_loses_it(server, github, repo)
     assert delivery.outcome == "created"
     assert len([c for c in github.failed_calls if "/contents/" in c.path]) == 8
     assert len(server.client("github").builds()["builds"]) == 1
+
+
+def test_a_request_github_cannot_take_now_is_tried_again_and_one_it_refuses_is_not(server, github, repo):
+    _, delivery_id = deliver(server, "ping", payload("ping.none.0", repository=payload("push.none.4")["repository"]))
+    handled(server, delivery_id)
+    # More failures than one attempt's retries: the attempt is recorded as failed, and made again later.
+    github.fail("POST", f"/repos/{OWNER}/{REPO}/statuses/", 502, times=6)
+    gh = server.client("github")
+    gh.createStatus(OWNER, REPO, SHA, {"state": "success", "context": "later"})
+    assert wait_for(lambda: github.statuses(OWNER, REPO), timeout=90, what="the status")[0]["context"] == "later"
+    assert len(github.failed_calls) == 6
+    # GitHub refuses a comment on a repository it does not have: recorded as failed, never made again.
+    gh.createComment(OWNER, "No-Such-Repo", 1, {"body": "lost"})
+    wait_for(lambda: github.recorded("POST", "/repos/Codertocat/No-Such-Repo/issues/1/comments"), what="the attempt")
+    wait_for(lambda: not server.runtime.github.reads.due_requests("9999-12-31T00:00:00.000Z", 10),
+             what="no request left due")
+    assert len(github.recorded("POST", "/No-Such-Repo/")) == 1
