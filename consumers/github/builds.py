@@ -218,17 +218,21 @@ class DeliveryBuilder:
                 now: datetime, gh: Installation) -> None:
         group = rendered.task_group_id
         assert group is not None
-        self.service.record_build(
-            group, event.owner, event.repo, event.sha or "", event_type(event), delivery.delivery_id,
-            event.installation_id, now, pull_request_number=event.pull_request_number, branch=event.branch,
-            tasks_for=rendered.tasks_for, reporting=rendered.reporting,
-        )
+        try:
+            self.service.record_build(
+                group, event.owner, event.repo, event.sha or "", event_type(event), delivery.delivery_id,
+                event.installation_id, now, pull_request_number=event.pull_request_number, branch=event.branch,
+                tasks_for=rendered.tasks_for, reporting=rendered.reporting,
+            )
+        except Conflict as e:  # a task group id fixed in the file, already used by another build
+            self._comment(gh, event, tcyml.error_comment(e.message))
+            raise Outcome("failed", error=e.message, taskGroupId=group) from None
         created = []
         for task_id, definition in rendered.tasks:
+            # Rendered again after a crash, a task is the same (its ids derive from the delivery, `now` is
+            # when it was received), and createTask takes it again; a Conflict is a real clash.
             try:
                 self.scoped.create_task(rendered.scopes, task_id, definition, now, ACTOR, who="The scopes")
-            except Conflict:
-                pass  # an id derived from this delivery is only ever taken by an earlier attempt at it
             except DomainError as e:
                 code = getattr(e, "code", "")
                 error = scopes_refusal(rendered.scopes, e.message) if code == "InsufficientScopes" else e.message
