@@ -321,10 +321,19 @@ def render(
     without it they are random. ``fetch_file`` is called only for ``config-from``.
 
     v1 (JSON-e) context: ``tasks_for``, ``event``, ``as_slugid``, ``now``, ``taskcluster_root_url``,
-    ``taskcluster_comment`` (comments), ``vars`` (the trigger variables), ``taskclusterYmlRepo``,
-    ``taskclusterYmlRevision``, plus the project's ``context`` under ``config-from``
-    (Cairn's keys win). v2 is the trigger format (``onPush``, ``onPullRequest``, ``onRelease``,
-    ``onCustomTrigger``). Raises ``ConfigError``.
+    ``taskcluster_comment`` (comments; also ``event.taskcluster_comment``), ``vars`` (the trigger
+    variables, ``GithubEvent.variables``), ``taskclusterYmlRepo``, ``taskclusterYmlRevision``, plus
+    the project's ``context`` under ``config-from`` (Cairn's keys win, even when absent). The whole
+    file less ``version`` and ``hooks`` is rendered, as Taskcluster does; integral floats are made
+    ints. v2 is the trigger format (``onPush``, ``onPullRequest``, ``onRelease``,
+    ``onCustomTrigger``; ``${name}`` variables) and gives its tasks a deadline a day after ``now``
+    when they set none; v1 tasks get no deadline (Taskcluster-GitHub sets none).
+
+    Known difference from Taskcluster-GitHub: JSON-e's Python implementation writes a float that is
+    a whole number with ``.0`` inside strings (``"${4/2}"`` is ``"2.0"``, JavaScript's ``"2"``).
+
+    Raises ``ConfigError`` for the file's problems, ``ValueError`` for the caller's (an event that
+    builds nothing, or whose sha is not resolved yet).
     """
     from cairn.domain.github.tcyml import rendering
 

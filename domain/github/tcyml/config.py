@@ -6,7 +6,9 @@ GitHub comment: it names the file, the problem and where it is.
 
 from __future__ import annotations
 
+import datetime
 import functools
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,6 +29,8 @@ SCHEMAS = {
 }
 REFERENCE = re.compile(r"github\.com/(?P<owner>[^/@]+)/(?P<repo>[^/@]+)/(?P<path>[^@]+)@(?P<ref>[^@]+)")
 MAX_PROBLEMS = 5
+#: The most values (of any kind, at any depth) a file may hold once its YAML aliases are expanded.
+MAX_VALUES = 200_000
 
 
 @dataclass(frozen=True)
@@ -73,11 +77,47 @@ def _validators() -> dict[int, Draft7Validator]:
     return {version: Draft7Validator(documents[uri], registry=registry) for version, uri in SCHEMAS.items()}
 
 
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """YAML as JSON-minded tools read it: a date stays the text written (JSON has no dates)."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _as_json(value: Any, name: str, where: str, budget: list[int]) -> Any:
+    """``value`` as JSON: keys made text (as JavaScript does); what JSON cannot hold is refused.
+
+    YAML aliases share a node; expanded here, a few lines can grow without
+    bound ("billion laughs"), so the number of values is limited.
+    """
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ConfigError(f"`{name}` expands to more than {MAX_VALUES} values (through YAML aliases?).", "yaml")
+    if isinstance(value, dict):
+        return {str(key): _as_json(item, name, f"{where}.{key}", budget) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_as_json(item, name, f"{where}[{i}]", budget) for i, item in enumerate(value)]
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"`{name}`: `{where.lstrip('.')}` is {value}, which JSON cannot hold.", "yaml")
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return value.isoformat()
+    raise ConfigError(f"`{name}`: `{where.lstrip('.')}` is a YAML {type(value).__name__}, which JSON cannot "
+                      "hold; only mappings, lists, strings, numbers, booleans and null are allowed.", "yaml")
+
+
 def parse_yaml(text: str, name: str) -> Any:
     try:
-        return yaml.safe_load(text)
+        loaded = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader
+        return _as_json(loaded, name, "", [MAX_VALUES])
     except yaml.YAMLError as e:
         raise ConfigError(f"`{name}` is not valid YAML:\n\n```\n{e}\n```", "yaml") from e
+    except RecursionError as e:
+        raise ConfigError(f"`{name}` is nested too deeply to be read.", "yaml") from e
 
 
 def _where(error: ValidationError) -> str:

@@ -6,9 +6,8 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import yaml
-
 from cairn.domain.github import tcyml
+from cairn.domain.github.tcyml import config as files
 
 PR_POLICIES = (tcyml.PUBLIC, tcyml.PUBLIC_RESTRICTED, tcyml.COLLABORATORS, tcyml.COLLABORATORS_QUIET)
 COMMENT_POLICIES = (tcyml.COLLABORATORS,)
@@ -24,19 +23,17 @@ def read_policy(text: str | None, fetch_file: tcyml.FetchFile | None = None) -> 
         # No file on the default branch: collaborators may try the file out in a pull request.
         return tcyml.Policy(tcyml.COLLABORATORS_QUIET, None, found=False)
     try:
-        config = yaml.safe_load(text)
-    except yaml.YAMLError:
+        config = files.parse_yaml(text, ".taskcluster.yml")
+    except tcyml.ConfigError:
         return tcyml.Policy()
     if not isinstance(config, Mapping) or config.get("version") not in (1, 2):
         return tcyml.Policy()
     policy = policy_of(config)
     if policy is None and isinstance(config.get("config-from"), str) and fetch_file is not None:
-        from cairn.domain.github.tcyml import config as files
-
         try:
             reference = files.parse_reference(config["config-from"])
             fetched = fetch_file(reference.owner, reference.repo, reference.path, reference.ref)
-            referenced = yaml.safe_load(fetched.text)
+            referenced = files.parse_yaml(fetched.text, str(reference))
         except Exception:  # noqa: BLE001 - an unreadable reference leaves the default policy
             referenced = None
         if isinstance(referenced, Mapping) and referenced.get("version") in (1, 2):

@@ -226,3 +226,17 @@ def test_skip_ci_reads_a_pull_request_title():
     body["pull_request"]["title"] = "WIP [ci skip]"
     assert tcyml.skip_ci(tcyml.interpret("pull_request", body))
     assert not tcyml.skip_ci(event("release.published.0"))
+
+
+def test_a_pull_request_whose_fork_was_deleted_still_reads():
+    body = payload("pull_request.synchronize.0")
+    body["pull_request"]["head"]["repo"] = None
+    ev = tcyml.interpret("pull_request", body)
+    assert ev.sha == PR_SHA and ev.variables["repository"] == "https://github.com/Codertocat/Hello-World"
+
+
+def test_installation_repositories_builds_nothing():
+    body = payload("installation.created.0")
+    body["action"] = "added"
+    ev = tcyml.interpret("installation_repositories", body)
+    assert ev.tasks_for is None and ev.owner == "Codertocat" and ev.installation_id == 957387

@@ -277,3 +277,25 @@ def test_events_that_cannot_be_rendered_are_the_callers_mistake():
 def test_error_text_is_a_comment():
     err = _error("version: 1\ntask: []\n")
     assert tcyml.error_comment(err).startswith("<details>\n\n<summary>Uh oh! Looks like an error!</summary>")
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ("version: 1\ntasks: [{x: .inf}]\n", "`tasks[0].x` is inf, which JSON cannot hold"),
+    ("version: 1\ntasks: [{x: !!binary aGVsbG8=}]\n", "is a YAML bytes"),
+    ("version: 1\ntasks: [{x: !!set {a}}]\n", "is a YAML set"),
+    ("version: 1\ntasks: [{x: !!python/object:os.system {}}]\n", "could not determine a constructor"),
+    ("version: 1\ntasks: [{x: " + "[" * 1000 + "]" * 1000 + "}]\n", "`.taskcluster.yml`"),
+    ("version: 1\na: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+     "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+     "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n",
+     "expands to more than 200000 values"),
+])
+def test_yaml_that_is_not_json(text, words):
+    err = _error(text)
+    assert err.kind == "yaml" and words in str(err), str(err)
+
+
+def test_yaml_reads_like_json():
+    text = "version: 1\ntasks: [{1: 2, created: 2020-01-01, x: !!timestamp 2020-01-02}]\n"
+    [(_, task)] = render(text, event("push.none.4")).tasks
+    assert (task["1"], task["created"], task["x"]) == (2, "2020-01-01", "2020-01-02")
