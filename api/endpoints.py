@@ -52,6 +52,9 @@ class Endpoint:
     #: The handler authenticates the request itself, against clients of its
     #: own (testAuthenticate's fixed test client); the pipeline does not.
     own_authentication: bool = False
+    #: The OpenAPI responses of an endpoint that answers other than JSON
+    #: (an image, a redirect); None for the JSON answers of every other.
+    responses: dict[str, Any] | None = None
 
     @property
     def args(self) -> list[str]:

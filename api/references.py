@@ -171,7 +171,9 @@ def _operation(service: Service, endpoint: Endpoint, components: _ComponentSchem
         operation["requestBody"] = {"required": True, "content": _json(schema)}
     elif endpoint.accepts_body:
         operation["requestBody"] = {"required": False, "content": _json({})}
-    if endpoint.output:
+    if endpoint.responses is not None:
+        operation["responses"] = endpoint.responses
+    elif endpoint.output:
         schema = components.ref(service.schema_uri(endpoint.output) + "#")
         operation["responses"] = {"200": {"description": "Success", "content": _json(schema)}}
     else:
@@ -191,6 +193,10 @@ _QUERY_SCHEMAS: dict[str, dict[str, Any]] = {
     "limit": {"type": "integer", "minimum": 1},
     "prefix": {"type": "string", "pattern": "^[A-Za-z0-9!@/:.+|_-]*$"},  # of a clientId
     "quarantined": {"type": "string", "enum": ["true", "false"]},
+    # the github service's filters of builds
+    "organization": {"type": "string", "pattern": "^[a-zA-Z0-9_%-]*$"},
+    "repository": {"type": "string", "pattern": "^[a-zA-Z0-9_%-]*$"},
+    "pullRequest": {"type": "string", "pattern": "^[0-9]*$"},
 }
 
 #: An example of each route parameter that may contain `/`, showing that it may.

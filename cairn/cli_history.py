@@ -63,13 +63,15 @@ def opened_runtime() -> Iterator[Any]:
 
 def _keys() -> dict[str, Any]:
     from cairn.domain.auth.model import client_key, role_key
+    from cairn.domain.github.model import build_key, delivery_key
     from cairn.domain.hooks.model import PREFIX as HOOK_PREFIX
     from cairn.domain.notify.model import notification_key
     from cairn.domain.queue.task import task_key
     from cairn.domain.secrets.model import secret_key
 
     return {"task": task_key, "client": client_key, "role": role_key, "notification": notification_key,
-            "secret": secret_key, "hook": lambda name: HOOK_PREFIX + name}
+            "secret": secret_key, "hook": lambda name: HOOK_PREFIX + name,
+            "github-build": build_key, "github-delivery": delivery_key}
 
 
 # history
@@ -106,7 +108,7 @@ def _through_api(kind: str) -> bool:
     return kind in HISTORY_ENDPOINTS and local_database() is None and api_available()
 
 
-for _kind in ("task", "client", "role", "notification", "secret", "hook"):
+for _kind in ("task", "client", "role", "notification", "secret", "hook", "github-build", "github-delivery"):
     _history_command(_kind)
 
 

@@ -11,7 +11,16 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from cairn.api.contexts import ApiContexts
-from cairn.web import catalogue_pages, event_log_page, live, log_pages, service_pages, signin_pages, task_pages
+from cairn.web import (
+    catalogue_pages,
+    event_log_page,
+    github_pages,
+    live,
+    log_pages,
+    service_pages,
+    signin_pages,
+    task_pages,
+)
 from cairn.web.context import STATIC, WebContext, web_context
 from cairn.web.pages import page
 
@@ -37,6 +46,7 @@ def web_routes(runtime: Any, api: ApiContexts) -> list[BaseRoute]:
         Route("/hooks", page(ctx, service_pages.hooks_page)),
         Route("/hooks/{hookGroupId}/{hookId:path}", page(ctx, service_pages.hook_page)),
         Route("/secrets", page(ctx, service_pages.secrets_page)),
+        Route("/github", page(ctx, github_pages.builds_page)),
         Route("/log", page(ctx, event_log_page.event_log_page)),
         Route("/log/live", _bound(ctx, live.log_changes)),
         Route("/tasks/index", page(ctx, catalogue_pages.index_page)),

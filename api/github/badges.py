@@ -19,7 +19,7 @@ from cairn.api.call import Call
 from cairn.api.endpoints import Endpoints
 from cairn.api.errors import ResourceNotFound
 from cairn.api.github.context import GithubContext
-from cairn.domain.github.webhook_events import sanitize_github_field
+from cairn.api.github.names import BRANCH
 
 endpoints = Endpoints()
 
@@ -56,12 +56,15 @@ def badge_svg(state: str) -> str:
 
 def _latest(call: Call[GithubContext]) -> dict[str, Any] | None:
     owner, repo, branch = call.params["owner"], call.params["repo"], call.params["branch"]
-    return call.context.reads.latest_build(sanitize_github_field(owner), sanitize_github_field(repo), branch)
+    return call.context.reads.latest_build(owner, repo, branch)
 
 
 @endpoints.endpoint(
     "badge", "GET", "/repository/<owner>/<repo>/<branch>/badge.svg", title="Latest Build Status Badge",
     category="Github Service", scopes="github:get-badge:<owner>:<repo>:<branch>", stability="experimental",
+    params=BRANCH, responses={
+        "200": {"description": "The badge", "content": {"image/svg+xml": {"schema": {"type": "string"}}}},
+    },
 )
 def badge(call: Call[GithubContext]) -> Response:
     """An SVG badge of the state of the branch's latest build."""
@@ -86,6 +89,7 @@ def badge(call: Call[GithubContext]) -> Response:
 @endpoints.endpoint(
     "latest", "GET", "/repository/<owner>/<repo>/<branch>/latest", title="Latest Status for Branch",
     category="Github Service", scopes="github:latest-status:<owner>:<repo>:<branch>",
+    params=BRANCH, responses={"302": {"description": "To the page of the latest build's task group"}},
 )
 def latest(call: Call[GithubContext]) -> Response:
     """A redirect to the page of the task group of the branch's latest build."""

@@ -17,6 +17,7 @@ from cairn.api.endpoints import Endpoints, Service
 from cairn.api.errors import InputError, InsufficientScopes, InvalidRequestArguments, ResourceNotFound
 from cairn.api.github import badges, render, webhook
 from cairn.api.github.context import GithubContext
+from cairn.api.github.names import ISSUE, OWNER_REPO, SHA
 from cairn.api.pagination import page
 from cairn.domain.errors import NotFound
 from cairn.domain.timestamps import utcnow
@@ -52,7 +53,7 @@ def _query(call: Call[GithubContext], name: str, pattern: re.Pattern[str]) -> st
 
 
 def _filters(call: Call[GithubContext], organization: str | None, repository: str | None) -> dict[str, Any]:
-    sha = _query(call, "sha", re.compile(r".+"))
+    sha = call.query.get("sha") or None
     pull_request = _query(call, "pullRequest", _NUMBER)
     if repository and not organization:
         raise InputError("Must provide `organization` if querying `repository`")
@@ -84,18 +85,20 @@ def builds(call: Call[GithubContext]) -> dict[str, Any]:
 @endpoints.endpoint(
     "cancelBuilds", "POST", "/builds/<owner>/<repo>/cancel", title="Cancel repository builds",
     category="Github Service", scopes="github:cancel-builds:<owner>:<repo>", output="build-list",
-    query=("sha", "pullRequest"),
+    query=("sha", "pullRequest"), params=OWNER_REPO,
 )
 def cancel_builds(call: Call[GithubContext]) -> dict[str, Any]:
     """Cancel the task groups of every unfinished build of the repository, for one revision or pull
-    request if given; ``ResourceNotFound`` when there is none."""
+    request if given; ``ResourceNotFound`` when there is none. A build whose task group was never
+    created (creating its tasks failed) is cancelled too, where Taskcluster answers InputError
+    and leaves it pending for good."""
     context = call.context
-    organization, repository = call.params["owner"], call.params["repo"]
-    filters = _filters(call, organization, repository)
-    pending = context.reads.pending_builds(organization, repository, **filters)
+    owner, repo = call.params["owner"], call.params["repo"]
+    filters = _filters(call, owner, repo)
+    pending = context.reads.pending_builds(owner, repo, **filters)
     if not pending:
         raise ResourceNotFound("No cancellable builds found")
-    scopes = [s.format(organization=organization, repository=repository) for s in CANCEL_SCOPES]
+    scopes = [s.format(organization=owner, repository=repo) for s in CANCEL_SCOPES]
     now = utcnow()
     for row in pending:
         group = row["task_group_id"]
@@ -103,8 +106,8 @@ def cancel_builds(call: Call[GithubContext]) -> dict[str, Any]:
             context.scoped_queue.cancel_task_group(scopes, group, now, call.client_id, who="The github service")
         except Refused as e:
             raise (InsufficientScopes if e.code == "InsufficientScopes" else InputError)(e.message) from None
-        except NotFound as e:
-            raise InputError(e.message) from None
+        except NotFound:
+            pass  # its tasks were never created: nothing runs, the build is cancelled all the same
         context.service.cancel_build(group, now)
     cancelled = [context.reads.build(row["task_group_id"]) or row for row in pending]
     return {"builds": [build_json(row) for row in cancelled]}
@@ -113,6 +116,7 @@ def cancel_builds(call: Call[GithubContext]) -> dict[str, Any]:
 @endpoints.endpoint(
     "repository", "GET", "/repository/<owner>/<repo>", title="Get Repository Info", category="Github Service",
     scopes="github:get-repository:<owner>:<repo>", output="repository", stability="experimental",
+    params=OWNER_REPO,
 )
 def repository(call: Call[GithubContext]) -> dict[str, Any]:
     """Whether the GitHub App is installed for the repository, as its installation events and
@@ -129,6 +133,7 @@ def _installed(call: Call[GithubContext], what: str) -> None:
     "createStatus", "POST", "/repository/<owner>/<repo>/statuses/<sha>",
     title="Post a status against a given changeset", category="Github Service",
     scopes="github:create-status:<owner>/<repo>", input="create-status", stability="experimental",
+    params=SHA,
 )
 def create_status(call: Call[GithubContext]) -> dict[str, Any]:
     """Set a commit status on a revision (GitHub's "create a commit status"): recorded now, posted
@@ -144,7 +149,8 @@ def create_status(call: Call[GithubContext]) -> dict[str, Any]:
 @endpoints.endpoint(
     "createComment", "POST", "/repository/<owner>/<repo>/issues/<number>/comments",
     title="Post a comment on a given GitHub Issue or Pull Request", category="Github Service",
-    scopes="github:create-comment:<owner>/<repo>", input="create-comment", params={"number": r"[0-9]{1,10}"},
+    scopes="github:create-comment:<owner>/<repo>", input="create-comment",
+    params=ISSUE,
 )
 def create_comment(call: Call[GithubContext]) -> dict[str, Any]:
     """Write a comment on an issue or pull request: recorded now, posted to GitHub by a consumer

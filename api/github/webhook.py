@@ -15,7 +15,10 @@ nothing else; consumers that follow the log act on the delivery, so a crash
 after the answer loses nothing. ``ping`` and ``installation`` deliveries are
 recorded too (the latter tells which owners the App is installed for) and
 build nothing. GitHub may send the body as JSON or, if so configured, as a
-form with a ``payload`` field; both are read.
+form with a ``payload`` field; both are read. The body is read before its
+signature can be checked, so it is bounded as every unsigned body is:
+``CAIRN_UNSIGNED_BODY_BYTES`` (1 MiB by default; GitHub sends at most 25 MB)
+answers a larger delivery with 413.
 """
 
 from __future__ import annotations

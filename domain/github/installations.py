@@ -25,16 +25,18 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _names(repositories: Any) -> list[str]:
+def _names(repositories: Any) -> list[str] | None:
+    """The names of a payload's repositories; None when the payload does not list them."""
     if not isinstance(repositories, list):
-        return []
+        return None
     return sorted({r["name"] for r in repositories if isinstance(r, dict) and _str(r.get("name"))})
 
 
 def installation_change(event_name: str, body: dict[str, Any]) -> dict[str, Any] | None:
     """The one change this delivery makes to an owner's installation, or None.
 
-    ``kind`` is ``installed`` (with ``repository_selection`` and ``repositories``),
+    ``kind`` is ``installed`` (with ``repository_selection`` and ``repositories``, None when
+    the payload does not list them),
     ``uninstalled``, ``repositories`` (``repository_selection``, ``added``, ``removed``)
     or ``seen`` (``repository``: a delivery came from it through the installation).
     """
@@ -59,7 +61,8 @@ def installation_change(event_name: str, body: dict[str, Any]) -> dict[str, Any]
         return {
             "kind": "repositories", "owner": account_login, "installation_id": installation_id,
             "repository_selection": selection,
-            "added": _names(body.get("repositories_added")), "removed": _names(body.get("repositories_removed")),
+            "added": _names(body.get("repositories_added")) or [],
+            "removed": _names(body.get("repositories_removed")) or [],
         }
     repository = body.get("repository")
     if not isinstance(repository, dict):

@@ -18,7 +18,7 @@ import re
 from typing import Any
 
 from cairn.domain.github.model import GithubBuild, GithubDelivery
-from cairn.domain.github.webhook_events import PULL_REQUEST, RERUN, classify
+from cairn.domain.github.webhook_events import PULL_REQUEST, RERUN, classify, sanitize_github_field
 
 GITHUB_EXCHANGES = "exchange/taskcluster-github/v1/"
 MESSAGE_VERSION = 1
@@ -77,8 +77,8 @@ def _delivery_received(event: Any, delivery: GithubDelivery) -> list[Draft]:
 
 
 def _tasks_created(event: Any, build: GithubBuild) -> list[Draft]:
-    organization = build.organization.replace(".", "%")
-    repository = build.repository.replace(".", "%")
+    organization = sanitize_github_field(build.organization)
+    repository = sanitize_github_field(build.repository)
     body = {
         "version": MESSAGE_VERSION,
         "organization": organization,

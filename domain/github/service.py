@@ -123,6 +123,9 @@ class GithubService:
             return current if current is not None and current.uninstall(installation_id) else None
         if kind == "installed":
             selection, repositories = change["repository_selection"], change["repositories"]
+            if repositories is None:  # an action whose payload lists none (unsuspend): those known
+                same = current is not None and current.installation_id == installation_id
+                repositories = list(current.repositories) if same else []
         elif kind == "repositories":
             same = current is not None and not current.removed and current.installation_id == installation_id
             before = set(current.repositories) if same else set()
@@ -166,6 +169,9 @@ class GithubService:
         """A task group created for a delivery: a ``pending`` build. The same again is the
         build recorded; another build under the same task group id is ``Conflict``.
 
+        ``organization`` and ``repository`` are GitHub's names (what statuses are posted
+        to); the builds view and the Pulse messages write them as Taskcluster does
+        (``webhook_events.sanitize_github_field``: ``.`` as ``%``).
         ``event_type`` is Taskcluster's: ``push``, ``tag``, ``pull_request.<action>``,
         ``release``, ``issue_comment.<action>``; ``branch`` is the pushed branch or the
         pull request's head branch, for the badge and latest endpoints.

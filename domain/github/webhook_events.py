@@ -34,8 +34,11 @@ PUSH, PULL_REQUEST, RELEASE, RERUN = "push", "pull-request", "release", "rerun"
 
 def sanitize_github_field(field_value: str) -> str:
     """An owner or repository name as Taskcluster puts it in routing keys and builds:
-    characters other than letters, digits, ``-``, ``_`` and ``.`` dropped, ``.`` as ``%``."""
-    return re.sub(r"[^a-zA-Z0-9\-_.]", "", field_value).replace(".", "%")
+    characters other than letters, digits, ``-``, ``_`` and ``.`` dropped, ``.`` as ``%``.
+
+    ``%`` is kept (GitHub allows it in no name), so that a name written so is
+    written the same again."""
+    return re.sub(r"[^a-zA-Z0-9\-_.%]", "", field_value).replace(".", "%")
 
 
 @dataclass(frozen=True)

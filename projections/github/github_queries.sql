@@ -99,3 +99,7 @@ LIMIT :limit;
 -- name: next_github_request_due
 -- When the soonest requested request to GitHub is due.
 SELECT MIN(next_attempt) AS next_attempt FROM github_requests WHERE state = 'requested';
+
+-- name: recent_github_builds
+-- The most recently updated builds, newest first, for the web UI.
+SELECT * FROM github_builds ORDER BY updated DESC, task_group_id DESC LIMIT :limit;

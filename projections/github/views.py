@@ -1,7 +1,8 @@
 """The github views, folded from GithubBuild and GithubRequest events in the transaction that records them.
 
 - ``github_builds``: one row per build, as the builds endpoint lists it and
-  cancelBuilds, badge and latest look it up;
+  cancelBuilds, badge and latest look it up, with the owner and repository
+  written as Taskcluster writes them (``.`` as ``%``);
 - ``github_build_states``: every state each build entered, when and by whom:
   a build's full history, beside the aggregate's own events;
 - ``github_requests``: each request to GitHub and where it stands; the
@@ -17,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from cairn.domain.github.model import BUILD_PREFIX, REQUEST_PREFIX, GithubBuild, GithubRequest
+from cairn.domain.github.webhook_events import sanitize_github_field
 from cairn.domain.timestamps import iso
 from cairn.projections.projection import Projection
 from cairn.projections.read_model import ReadModel
@@ -49,8 +51,8 @@ class GithubViews(Projection):
             "insert_github_build",
             {
                 "task_group_id": e.task_group_id,
-                "organization": e.organization,
-                "repository": e.repository,
+                "organization": sanitize_github_field(e.organization),
+                "repository": sanitize_github_field(e.repository),
                 "sha": e.sha,
                 "event_type": e.event_type,
                 "event_id": e.event_id,
@@ -120,6 +122,10 @@ class GithubViews(Projection):
         )
 
 
+def _written(name: str | None) -> str | None:
+    return None if name is None else sanitize_github_field(name)
+
+
 def build_json(row: dict[str, Any]) -> dict[str, Any]:
     """A build as the builds and cancelBuilds endpoints give it."""
     build = {
@@ -143,27 +149,37 @@ class GithubReadModel(ReadModel):
         self, after: tuple[str, str], limit: int, organization: str | None = None, repository: str | None = None,
         sha: str | None = None, pull_request_number: int | None = None,
     ) -> list[dict[str, Any]]:
-        """One page of builds, least recently updated first, after (updated, taskGroupId)."""
+        """One page of builds, least recently updated first, after (updated, taskGroupId).
+
+        Owners and repositories are matched as the view writes them, whether given
+        as GitHub names them (``my.org``) or as Taskcluster writes them (``my%org``).
+        """
         return self._rows(
             "github_builds_page",
             {
-                "after_updated": after[0], "after_id": after[1], "limit": limit, "organization": organization,
-                "repository": repository, "sha": sha, "pull_request_number": pull_request_number,
+                "after_updated": after[0], "after_id": after[1], "limit": limit,
+                "organization": _written(organization), "repository": _written(repository), "sha": sha,
+                "pull_request_number": pull_request_number,
             },
         )
+
+    def recent_builds(self, limit: int) -> list[dict[str, Any]]:
+        """The most recently updated builds, newest first."""
+        return self._rows("recent_github_builds", {"limit": limit})
 
     def pending_builds(
         self, organization: str, repository: str, sha: str | None = None, pull_request_number: int | None = None
     ) -> list[dict[str, Any]]:
         return self._rows(
             "pending_github_builds",
-            {"organization": organization, "repository": repository, "sha": sha,
+            {"organization": _written(organization), "repository": _written(repository), "sha": sha,
              "pull_request_number": pull_request_number},
         )
 
     def latest_build(self, organization: str, repository: str, branch: str) -> dict[str, Any] | None:
         return self._one(
-            "latest_github_build", {"organization": organization, "repository": repository, "branch": branch}
+            "latest_github_build",
+            {"organization": _written(organization), "repository": _written(repository), "branch": branch},
         )
 
     def build(self, task_group_id: str) -> dict[str, Any] | None:

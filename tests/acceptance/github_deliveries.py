@@ -41,6 +41,7 @@ def deliver(
     signature: str | None = "sign",
     content_type: str = "application/json",
     headers: dict[str, str] | None = None,
+    http: httpx.Client | None = None,
 ) -> httpx.Response:
     """POST a delivery to the receiver with GitHub's headers; ``signature="sign"`` signs it properly,
     ``None`` leaves the header out."""
@@ -56,4 +57,4 @@ def deliver(
     elif signature is not None:
         sent["X-Hub-Signature-256"] = signature
     sent.update(headers or {})
-    return httpx.post(f"{root_url}/api/github/v1/github", content=raw, headers=sent, timeout=10)
+    return (http or httpx).post(f"{root_url}/api/github/v1/github", content=raw, headers=sent, timeout=10)

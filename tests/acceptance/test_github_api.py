@@ -155,7 +155,9 @@ def test_cancel_builds_cancels_the_unfinished_task_groups_of_a_revision(server, 
 
     refused = failure(github.cancelBuilds, OWNER, REPO, query={"sha": sha("a")})
     assert (refused.status_code, refused.body["code"]) == (404, "ResourceNotFound")
-    assert [x["taskGroupId"] for x in github.cancelBuilds(OWNER, REPO)["builds"]] == [group2]
+    never_created = record_build(runtime, 4, sha=sha("b"))  # creating its tasks failed
+    cancelled = github.cancelBuilds(OWNER, REPO)["builds"]
+    assert [(x["taskGroupId"], x["state"]) for x in cancelled] == [(group2, "cancelled"), (never_created, "cancelled")]
     assert queue.status(task2)["status"]["state"] == "exception"
 
 
@@ -266,3 +268,17 @@ def test_create_status_and_comment_check_their_input_and_scopes(server):
 def test_repository_needs_its_scope(server):
     refused = failure(server.anonymous("github").repository, OWNER, REPO)
     assert refused.status_code == 403 and f"github:get-repository:{OWNER}:{REPO}" in refused.body["message"]
+
+
+def test_names_with_dots_are_written_as_taskcluster_writes_them(server, runtime):
+    github = server.client("github")
+    group, _ = create_group(server)
+    record_build(runtime, 0, group, organization="my.org", repository="site.github.io")
+    (build,) = github.builds(query={"organization": "my%org", "repository": "site%github%io"})["builds"]
+    assert (build["organization"], build["repository"]) == ("my%org", "site%github%io")
+    assert github.badge("my.org", "site.github.io", "master")["response"].headers["x-taskcluster-status"] == "pending"
+    response = github.latest("my.org", "site.github.io", "master")["response"]
+    assert response.headers["location"].endswith(f"/tasks/groups/{group}")
+    (cancelled,) = github.cancelBuilds("my.org", "site.github.io")["builds"]
+    assert (cancelled["taskGroupId"], cancelled["state"]) == (group, "cancelled")
+    assert runtime.github.service.build(group).repository == "site.github.io"  # GitHub's name, to post to

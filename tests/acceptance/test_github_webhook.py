@@ -8,6 +8,7 @@ import statistics
 import time
 from urllib.parse import urlencode
 
+import httpx
 import pytest
 
 from tests.acceptance.github_deliveries import (
@@ -143,14 +144,15 @@ def test_a_delivery_through_an_installation_tells_its_repository_is_installed(se
 
 def test_deliveries_are_answered_in_milliseconds(server):
     raw = example("push.none.4")
-    deliver(server.root_url, "push", raw)  # warm up the connection pool and the first request
-    times = []
-    for _ in range(20):
-        started = time.perf_counter()
-        assert deliver(server.root_url, "push", raw).status_code == 204
-        times.append(time.perf_counter() - started)
-    # Generous bound on a shared machine; the figure seen here is a few milliseconds.
-    assert statistics.median(times) < 0.5, times
+    with httpx.Client() as http:  # one connection, as GitHub keeps one: the server's time is measured
+        deliver(server.root_url, "push", raw, http=http)
+        times = []
+        for _ in range(50):
+            started = time.perf_counter()
+            assert deliver(server.root_url, "push", raw, http=http).status_code == 204
+            times.append(time.perf_counter() - started)
+    # Generous bound on a shared machine; the median seen here is 1-9 ms.
+    assert statistics.median(times) < 0.25, times
 
 
 def test_recorded_deliveries_are_announced_on_the_github_exchanges(server):

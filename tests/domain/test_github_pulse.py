@@ -148,6 +148,7 @@ def test_deliveries_taskcluster_does_not_announce_give_no_message():
 def test_names_are_sanitized_as_taskcluster_does():
     assert sanitize_github_field("my.org") == "my%org"
     assert sanitize_github_field("we!rd name_1-x") == "werdname_1-x"
+    assert sanitize_github_field("my%org") == "my%org"  # written the same again
     body = example("push.none.4")
     body["repository"]["name"] = "site.github.io"
     (message,) = delivered("push", body)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import taskcluster
@@ -65,3 +66,15 @@ def test_the_github_views_equal_a_rebuild_and_a_tampered_row_is_found(runtime):
     assert cli(runtime, "projections", "verify").exit_code == 0
     assert runtime.github.reads.build(groups[3])["state"] == "pending"
     assert [s["state"] for s in runtime.github.reads.build_states(groups[1])] == ["pending", "failure", "pending"]
+
+
+def test_a_build_s_history_is_its_events_in_order(runtime):
+    groups = github_workload(runtime)
+    result = cli(runtime, "history", "github-build", groups[1], "--json")
+    assert result.exit_code == 0, result.output
+    events = json.loads(result.output)["events"]
+    assert [e["type"] for e in events] == ["GithubBuildCreated", "GithubBuildStateChanged",
+                                           "GithubBuildStateChanged"]
+    assert {e["clientId"] for e in events} == {"github-tests"}
+    missing = cli(runtime, "history", "github-build", "nosuchgroup")
+    assert missing.exit_code == 1
