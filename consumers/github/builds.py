@@ -34,7 +34,7 @@ from typing import Any
 from cairn.consumers.github.client import GithubError, GithubUnavailable, Installation
 from cairn.consumers.log_follower import Guarantee, LoggedEvent, Unavailable
 from cairn.domain.aggregate import acting_as
-from cairn.domain.errors import Conflict, DomainError
+from cairn.domain.errors import Conflict, DomainError, NotFound
 from cairn.domain.github import tcyml
 from cairn.domain.github.model import GithubDelivery
 from cairn.domain.github.service import GithubService
@@ -187,8 +187,8 @@ class DeliveryBuilder:
             decision = tcyml.comment_decision(policy, commenter_ok, event.commenter)
         if decision.comment:
             self._comment(gh, event, decision.comment)
-        if decision.reaction and event.comment_id is not None and not decision.build:
-            gh.add_comment_reaction(event.owner, event.repo, event.comment_id, decision.reaction)
+        if decision.reaction and not decision.build:
+            self._react(gh, event, decision.reaction)
         if not decision.build:
             raise Outcome("refused", policy=policy.pull_requests, allow_comments=policy.allow_comments)
         return decision
@@ -208,11 +208,24 @@ class DeliveryBuilder:
         return fetch
 
     def _comment(self, gh: Installation, event: tcyml.GithubEvent, body: str) -> None:
-        """A pull request's comment when there is a pull request, else a commit comment."""
-        if event.pull_request_number is not None:
-            gh.create_issue_comment(event.owner, event.repo, event.pull_request_number, body)
-        elif event.sha:
-            gh.create_commit_comment(event.owner, event.repo, event.sha, body)
+        """A pull request's comment when there is a pull request, else a commit comment.
+
+        GitHub refusing it (the App may lack the permission) leaves what is recorded as it is."""
+        try:
+            if event.pull_request_number is not None:
+                gh.create_issue_comment(event.owner, event.repo, event.pull_request_number, body)
+            elif event.sha:
+                gh.create_commit_comment(event.owner, event.repo, event.sha, body)
+        except GithubError as e:
+            log.warning("GitHub refused a comment on %s/%s: %s", event.owner, event.repo, e)
+
+    def _react(self, gh: Installation, event: tcyml.GithubEvent, reaction: str) -> None:
+        if event.comment_id is None:
+            return
+        try:
+            gh.add_comment_reaction(event.owner, event.repo, event.comment_id, reaction)
+        except GithubError as e:
+            log.warning("GitHub refused a reaction on %s/%s: %s", event.owner, event.repo, e)
 
     def _create(self, delivery: GithubDelivery, event: tcyml.GithubEvent, rendered: tcyml.Rendered,
                 now: datetime, gh: Installation) -> None:
@@ -244,8 +257,8 @@ class DeliveryBuilder:
         self.service.record_build_tasks_created(group, created, routes)
         if rendered.auto_cancel_previous_checks and event.pull_request_number is not None:
             self._cancel_previous(event, group, delivery.delivery_id, gh)
-        if event.event_name == "issue_comment" and event.comment_id is not None:
-            gh.add_comment_reaction(event.owner, event.repo, event.comment_id, "+1")
+        if event.event_name == "issue_comment":
+            self._react(gh, event, "+1")
         raise Outcome("created", taskGroupId=group, taskIds=created)
 
     def _cancel_previous(self, event: tcyml.GithubEvent, group: str, delivery_id: str, gh: Installation) -> None:
@@ -261,16 +274,18 @@ class DeliveryBuilder:
         for build in self.reads.pending_builds_of_pull_request(event.owner, event.repo, event.pull_request_number):
             if build["task_group_id"] == group or build["event_id"] == delivery_id or build["event_type"] not in kinds:
                 continue
+            # Cancelled first, so that the reporter takes the tasks' cancellation for what it is.
+            self.service.cancel_build(build["task_group_id"], utcnow())
             try:
                 self.scoped.cancel_task_group(scopes, build["task_group_id"], utcnow(), ACTOR, who="The scopes")
+            except NotFound:
+                pass  # a group never created: nothing runs
             except DomainError as e:
-                if type(e).__name__ != "NotFound":
-                    self._comment(gh, event, tcyml.error_comment(
-                        "Taskcluster-GitHub attempted to cancel previously created task groups with following "
-                        f"scopes:\n\n```\n{', '.join(scopes)}\n```\n\n{e.message}"
-                    ))
-                    continue
-            self.service.cancel_build(build["task_group_id"], utcnow())
+                self.service.set_build_state(build["task_group_id"], "pending", utcnow())
+                self._comment(gh, event, tcyml.error_comment(
+                    "Taskcluster-GitHub attempted to cancel previously created task groups with following "
+                    f"scopes:\n\n```\n{', '.join(scopes)}\n```\n\n{e.message}"
+                ))
 
     # reruns
 

@@ -184,8 +184,8 @@ class BuildReporter:
             state = "pending"
         else:
             state = "success"
-        if build.state == "cancelled":
-            return
+        if build.state in ("cancelled", state):
+            return  # a cancelled build says no more; GitHub already shows this state
         if build.reporting != CHECKS:
             self._status(build, state, f"TaskGroup: {state}")
         self._move(build, state)

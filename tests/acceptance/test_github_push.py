@@ -57,8 +57,9 @@ def test_a_push_creates_the_tasks_of_the_file_and_reports_pending_then_success(s
         assert status["context"] == "Taskcluster (push)"
         assert status["target_url"] == f"{server.root_url}/tasks/groups/{group}"
     assert github.recorded("POST", f"/repos/{OWNER}/{REPO}/statuses/{SHA}")
-    build = server.client("github").builds(query={"organization": OWNER})["builds"]
-    assert [(b["taskGroupId"], b["state"]) for b in build] == [(group, "success")]
+    build = wait_for(lambda: [(b["taskGroupId"], b["state"]) for b in server.client("github").builds(
+        query={"organization": OWNER})["builds"] if b["state"] != "pending"], what="the build to succeed")
+    assert build == [(group, "success")]
     assert server.client("queue").status(tasks[0]["status"]["taskId"])["status"]["state"] == "completed"
 
 
@@ -68,8 +69,13 @@ def test_a_failing_task_reports_failure(server, github, repo, start_worker):
     _, delivery_id = deliver(server, "push", payload("push.none.4"))
     assert handled(server, delivery_id).outcome == "created"
     statuses = statuses_until(github, "failure")
-    assert statuses[0]["state"] == "pending"
-    assert "success" not in [s["state"] for s in statuses]
+    wait_for(lambda: server.client("github").builds()["builds"][0]["state"] == "failure", what="a failed build")
+    # The group resolving as failed too says nothing GitHub does not show already.
+    reporter = server.runtime.processes["github-reporter"]
+    wait_for(lambda: reporter.position() >= server.runtime.log.recorder.max_notification_id(),
+             what="the reporter to read the whole log")
+    assert [s["state"] for s in github.statuses(OWNER, REPO)] == ["pending", "failure"]
+    assert statuses[-1]["description"] == "TaskGroup: failure"
 
 
 def test_skip_ci_in_the_head_commit_creates_nothing(server, github, repo):
