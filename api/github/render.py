@@ -18,6 +18,7 @@ from cairn.api.endpoints import Endpoints
 from cairn.api.errors import InputError
 from cairn.api.github.context import GithubContext
 from cairn.api.github.fake_events import HEAD_SHA, fake_event, fake_pull_request
+from cairn.domain.github import tcyml
 from cairn.domain.timestamps import utcnow
 
 endpoints = Endpoints()
@@ -33,8 +34,6 @@ UNTRUSTED = "github-pull-request-untrusted"
 def render_taskcluster_yml(call: Call[GithubContext]) -> dict[str, Any]:
     """Render a ``.taskcluster.yml`` for a made-up event of the given type and action: the tasks it
     would create and the scopes they would be created with. Nothing is created."""
-    from cairn.domain.github import tcyml
-
     request = call.body
     organization = request.get("organization", "taskcluster")
     repository = request.get("repository", "testing")

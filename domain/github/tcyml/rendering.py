@@ -72,7 +72,8 @@ def _render_v1(cfg: Mapping[str, Any], context: dict[str, Any]) -> dict[str, Any
         rendered = jsone.render(copy.deepcopy(template), context)
     except jsone.JSONTemplateError as e:
         raise ConfigError(f"Rendering `.taskcluster.yml` with JSON-e failed:\n\n```\n{e}\n```", "json-e") from e
-    except (TypeError, ValueError, KeyError, IndexError, RecursionError, OverflowError) as e:
+    # json-e's parser fails with AttributeError on an expression cut short (`nonsense(`).
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, RecursionError, OverflowError) as e:
         raise ConfigError(f"Rendering `.taskcluster.yml` with JSON-e failed:\n\n```\n{e!r}\n```", "json-e") from e
     return rendered if isinstance(rendered, dict) else {}
 
