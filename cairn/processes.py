@@ -150,6 +150,27 @@ PROCESSES: tuple[Process, ...] = (
     ),
 )
 
+def _no_github_app(settings: Settings) -> str | None:
+    from cairn.github_flow import no_github_app
+
+    return no_github_app(settings)
+
+
+PROCESSES += (
+    Process(
+        "github-builds", "GitHub deliveries into task groups, with the repository role's scopes", leader=True,
+        build=lambda rt, db: follower(rt, db, rt.github_flow.builder), missing=_no_github_app,
+    ),
+    Process(
+        "github-reporter", "builds reported to GitHub as commit statuses or check runs", leader=True,
+        build=lambda rt, db: follower(rt, db, rt.github_flow.reporter), missing=_no_github_app,
+    ),
+    Process(
+        "github-requests", "the statuses and comments asked for through the github API, made on GitHub",
+        leader=True, build=lambda rt, _: rt.github_flow.requests, missing=_no_github_app,
+    ),
+)
+
 BY_NAME = {p.name: p for p in PROCESSES}
 
 

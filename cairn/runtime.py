@@ -38,6 +38,7 @@ from cairn.domain.queue.artifact_service import ArtifactService
 from cairn.domain.queue.service import Claim, QueueService
 from cairn.domain.queue.worker_service import WorkerService
 from cairn.domain.timestamps import utcnow
+from cairn.github_flow import GithubFlow
 from cairn.github_runtime import GithubParts
 from cairn.notify_runtime import NotifyParts
 from cairn.processes import Processes
@@ -198,6 +199,8 @@ class Runtime:
         self.github = GithubParts(self)
         # Purge requests for workers' caches (cairn/runtime_purge_cache.py).
         self.purge_cache = PurgeCacheParts(self)
+        # ... and the half that acts on GitHub, when an app is configured (cairn/github_flow.py).
+        self.github_flow = GithubFlow(self)
 
         # Read-side views: each kept by a log follower, its rows and position in one commit.
         self.runs_analytics = RunsAnalytics()
@@ -238,6 +241,7 @@ class Runtime:
         # Background threads must not outlive the runtime, even when the
         # server's shutdown did not get as far as stop(): stopping is idempotent.
         self.processes.close()
+        self.github_flow.close()
         self.pending_signal.stop()
         self.log_signal.stop()
         self.log.close()

@@ -108,6 +108,12 @@ class Settings:
     matrix_access_token: str = _setting("", "Access token of Cairn's Matrix user.", secret=True)
     matrix_user_id: str = _setting("", "Cairn's Matrix user id (@cairn:example.org).")
 
+    # GitHub: Cairn acts as a GitHub App; without an app id nothing is sent to GitHub.
+    github_app_id: str = _setting("", "The GitHub App's id; empty: GitHub deliveries are recorded but not acted on.")
+    github_private_key: str = _setting("", "The GitHub App's private key (PEM text).", secret=True)
+    github_private_key_file: str = _setting("", "A file holding the GitHub App's private key (PEM), instead of the text.")
+    github_api_url: str = _setting("https://api.github.com", "Base URL of GitHub's REST API (another for GitHub Enterprise).")
+
     def __post_init__(self) -> None:
         if self.anonymous_role not in ("", "public", "private"):
             raise ValueError(f"{PREFIX}ANONYMOUS_ROLE must be 'public', 'private' or empty, not {self.anonymous_role!r}")

@@ -36,13 +36,16 @@ def test_the_table_names_every_process_and_its_lead():
         "hook-amqp-listener": True,
         "task-notifier": True,
         "notify-delivery": True,
+        "github-builds": True,
+        "github-reporter": True,
+        "github-requests": True,
     }
     assert [p.name for p in PROCESSES if p.with_web] == ["event-stream"]
 
 
 def test_a_runtime_builds_every_process_it_has_settings_for(runtime):
     # No CAIRN_AMQP_URL in the tests' settings: nowhere to publish, so no publisher nor AMQP bindings;
-    # no e-mail, Slack or Matrix, so no notification delivery.
+    # no e-mail, Slack or Matrix, so no notification delivery; no GitHub App, so nothing acts on GitHub.
     assert set(runtime.processes.runners) == {
         "event-stream", "task-indexer", "runs-analytics", "reaper", "built-in-workers", "hook-scheduler",
         "hook-listener", "task-notifier",
