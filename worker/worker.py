@@ -12,6 +12,10 @@ at ``/log/<token>`` here, where a reader gets the log so far and then every
 write until the task ends. Once the run has ended, the same URL serves the
 whole log, as it was left, for ``FINISHED_LOG_GRACE`` seconds more.
 
+A run resolved elsewhere while it runs — cancelled, past its deadline — is
+stopped as soon as the event stream says so (:mod:`resolution_stream`), or
+at the latest when its next reclaim answers 409.
+
 SIGTERM (or SIGINT) stops claiming, stops every running task and resolves it
 as exception ``worker-shutdown`` — so that the queue retries it elsewhere —
 after uploading its log; then the worker exits 0.
@@ -29,6 +33,7 @@ import shutil
 import signal
 import socket
 import tempfile
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -39,6 +44,7 @@ import taskcluster.aio
 from aiohttp import web
 from taskcluster.exceptions import TaskclusterFailure
 
+from cairn.worker.resolution_stream import ResolutionStream
 from cairn.worker.task_run import TaskRun, WorkerIdentity
 
 log = logging.getLogger("cairn.worker")
@@ -49,6 +55,10 @@ log = logging.getLogger("cairn.worker")
 #: switch is redirected here just after; for this long they still get the complete
 #: log rather than a 404. Then the log is forgotten and its file closed.
 FINISHED_LOG_GRACE = 30.0
+#: How long the worker waits for the event stream before it claims anyway (then relying on reclaims).
+STREAM_READY_TIMEOUT = 10.0
+#: Resolutions remembered for runs not started yet (a cancel that overtook its claim's answer).
+EARLY_RESOLUTIONS = 1000
 
 
 class FinishedLog:
@@ -188,6 +198,7 @@ class Worker:
         self._stopping = asyncio.Event()
         self._slot_freed = asyncio.Event()
         self._claiming: asyncio.Task[Any] | None = None
+        self._resolved_early: OrderedDict[tuple[str, int], str] = OrderedDict()
 
     def stop(self) -> None:
         if not self._stopping.is_set():
@@ -205,12 +216,22 @@ class Worker:
         await self.live_logs.start()
         try:
             async with aiohttp.ClientSession() as session:
+                resolutions = ResolutionStream(
+                    self.identity.root_url, lambda: self.options["credentials"], self.identity.worker_group,
+                    self.identity.worker_id, session, self.resolved_elsewhere,
+                )
+                following = asyncio.create_task(resolutions.follow(), name="event stream")
                 try:
+                    await self._until_stopping(resolutions.connected.wait(), STREAM_READY_TIMEOUT)
+                    if not resolutions.connected.is_set() and not self._stopping.is_set():
+                        log.warning("no event stream yet: claiming anyway; cancels are noticed at reclaim meanwhile")
                     await self._claim_loop(session)
                 finally:
                     self.stop()
                     if self.runs:
                         await asyncio.wait(list(self.runs))
+                    following.cancel()
+                    await asyncio.wait([following])
         finally:
             await self.live_logs.stop()
 
@@ -248,11 +269,25 @@ class Worker:
             for claim in claims:
                 self._start(claim, session)
 
+    def resolved_elsewhere(self, task_id: str, run_id: int, reason: str) -> None:
+        """The queue resolved this run as exception (``reason``): stop it, if it is one of ours."""
+        for run in self.runs.values():
+            if (run.task_id, run.run_id) == (task_id, run_id):
+                if run.abandoned is None:  # else it is stopping already (or this is its own report)
+                    log.info("%s: resolved as exception (%s) by the queue: stopping it", run, reason)
+                    run.abandon(reason)
+                return
+        self._resolved_early[(task_id, run_id)] = reason
+        while len(self._resolved_early) > EARLY_RESOLUTIONS:
+            self._resolved_early.popitem(last=False)
+
     def _start(self, claim: dict[str, Any], session: aiohttp.ClientSession) -> None:
         run = TaskRun(claim, self.identity, session, self.live_logs)
         log.info("%s: claimed (%s)", run, claim["task"].get("metadata", {}).get("name", ""))
         if self._stopping.is_set():
             run.abandon("worker-shutdown")
+        elif (early := self._resolved_early.pop((run.task_id, run.run_id), None)) is not None:
+            run.abandon(early)
         working = asyncio.create_task(run.work(), name=str(run))
         self.runs[working] = run
         working.add_done_callback(self._finished)
@@ -263,11 +298,11 @@ class Worker:
         if not working.cancelled() and working.exception() is not None:
             log.error("%s: the worker failed", run, exc_info=working.exception())
 
-    async def _until_stopping(self, waiting: Any) -> None:
-        """Wait for ``waiting`` unless the worker stops first."""
+    async def _until_stopping(self, waiting: Any, timeout: float | None = None) -> None:
+        """Wait for ``waiting`` unless the worker stops first (or ``timeout`` passes)."""
         waiter = asyncio.ensure_future(waiting)
         stopping = asyncio.ensure_future(self._stopping.wait())
-        await asyncio.wait([waiter, stopping], return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait([waiter, stopping], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         for pending in (waiter, stopping):
             pending.cancel()
 
