@@ -66,6 +66,9 @@ class ResolutionStream:
         self.last_event_id: str | None = None
         #: Set while connected, once the stream has named its position.
         self.connected = asyncio.Event()
+        #: Set once the first attempt to connect has succeeded or failed (against a deployment
+        #: without the stream, the worker need not wait any longer).
+        self.settled = asyncio.Event()
         self.connections = 0
 
     async def follow(self) -> None:
@@ -84,6 +87,7 @@ class ResolutionStream:
             finally:
                 was_connected = self.connected.is_set()
                 self.connected.clear()
+                self.settled.set()
             failures = 0 if was_connected else failures + 1
             delay = min(FIRST_RETRY * 2.0 ** max(failures - 1, 0), LAST_RETRY)
             log.warning(
@@ -121,6 +125,7 @@ class ResolutionStream:
                     if not self.connected.is_set():
                         self.connections += 1
                         self.connected.set()
+                        self.settled.set()
                 if data:
                     self._dispatch("\n".join(data))
                 event_id, data = None, []

@@ -222,7 +222,7 @@ class Worker:
                 )
                 following = asyncio.create_task(resolutions.follow(), name="event stream")
                 try:
-                    await self._until_stopping(resolutions.connected.wait(), STREAM_READY_TIMEOUT)
+                    await self._until_stopping(resolutions.settled.wait(), STREAM_READY_TIMEOUT)
                     if not resolutions.connected.is_set() and not self._stopping.is_set():
                         log.warning("no event stream yet: claiming anyway; cancels are noticed at reclaim meanwhile")
                     await self._claim_loop(session)
