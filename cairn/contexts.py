@@ -30,6 +30,7 @@ from cairn.api.hooks.context import HooksContext
 from cairn.api.index.context import IndexContext
 from cairn.api.notify.context import NotifyContext
 from cairn.api.objects.context import ObjectsContext
+from cairn.api.purge_cache.context import PurgeCacheContext
 from cairn.api.queue.context import QueueContext
 from cairn.api.secrets.context import SecretsContext
 from cairn.api.signed_urls import DataLinks
@@ -95,6 +96,7 @@ def api_contexts(runtime: Runtime) -> ApiContexts:
         "notify": NotifyContext(
             notify=runtime.notify.service, reads=runtime.notify.reads, configured=runtime.notify.configured
         ),
+        "purge-cache": PurgeCacheContext(service=runtime.purge_cache.service, reads=runtime.purge_cache.reads),
     }
     return ApiContexts(
         authentication=authentication,

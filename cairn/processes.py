@@ -83,6 +83,7 @@ def _reaper(runtime: Runtime, conninfo: str | None) -> Reaper:
     reaper = Reaper(runtime.queue, runtime.queue_reads, runtime.settings.reaper_interval, conninfo)
     reaper.passes += [
         runtime.storage_expiry, runtime.index_expiry, runtime.nonces.prune, runtime.hooks_and_secrets.expire_secrets,
+        runtime.purge_cache.expire_requests,
     ]
     return reaper
 

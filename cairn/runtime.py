@@ -54,6 +54,7 @@ from cairn.projections.queue.views import QueueViews
 from cairn.projections.queue.worker_views import WorkerReadModel, WorkerViews
 from cairn.projections.store.event_log import SqlEventLog
 from cairn.runtime_hooks import HooksAndSecrets
+from cairn.runtime_purge_cache import PurgeCacheParts
 from cairn.settings import Settings
 
 QUEUE_CLIENT_ID = "static/cairn/queue"
@@ -192,6 +193,8 @@ class Runtime:
         self.notify = NotifyParts(self)
         # Hooks and secrets: their views, services and consumers (cairn/runtime_hooks.py).
         self.hooks_and_secrets = HooksAndSecrets(self)
+        # Purge requests for workers' caches (cairn/runtime_purge_cache.py).
+        self.purge_cache = PurgeCacheParts(self)
 
         # Read-side views: each kept by a log follower, its rows and position in one commit.
         self.runs_analytics = RunsAnalytics()

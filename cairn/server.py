@@ -13,6 +13,7 @@ from cairn.api.metrics import Metrics, metrics_routes
 from cairn.api.notify.handlers import notify
 from cairn.api.objects.data import object_data_routes
 from cairn.api.objects.handlers import objects
+from cairn.api.purge_cache.handlers import purge_cache
 from cairn.api.queue.service import queue
 from cairn.api.references import reference_routes
 from cairn.api.request_observer import RequestObserver
@@ -21,7 +22,7 @@ from cairn.contexts import api_contexts
 from cairn.runtime import Runtime
 from cairn.web.routes import web_routes
 
-SERVICES = [auth, queue, events, objects, index, notify, secrets, hooks]
+SERVICES = [auth, queue, events, objects, index, notify, secrets, hooks, purge_cache]
 
 
 def create_app(runtime: Runtime) -> Starlette:

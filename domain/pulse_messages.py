@@ -45,6 +45,7 @@ from typing import Any
 from cairn.domain.auth.model import Client, Role
 from cairn.domain.hooks.model import Hook
 from cairn.domain.notify.model import Notification
+from cairn.domain.purge_cache.model import PurgeRequest
 from cairn.domain.queue.task import Task
 from cairn.domain.queue.task_group import TaskGroup
 
@@ -52,6 +53,7 @@ QUEUE_EXCHANGES = "exchange/taskcluster-queue/v1/"
 AUTH_EXCHANGES = "exchange/taskcluster-auth/v1/"
 NOTIFY_EXCHANGE = "exchange/taskcluster-notify/v1/notification"
 HOOKS_EXCHANGES = "exchange/taskcluster-hooks/v1/"
+PURGE_CACHE_EXCHANGE = "exchange/taskcluster-purge-cache/v1/purge-cache"
 MESSAGE_VERSION = 1
 
 #: Every exchange Cairn publishes on, with the schema of its messages.
@@ -82,6 +84,7 @@ EXCHANGE_SCHEMAS: dict[str, str] = {
         HOOKS_EXCHANGES + f"hook-{change}": "/schemas/hooks/v1/pulse-hook-changed-message.json"
         for change in ("created", "updated", "deleted")
     },
+    PURGE_CACHE_EXCHANGE: "/schemas/purge-cache/v1/purge-cache-message.json",
 }
 
 # Message ids are UUIDs named by (originator id, version, index) in this
@@ -308,6 +311,22 @@ def _hook(change: str) -> Builder:
     return build
 
 
+# purge requests: on the exchange Taskcluster's purge-cache service once
+# published on, keyed by the worker pool, so that its workers follow them.
+
+
+def _purge_requested(event: Any, request: PurgeRequest) -> list[Draft]:
+    provisioner_id, worker_type = request.worker_pool_id.split("/", 1)
+    body = {
+        "version": MESSAGE_VERSION,
+        "provisionerId": provisioner_id,
+        "workerType": worker_type,
+        "cacheName": request.cache_name,
+        "before": request.before,
+    }
+    return [(PURGE_CACHE_EXCHANGE, f"primary.{provisioner_id}.{worker_type}", [], body)]
+
+
 _BUILDERS: dict[type, Builder] = {
     Task.Defined: _task_defined,
     Task.RunPending: _run_pending,
@@ -347,4 +366,6 @@ _BUILDERS: dict[type, Builder] = {
     Hook.DefinitionChanged: _hook("updated"),
     Hook.Removed: _hook("deleted"),
     # Hook.Fired, TriggerTokenReset, ScheduleMovedOn: Taskcluster publishes nothing.
+    PurgeRequest.Requested: _purge_requested,
+    PurgeRequest.RequestedAgain: _purge_requested,
 }

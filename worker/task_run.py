@@ -48,6 +48,9 @@ from taskcluster.exceptions import TaskclusterFailure, TaskclusterRestFailure
 
 from cairn.api.formats import checker as format_checker
 from cairn.domain.timestamps import parse_time
+from cairn.worker.mounts import MountSupport, RunMounts
+from cairn.worker.payload import declared_artifacts, payload_refusals
+from cairn.worker.resource_monitor import monitored
 from cairn.worker.task_artifacts import UPLOAD_ERRORS, RunArtifacts
 from cairn.worker.task_processes import commands_of, run_commands
 from cairn.worker.task_proxy import TaskProxy
@@ -112,7 +115,8 @@ class TaskLog:
 
 
 class TaskRun:
-    def __init__(self, claim: dict[str, Any], worker: WorkerIdentity, session: aiohttp.ClientSession, live_logs: Any):
+    def __init__(self, claim: dict[str, Any], worker: WorkerIdentity, session: aiohttp.ClientSession, live_logs: Any,
+                 mounts: MountSupport | None = None):
         self.task_id: str = claim["status"]["taskId"]
         self.run_id: int = claim["runId"]
         self.task: dict[str, Any] = claim["task"]
@@ -128,6 +132,9 @@ class TaskRun:
         )
         self.abandoned: str | None = None
         self._execution: asyncio.Task[tuple[str, str]] | None = None
+        self.mount_support = mounts
+        self.claimed_at = time.monotonic()
+        self.mounted: RunMounts | None = None
 
     def __str__(self) -> str:
         return f"task {self.task_id} run {self.run_id}"
@@ -185,6 +192,8 @@ class TaskRun:
         if self.abandoned is None:
             self._execution = asyncio.create_task(self._execute(task_log))
             await asyncio.wait([self._execution])
+            if self.mounted is not None:
+                self.mounted.unmount()
             if not self._execution.cancelled():
                 error = self._execution.exception()
                 if error is None:
@@ -209,6 +218,16 @@ class TaskRun:
             for error in errors:
                 task_log.line("  " + error)
             return "exception", "malformed-payload"
+        expand = self.mount_support.expand if self.mount_support else None
+        refusals = await payload_refusals(self.task, self.worker.task_queue_id, expand)
+        if refusals:
+            task_log.line("This worker cannot run the payload:")
+            for refusal in refusals:
+                task_log.line("  " + refusal)
+            return "exception", "malformed-payload"
+        self.mounted = RunMounts(self, payload, task_log.line)
+        if not await self.mounted.mount():
+            return "failed", "failed"
         max_run_time = payload.get("maxRunTime", DEFAULT_MAX_RUN_TIME)
         proxy = None
         if payload.get("features", {}).get("taskclusterProxy"):
@@ -218,7 +237,9 @@ class TaskRun:
         try:
             env = self._environment(payload.get("env", {}), proxy.url if proxy else None)
             started = time.monotonic()
-            status = await run_commands(commands_of(payload["command"]), self.workdir, env, task_log, max_run_time)
+            async with monitored(payload, task_log.line):
+                status = await run_commands(commands_of(payload["command"]), self.workdir, env, task_log, max_run_time)
+            self.mounted.commands_ended(status)
             elapsed = time.monotonic() - started
         finally:
             if proxy is not None:
@@ -227,7 +248,8 @@ class TaskRun:
             task_log.line(f"maxRunTime of {max_run_time} s exceeded: the task was killed after {elapsed:.3f} s")
         else:
             task_log.line(f"Exit status {status} after {elapsed:.3f} s")
-        uploaded = await self.artifacts.upload_declared(payload.get("artifacts", []), self.workdir, task_log.line)
+        declared = declared_artifacts(payload, self.workdir, task_log.line)
+        uploaded = await self.artifacts.upload_declared(declared, self.workdir, task_log.line)
         if status == 0 and uploaded:
             return "completed", "completed"
         if status in payload.get("onExitStatus", {}).get("retry", []):

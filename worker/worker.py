@@ -44,6 +44,10 @@ import taskcluster.aio
 from aiohttp import web
 from taskcluster.exceptions import TaskclusterFailure
 
+from cairn.worker.caches import CacheStore
+from cairn.worker.mounts import MountSupport
+from cairn.worker.payload import auth_expander
+from cairn.worker.purge_requests import PurgeRequests
 from cairn.worker.resolution_stream import ResolutionStream
 from cairn.worker.task_run import TaskRun, WorkerIdentity
 
@@ -194,6 +198,9 @@ class Worker:
             work_dir=work_dir,
         )
         self.live_logs = LiveLogServer()
+        caches = CacheStore(work_dir / "caches", capacity)
+        self.purge_requests = PurgeRequests(options, task_queue_id, caches)
+        self.mount_support = MountSupport(caches, self.purge_requests, auth_expander(options))
         self.runs: dict[asyncio.Task[None], Any] = {}
         self._stopping = asyncio.Event()
         self._slot_freed = asyncio.Event()
@@ -232,6 +239,7 @@ class Worker:
                         await asyncio.wait(list(self.runs))
                     following.cancel()
                     await asyncio.wait([following])
+                    await self.purge_requests.stop()
         finally:
             await self.live_logs.stop()
 
@@ -282,7 +290,7 @@ class Worker:
             self._resolved_early.popitem(last=False)
 
     def _start(self, claim: dict[str, Any], session: aiohttp.ClientSession) -> None:
-        run = TaskRun(claim, self.identity, session, self.live_logs)
+        run = TaskRun(claim, self.identity, session, self.live_logs, mounts=self.mount_support)
         log.info("%s: claimed (%s)", run, claim["task"].get("metadata", {}).get("name", ""))
         if self._stopping.is_set():
             run.abandon("worker-shutdown")
