@@ -12,7 +12,6 @@ import asyncio
 import os
 import random
 import signal
-import sys
 import time
 from pathlib import Path
 
@@ -95,15 +94,14 @@ def test_a_second_cancel_does_not_cut_the_draining_short(tmp_path):
     A child that left the process group keeps the pipe and writes after the group was killed;
     the run waits for it (up to DRAIN_TIMEOUT) even when cancelled again meanwhile.
     """
-    escaped = f"{sys.executable} -c 'import os, time; os.setsid(); time.sleep(0.3); print(\"late\", flush=True)'"
-    argv = ["/bin/sh", "-c", f"echo first; {escaped} & exec sleep 60"]
+    escaped_started = tmp_path / "escaped"
+    argv = ["/bin/sh", "-c", f"echo first; setsid sh -c 'touch {escaped_started}; sleep 0.3; echo late' & exec sleep 60"]
 
     async def attempt() -> MemoryLog:
         log = MemoryLog()
         running = asyncio.create_task(run_process(argv, tmp_path, environment(), log))
-        while b"first" not in log.data:
+        while not escaped_started.exists():
             await asyncio.sleep(0.01)
-        await asyncio.sleep(0.05)  # the escaped child has started
         running.cancel()
         await asyncio.sleep(0.02)
         running.cancel()
