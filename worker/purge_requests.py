@@ -140,9 +140,9 @@ class PurgeRequests:
                 if await self.ask_service(session):
                     self._covered_until = asked_at
             async for event in source.aiter_sse():
-                if event.event != "message":
-                    continue
-                self._handle(orjson.loads(event.data))
+                # The stream opens with an id and no data (its start position): no message, a position.
+                if event.event == "message" and event.data:
+                    self._handle(orjson.loads(event.data))
                 self._position = event.id or self._position
 
     def _handle(self, message: dict[str, Any]) -> None:

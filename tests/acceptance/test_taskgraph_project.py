@@ -39,7 +39,8 @@ TASKGRAPH = Path(sys.executable).parent / "taskgraph"
 
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
-    return {}
+    # A public deployment, as most are: taskgraph asks scopes only for artifacts outside public/.
+    return {"anonymous_role": "public"}
 
 
 CONFIG = {
@@ -76,9 +77,12 @@ KINDS: dict[str, dict[str, Any]] = {
                     "retry-exit-status": [75],
                     "command": [
                         ["/bin/sh", "-c", "mkdir -p site/api && echo '<h1>docs</h1>' > site/index.html"],
-                        ["/bin/sh", "-c", "echo '{\"api\": 1}' > site/api/index.json"],
+                        ["/bin/sh", "-c", "echo '{\"api\": 1}' > site/api/index.json && tar -czf site.tar.gz site"],
                     ],
-                    "artifacts": [{"type": "directory", "name": "public/site", "path": "site"}],
+                    "artifacts": [
+                        {"type": "directory", "name": "public/site", "path": "site"},
+                        {"type": "file", "name": "public/site.tar.gz", "path": "site.tar.gz"},
+                    ],
                 },
             },
         },
@@ -95,7 +99,20 @@ KINDS: dict[str, dict[str, Any]] = {
                 "worker": {
                     "max-run-time": 600,
                     "env": {"BUILD_TASK": {"task-reference": "<build>"}, "DOCS_TASK": {"task-reference": "<docs>"}},
-                    "command": [["/bin/sh", "-c", 'echo "checking $BUILD_TASK and $DOCS_TASK"']],
+                    # Another task's artifact as a file, an archive unpacked as a directory, a cache.
+                    "mounts": [
+                        {"file": "hello.txt",
+                         "content": {"task-id": {"task-reference": "<build>"}, "artifact": "public/hello.txt"}},
+                        {"directory": "docs", "format": "tar.gz",
+                         "content": {"task-id": {"task-reference": "<docs>"}, "artifact": "public/site.tar.gz"}},
+                        {"cache-name": "checkouts", "directory": "cache"},
+                    ],
+                    "purge-caches-exit-status": [72],
+                    "command": [[
+                        "/bin/sh", "-c",
+                        'echo "checking $BUILD_TASK and $DOCS_TASK"; cat hello.txt docs/site/api/index.json'
+                        ' && echo run >> cache/runs',
+                    ]],
                 },
             },
         },
@@ -162,6 +179,7 @@ def test_a_taskgraph_decision_task_creates_a_graph_that_runs_to_completion(serve
         f"queue:create-task:low:{TASK_QUEUE}",
         f"queue:scheduler-id:{SCHEDULER_ID}",
         "queue:route:checks",
+        f"generic-worker:cache:{SCHEDULER_ID}-*",
     ]})
     repository, revision = make_project(tmp_path)
     start_worker(capacity=2, task_queue=TASK_QUEUE)
@@ -194,7 +212,13 @@ def test_a_taskgraph_decision_task_creates_a_graph_that_runs_to_completion(serve
         assert created["tags"]["worker-implementation"] == "generic-worker"
     check_id = label_to_task["check-greeting"]
     assert set(queue.task(check_id)["dependencies"]) == {label_to_task["build-hello"], label_to_task["build-docs"]}
-    assert f"checking {label_to_task['build-hello']} and {label_to_task['build-docs']}\n" in task_log(queue, check_id)
+    check_log = task_log(queue, check_id)
+    assert f"checking {label_to_task['build-hello']} and {label_to_task['build-docs']}\nhello from taskgraph\n" \
+           '{"api": 1}\n' in check_log
+    check_payload = queue.task(check_id)["payload"]
+    assert check_payload["onExitStatus"] == {"purgeCaches": [72]}
+    assert {"cacheName": f"{SCHEDULER_ID}-checkouts", "directory": "cache"} in check_payload["mounts"]
+    assert f"generic-worker:cache:{SCHEDULER_ID}-checkouts" in queue.task(check_id)["scopes"]
     hello, content_type = taskcluster.download.downloadArtifactToBuf(
         taskId=label_to_task["build-hello"], runId=0, name="public/hello.txt", queueService=queue)
     assert (bytes(hello), content_type) == (b"hello from taskgraph\n", "text/plain")
