@@ -3,10 +3,11 @@
 A running task that is cancelled, passes its deadline or loses its claim is
 resolved ``exception`` by the queue, which says so on the event stream
 (``GET /api/events/v1/stream``, server-sent events). The worker keeps one
-subscription for every run it holds — the ``task-exception`` messages whose
-routing key names this worker, ``primary.<taskId>.<runId>.<workerGroup>.<workerId>.#``
-— and stops such a run as soon as its message arrives, instead of at its next
-reclaim. The reclaim's 409 still catches what the stream cannot deliver (a
+subscription for every run it holds — the ``task-exception`` messages of its
+task queue, ``primary.<taskId>.<runId>.<workerGroup>.<workerId>.<provisionerId>.<workerType>.#``
+with any worker: a cancel names the run's worker, a passed deadline names
+none, as in Taskcluster — and stops such a run as soon as its message
+arrives, instead of at its next reclaim. The reclaim's 409 still catches what the stream cannot deliver (a
 deployment without it, credentials without ``events:listen:`` scopes).
 
 The stream's first line, and every message, carry a position. After a drop
@@ -46,18 +47,19 @@ class StreamRefused(Exception):
 
 
 class ResolutionStream:
-    """Calls ``resolved(taskId, runId, reason)`` for each run of this worker resolved ``exception``."""
+    """Calls ``resolved(taskId, runId, reason)`` for each run of this task queue resolved ``exception``."""
 
     def __init__(
         self,
         root_url: str,
         credentials: Callable[[], dict[str, Any]],
-        worker_group: str,
-        worker_id: str,
+        task_queue_id: str,
         session: aiohttp.ClientSession,
         resolved: Callable[[str, int, str], None],
     ):
-        query = urlencode({"exchange": EXCEPTION_EXCHANGE, "routingKey": f"primary.*.*.{worker_group}.{worker_id}.#"})
+        provisioner_id, worker_type = task_queue_id.split("/", 1)
+        routing_key = f"primary.*.*.*.*.{provisioner_id}.{worker_type}.#"
+        query = urlencode({"exchange": EXCEPTION_EXCHANGE, "routingKey": routing_key})
         self.url = f"{root_url.rstrip('/')}/api/events/v1/stream?{query}"
         self.credentials = credentials
         self.session = session

@@ -224,8 +224,8 @@ class Worker:
         try:
             async with aiohttp.ClientSession() as session:
                 resolutions = ResolutionStream(
-                    self.identity.root_url, lambda: self.options["credentials"], self.identity.worker_group,
-                    self.identity.worker_id, session, self.resolved_elsewhere,
+                    self.identity.root_url, lambda: self.options["credentials"], self.identity.task_queue_id,
+                    session, self.resolved_elsewhere,
                 )
                 following = asyncio.create_task(resolutions.follow(), name="event stream")
                 try:

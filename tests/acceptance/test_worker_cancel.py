@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import taskcluster
 
 from tests.acceptance.queue_helpers import TASK_QUEUE
 from tests.acceptance.tcp_relay import TcpRelay
@@ -154,6 +155,23 @@ def test_without_the_stream_a_cancel_is_noticed_at_the_next_reclaim(server, work
     assert "event stream: HTTP 403" in worker.output()
     log = wait_for(lambda: _uploaded_log(queue, task_id), what="the log")
     assert "The claim was lost" in log
+
+
+@pytest.mark.parametrize("settings_overrides", [{"claim_timeout": 600, "reaper_interval": 0.2}])
+def test_a_task_past_its_deadline_is_stopped_as_soon_as_the_queue_resolves_it(server, workers, tmp_path):
+    queue = server.client("queue")
+    workers.append(Worker(tmp_path / "worker", server.root_url, "static/root", ROOT_TOKEN))
+    pid_file = tmp_path / "task.pid"
+    deadline = taskcluster.fromNow("6 seconds")
+    task_id = create(queue, {"command": f"echo $$ > {pid_file}; exec sleep 120"},
+                     deadline=taskcluster.stringDate(deadline))
+    pid = _pid_from(pid_file)
+
+    wait_for(lambda: _gone(pid), timeout=30, what=f"process {pid} to be killed")
+    status = queue.status(task_id)["status"]
+    assert (status["state"], status["runs"][0]["reasonResolved"]) == ("exception", "deadline-exceeded")
+    log = wait_for(lambda: _uploaded_log(queue, task_id), what="the log")
+    assert "The queue resolved the run as exception (deadline-exceeded): the task was stopped" in log
 
 
 def _uploaded_log(queue: Any, task_id: str) -> str | None:
