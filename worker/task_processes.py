@@ -91,8 +91,8 @@ class _IntoLog(asyncio.SubprocessProtocol):
         self.exited: asyncio.Future[None] = loop.create_future()
         self.closed: asyncio.Future[None] = loop.create_future()
 
-    def pipe_data_received(self, fd: int, data: bytes | str) -> None:
-        self.task_log.write(data.encode() if isinstance(data, str) else data)
+    def pipe_data_received(self, fd: int, data: bytes) -> None:  # type: ignore[override]
+        self.task_log.write(data)
 
     def process_exited(self) -> None:
         if not self.exited.done():
@@ -113,8 +113,8 @@ async def _run_to_end(argv: list[str], cwd: Path, env: dict[str, str], task_log:
             lambda: _IntoLog(task_log), *argv, cwd=cwd, env=env, stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
         )
-    except OSError as e:
-        task_log.line(f"Cannot start {argv[0]}: {e}")
+    except (OSError, ValueError) as e:  # ValueError: a NUL in an argument or a variable
+        task_log.line(f"Cannot start {argv[0]!r}: {e}")
         return 127
     try:
         stopped = asyncio.ensure_future(stopping.wait())

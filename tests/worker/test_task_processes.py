@@ -145,3 +145,11 @@ def test_commands_run_in_turn_until_one_fails_or_time_runs_out(tmp_path):
     status = asyncio.run(run_commands([["sh", "-c", "echo slow; exec sleep 60"]], tmp_path, environment(), log, 0.5))
     assert (status, log.output()) == (None, ["slow"])
     assert time.monotonic() - started < 10
+
+
+def test_a_command_that_cannot_start_says_why_and_exits_127(tmp_path):
+    for argv in (["/no/such/program"], ["echo", "a\0b"]):
+        log = MemoryLog()
+        status = asyncio.run(run_commands([argv], tmp_path, environment(), log, 30))
+        assert status == 127
+        assert f"[worker] Cannot start {argv[0]!r}: " in log.data.decode()
