@@ -164,7 +164,7 @@ class EventStream:
                 oldest = self.buffer[0].position.notification if self.buffer else head + 1
                 break
         try:
-            last = after if after is not None else Position(head, 1 << 30)
+            last = after if after is not None else Position.after_event(head)
             if after is not None:
                 if after.notification < oldest - 1:
                     async for item in self._history(stream_filter, after, min(oldest - 1, head)):
@@ -184,6 +184,10 @@ class EventStream:
         finally:
             with self._lock:
                 self._subscribers.discard(subscriber)
+
+    async def now(self) -> Position:
+        """The position of the present: subscribing after it misses nothing that happens from now on."""
+        return Position.after_event(await run_in_threadpool(self._newest))
 
     def _newest(self) -> int:
         return self.log.recorder.max_notification_id() or 0

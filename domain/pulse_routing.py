@@ -64,6 +64,10 @@ class StreamFilter:
         return any(self.routing_key.match(key) for key in (message.routing_key, *message.cc))
 
 
+#: The index that places a position after all of an event's messages.
+AFTER_ALL = 1 << 30
+
+
 @dataclass(frozen=True, order=True)
 class Position:
     """A message's place in the stream: its event's log position, and its index among that event's messages."""
@@ -75,9 +79,18 @@ class Position:
         return f"{self.notification}.{self.index}"
 
     @classmethod
+    def after_event(cls, notification: int) -> Position:
+        """The position just past every message of event ``notification``."""
+        return cls(notification, AFTER_ALL)
+
+    def resume_id(self) -> str:
+        """This position as a client sends it back: a bare notification id when it is past a whole event."""
+        return str(self.notification) if self.index == AFTER_ALL else str(self)
+
+    @classmethod
     def parse(cls, text: str) -> Position:
         head, _, index = text.strip().partition(".")
         if not head.isdigit() or (index and not index.isdigit()):
             raise ValueError(f"not a stream position: {text!r}")
         # A bare notification id means "everything after that event".
-        return cls(int(head), int(index) if index else 1 << 30)
+        return cls(int(head), int(index) if index else AFTER_ALL)

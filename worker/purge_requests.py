@@ -140,12 +140,13 @@ class PurgeRequests:
                 if await self.ask_service(session):
                     self._covered_until = asked_at
             async for event in source.aiter_sse():
-                if event.event != "message":
-                    continue
-                try:
-                    self._handle(orjson.loads(event.data))
-                except (ValueError, KeyError, TypeError) as e:  # one odd message does not stop the others
-                    log.warning("purge requests: skipped a message that could not be read (%s): %.200s", e, event.data)
+                # The stream opens with an id and no data (its start position): no message, a position.
+                if event.event == "message" and event.data:
+                    try:
+                        self._handle(orjson.loads(event.data))
+                    except (ValueError, KeyError, TypeError) as e:  # one odd message does not stop the others
+                        log.warning("purge requests: skipped a message that could not be read (%s): %.200s",
+                                    e, event.data)
                 self._position = event.id or self._position
 
     def _handle(self, message: dict[str, Any]) -> None:

@@ -28,9 +28,7 @@ import asyncio
 import functools
 import logging
 import os
-import shlex
 import shutil
-import signal
 import time
 import traceback
 from collections.abc import AsyncIterator
@@ -55,6 +53,7 @@ from cairn.worker.mounts import MountSupport, RunMounts
 from cairn.worker.payload import declared_artifacts, payload_refusals
 from cairn.worker.resource_monitor import monitored
 from cairn.worker.task_artifacts import UPLOAD_ERRORS, RunArtifacts
+from cairn.worker.task_processes import commands_of, run_commands
 from cairn.worker.task_proxy import TaskProxy
 
 log = logging.getLogger("cairn.worker")
@@ -150,7 +149,7 @@ class TaskRun:
         return taskcluster.aio.Queue(options, session=self.session)
 
     def abandon(self, why: str) -> None:
-        """Stop the run now, because of ``worker-shutdown`` or ``claim-lost``."""
+        """Stop the run now: ``worker-shutdown``, ``claim-lost``, or the reason the queue resolved it with."""
         if self.abandoned is None:
             self.abandoned = why
             if self._execution is not None:
@@ -205,7 +204,10 @@ class TaskRun:
         if self.abandoned == "worker-shutdown":
             task_log.line("The worker is shutting down: the task was stopped and will be retried elsewhere")
             return "exception", "worker-shutdown"
-        task_log.line("The claim was lost (the task was cancelled, or claimed by another run): the task was stopped")
+        if self.abandoned == "claim-lost":
+            task_log.line("The claim was lost (the task was cancelled, or claimed by another run): the task was stopped")
+        else:
+            task_log.line(f"The queue resolved the run as exception ({self.abandoned}): the task was stopped")
         return None
 
     async def _execute(self, task_log: TaskLog) -> tuple[str, str]:
@@ -342,89 +344,3 @@ def payload_errors(payload: Any) -> list[str]:
         where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
         described.append(f"payload{where}: {error.message}")
     return described
-
-
-def commands_of(command: str | list[Any]) -> list[list[str]]:
-    """The payload's ``command`` as a list of argument vectors."""
-    if isinstance(command, str):
-        return [["/bin/sh", "-c", command]]
-    if all(isinstance(part, str) for part in command):
-        return [list(command)]
-    return [list(argv) for argv in command]
-
-
-# processes
-
-
-async def run_commands(commands: list[list[str]], cwd: Path, env: dict[str, str], task_log: TaskLog,
-                       max_run_time: float) -> int | None:
-    """The exit status of the last command run (the first that is non-zero), or None past ``max_run_time``."""
-    try:
-        async with asyncio.timeout(max_run_time):
-            status = 0
-            for argv in commands:
-                task_log.line(f"Running {shlex.join(argv)}")
-                status = await run_process(argv, cwd, env, task_log)
-                if status != 0:
-                    break
-            return status
-    except TimeoutError:
-        return None
-
-
-async def run_process(argv: list[str], cwd: Path, env: dict[str, str], task_log: TaskLog) -> int:
-    """Run one command in a new process group; whatever is left of the group when it ends is killed.
-
-    Everything the command writes before it is killed reaches the log, even when the caller is
-    cancelled (the run abandoned, ``maxRunTime`` past). The command therefore runs in a task of its
-    own that is never cancelled: cancelling asyncio while it is still connecting a started process's
-    pipes makes asyncio kill the process itself and drop whatever it had written meanwhile — a
-    command that printed something and was stopped within milliseconds lost that output. Instead, a
-    cancellation asks that task to stop, and waits while it kills the group and copies the pipe to
-    its end.
-    """
-    stopping = asyncio.Event()
-    running = asyncio.create_task(_run_to_end(argv, cwd, env, task_log, stopping))
-    try:
-        return await asyncio.shield(running)
-    finally:
-        stopping.set()
-        await asyncio.wait([running])
-
-
-async def _run_to_end(argv: list[str], cwd: Path, env: dict[str, str], task_log: TaskLog,
-                      stopping: asyncio.Event) -> int:
-    try:
-        process = await asyncio.create_subprocess_exec(
-            *argv, cwd=cwd, env=env, stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
-        )
-    except OSError as e:
-        task_log.line(f"Cannot start {argv[0]}: {e}")
-        return 127
-    assert process.stdout is not None
-    copying = asyncio.create_task(_copy(process.stdout, task_log))
-    exiting = asyncio.create_task(process.wait())
-    stopped = asyncio.create_task(stopping.wait())
-    await asyncio.wait([exiting, stopped], return_when=asyncio.FIRST_COMPLETED)
-    stopped.cancel()
-    _kill_group(process.pid)
-    status = await exiting
-    try:
-        # A process that left the group may still hold the pipe open.
-        await asyncio.wait_for(copying, 5)
-    except TimeoutError:
-        pass
-    return status
-
-
-async def _copy(stream: asyncio.StreamReader, task_log: TaskLog) -> None:
-    while chunk := await stream.read(65536):
-        task_log.write(chunk)
-
-
-def _kill_group(pgid: int) -> None:
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass

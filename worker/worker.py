@@ -10,6 +10,10 @@ Each run's log is streamed to Cairn as it is written, and
 ``public/logs/live.log`` points there (see :mod:`live_log_stream`): readers
 follow it through Cairn, and nothing connects to this machine.
 
+A run resolved elsewhere while it runs — cancelled, past its deadline — is
+stopped as soon as the event stream says so (:mod:`resolution_stream`), or
+at the latest when its next reclaim answers 409.
+
 SIGTERM (or SIGINT) stops claiming, stops every running task and resolves it
 as exception ``worker-shutdown`` — so that the queue retries it elsewhere —
 after uploading its log; then the worker exits 0.
@@ -24,6 +28,7 @@ import shutil
 import signal
 import socket
 import tempfile
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +43,16 @@ from cairn.worker.live_log_stream import ServerLiveLogs
 from cairn.worker.mounts import MountSupport
 from cairn.worker.payload import auth_expander
 from cairn.worker.purge_requests import PurgeRequests
+from cairn.worker.resolution_stream import ResolutionStream
 from cairn.worker.task_run import TaskRun, WorkerIdentity
 
 log = logging.getLogger("cairn.worker")
+
+#: How long the worker waits for the event stream before it claims anyway (then relying on reclaims).
+STREAM_READY_TIMEOUT = 10.0
+#: Resolutions remembered for runs not started yet (a cancel that overtook its claim's answer).
+EARLY_RESOLUTIONS = 1000
+
 
 class Worker:
     def __init__(
@@ -71,6 +83,7 @@ class Worker:
         self._stopping = asyncio.Event()
         self._slot_freed = asyncio.Event()
         self._claiming: asyncio.Task[Any] | None = None
+        self._resolved_early: OrderedDict[tuple[str, int], str] = OrderedDict()
 
     def stop(self) -> None:
         if not self._stopping.is_set():
@@ -88,12 +101,22 @@ class Worker:
         await self.live_logs.start()
         try:
             async with aiohttp.ClientSession() as session:
+                resolutions = ResolutionStream(
+                    self.identity.root_url, lambda: self.options["credentials"], self.identity.task_queue_id,
+                    session, self.resolved_elsewhere,
+                )
+                following = asyncio.create_task(resolutions.follow(), name="event stream")
                 try:
+                    await self._until_stopping(resolutions.settled.wait(), STREAM_READY_TIMEOUT)
+                    if not resolutions.connected.is_set() and not self._stopping.is_set():
+                        log.warning("no event stream yet: claiming anyway; cancels are noticed at reclaim meanwhile")
                     await self._claim_loop(session)
                 finally:
                     self.stop()
                     if self.runs:
                         await asyncio.wait(list(self.runs))
+                    following.cancel()
+                    await asyncio.wait([following])
                     await self.purge_requests.stop()
         finally:
             await self.live_logs.stop()
@@ -132,11 +155,25 @@ class Worker:
             for claim in claims:
                 self._start(claim, session)
 
+    def resolved_elsewhere(self, task_id: str, run_id: int, reason: str) -> None:
+        """The queue resolved this run as exception (``reason``): stop it, if it is one of ours."""
+        for run in self.runs.values():
+            if (run.task_id, run.run_id) == (task_id, run_id):
+                if run.abandoned is None:  # else it is stopping already (or this is its own report)
+                    log.info("%s: resolved as exception (%s) by the queue: stopping it", run, reason)
+                    run.abandon(reason)
+                return
+        self._resolved_early[(task_id, run_id)] = reason
+        while len(self._resolved_early) > EARLY_RESOLUTIONS:
+            self._resolved_early.popitem(last=False)
+
     def _start(self, claim: dict[str, Any], session: aiohttp.ClientSession) -> None:
         run = TaskRun(claim, self.identity, session, self.live_logs, mounts=self.mount_support)
         log.info("%s: claimed (%s)", run, claim["task"].get("metadata", {}).get("name", ""))
         if self._stopping.is_set():
             run.abandon("worker-shutdown")
+        elif (early := self._resolved_early.pop((run.task_id, run.run_id), None)) is not None:
+            run.abandon(early)
         working = asyncio.create_task(run.work(), name=str(run))
         self.runs[working] = run
         working.add_done_callback(self._finished)
@@ -147,11 +184,11 @@ class Worker:
         if not working.cancelled() and working.exception() is not None:
             log.error("%s: the worker failed", run, exc_info=working.exception())
 
-    async def _until_stopping(self, waiting: Any) -> None:
-        """Wait for ``waiting`` unless the worker stops first."""
+    async def _until_stopping(self, waiting: Any, timeout: float | None = None) -> None:
+        """Wait for ``waiting`` unless the worker stops first (or ``timeout`` passes)."""
         waiter = asyncio.ensure_future(waiting)
         stopping = asyncio.ensure_future(self._stopping.wait())
-        await asyncio.wait([waiter, stopping], return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait([waiter, stopping], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         for pending in (waiter, stopping):
             pending.cancel()
 

@@ -11,6 +11,9 @@ class Subscriptions(Protocol):
     def subscribe(self, stream_filter: Any, after: Any) -> AsyncIterator[Any]:
         """The messages that match ``stream_filter``, from after position ``after`` (None: from now)."""
 
+    async def now(self) -> Any:
+        """The position of the present."""
+
 
 @dataclass(frozen=True)
 class EventsContext:

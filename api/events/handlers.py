@@ -6,7 +6,9 @@ AMQP topic pattern matched against the primary routing key and every
 ``route.<route>`` CC; default ``#``). Each event's ``id`` is its position
 ``<notification id>.<index>``; send it back as ``Last-Event-ID`` (or
 ``?from=``) to resume with no gap and no duplicate. Without a position the
-stream starts at the present. Scopes: ``events:listen:<exchange>`` for each
+stream starts at the present, and its first line names that position as an
+``id`` with no data, so that a client who has seen no message yet can resume
+from it too. Scopes: ``events:listen:<exchange>`` for each
 exchange asked for (``events:listen:*`` when none is named).
 """
 
@@ -64,16 +66,21 @@ async def stream(call: Call[EventsContext]) -> StreamingResponse:
     except ValueError as e:
         raise InvalidRequestArguments(str(e)) from None
     stream_filter = StreamFilter(frozenset(exchanges), RoutingKeyPattern(pattern))
+    if start is None:
+        # "From now" is a position too, told to the client first: resuming from
+        # it after a drop misses nothing, even when no message had come yet.
+        start = await call.context.stream.now()
     items = call.context.stream.subscribe(stream_filter, start)
     return StreamingResponse(
-        _sse(items),
+        _sse(items, start),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
-async def _sse(items: AsyncIterator[Any]) -> AsyncIterator[bytes]:
-    yield b": connected\n\n"
+async def _sse(items: AsyncIterator[Any], start: Position) -> AsyncIterator[bytes]:
+    # An id with no data moves the client's last event id without dispatching an event.
+    yield b": connected\nid: " + start.resume_id().encode() + b"\n\n"
     iterator = items.__aiter__()
     next_item: asyncio.Task[Any] | None = None
     try:

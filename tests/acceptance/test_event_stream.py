@@ -127,3 +127,30 @@ def test_stream_needs_scopes(server):
     response = httpx.get(url, timeout=5)
     assert response.status_code == 403
     assert response.json()["code"] == "InsufficientScopes"
+
+
+def opening_id(server, query: str = "") -> str:
+    """The position a stream opened without one names first, before any message."""
+    url = f"{server.root_url}/api/events/v1/stream{query}"
+    with httpx.stream("GET", url, headers=signed_get(url), timeout=10) as response:
+        lines = response.iter_lines()
+        assert next(lines) == ": connected"
+        first = next(lines)
+        assert first.startswith("id: ")
+        assert next(lines) == "", "an id with no data: no event is dispatched"
+        return first[4:]
+
+
+def test_a_stream_opened_at_the_present_names_its_position_to_resume_from(server):
+    """A client that saw no message before its connection dropped still resumes with no gap."""
+    queue = server.client("queue")
+    complete(queue)
+    start = opening_id(server)
+    assert start == str(server.runtime.log.recorder.max_notification_id())
+    # Meanwhile, disconnected: a task goes through its whole life.
+    task_id = complete(queue)
+    events = read_events(server, len(LIFECYCLE), last_event_id=start)
+    assert [e["data"]["exchange"].rsplit("/", 1)[1] for e in events] == LIFECYCLE
+    assert {e["data"]["payload"].get("status", {}).get("taskId", task_id) for e in events} == {task_id}
+    # Told a position, the stream names that one.
+    assert opening_id(server, f"?from={events[1]['id']}") == events[1]["id"]
