@@ -33,9 +33,12 @@ class QueueReads(Protocol):
         """The group's row, locked; its ``version`` is the TaskGroup aggregate's stored version."""
     def lock_task(self, task_id: str) -> int | None:
         """Lock the task's row; the task aggregate's stored version (None if it has no row)."""
-    def ready_dependents(self, task_id: str, completed: bool) -> list[str]: ...
-    def group_progress(self, task_group_id: str, excluding: str) -> tuple[int, str]:
-        """How many of the group's tasks are unresolved, leaving ``excluding`` out; when the group expires."""
+    def after_resolution(
+        self, task_id: str, completed: bool, task_group_id: str
+    ) -> tuple[list[str], dict[str, Any] | None, tuple[int, str]]:
+        """What a task's resolution decides on, read in one go and in this order: its
+        ``ready_dependents``, its group's row locked (``lock_task_group``), then the
+        group's progress (``group_progress``) as it stands once that lock is held."""
     def take_pending(
         self, task_queue_id: str, count: int, worker_key: str
     ) -> tuple[list[tuple[str, int, int | None]], int]:
@@ -280,20 +283,20 @@ class QueueService:
         if not task.resolved:
             return []
         changed: list[Any] = []
-        for dependent_id in self.reads.ready_dependents(task.task_id, task.state == "completed"):
+        group_id = task.task_group_id
+        ready, locked, (unresolved, expires) = self.reads.after_resolution(
+            task.task_id, task.state == "completed", group_id
+        )
+        for dependent_id in ready:
             dependent = self.log.get(task_key(dependent_id))
             if dependent is None or dependent.expired or dependent.runs or now >= dependent.deadline:
                 continue
             dependent.schedule(now)
             changed.append(dependent)
-        group_id = task.task_group_id
-        locked = self.reads.lock_task_group(group_id)
-        if locked is not None:
-            unresolved, expires = self.reads.group_progress(group_id, excluding=task.task_id)
-            if unresolved == 0:
-                group = self.task_group(group_id, locked.get("version"))
-                group.resolve(expires=expires)
-                changed.append(group)
+        if locked is not None and unresolved == 0:
+            group = self.task_group(group_id, locked.get("version"))
+            group.resolve(expires=expires)
+            changed.append(group)
         return changed
 
     # groups

@@ -28,13 +28,20 @@ class QueueReadModel(ReadModel):
         row = self._one("lock_task_row", {"task_id": task_id})
         return _version(row["version"]) if row else None
 
-    def ready_dependents(self, task_id: str, completed: bool) -> list[str]:
-        rows = self._rows("ready_dependents", {"prerequisite": task_id, "completed": completed})
-        return [r["dependent"] for r in rows]
-
-    def group_progress(self, task_group_id: str, excluding: str) -> tuple[int, str]:
-        row = self._one("group_progress", {"task_group_id": task_group_id, "excluding": excluding})
-        return (int(row["unresolved"]), row["expires"] or "") if row else (0, "")
+    def after_resolution(
+        self, task_id: str, completed: bool, task_group_id: str
+    ) -> tuple[list[str], dict[str, Any] | None, tuple[int, str]]:
+        ready, locked, progress = self._rows_together(
+            ("ready_dependents", {"prerequisite": task_id, "completed": completed}),
+            ("lock_task_group", {"task_group_id": task_group_id}),
+            ("group_progress", {"task_group_id": task_group_id, "excluding": task_id}),
+        )
+        row = progress[0] if progress else None
+        return (
+            [r["dependent"] for r in ready],
+            locked[0] if locked else None,
+            (int(row["unresolved"]), row["expires"] or "") if row else (0, ""),
+        )
 
     def take_pending(self, task_queue_id: str, count: int, worker_key: str) -> tuple[list[tuple[str, int, int]], int]:
         rows = self._rows("take_pending", {"task_queue_id": task_queue_id, "count": count, "worker_key": worker_key})

@@ -31,7 +31,7 @@ register_moved_modules()
 
 
 class Transactional(Protocol):
-    def unit_of_work(self) -> Any: ...
+    def unit_of_work(self, one_flight: bool = False) -> Any: ...
     def reading(self) -> Any: ...
     def current_session(self) -> Any: ...
 
@@ -57,7 +57,7 @@ class SqlEventLog(LibraryApplication):
     @contextmanager
     def transaction(self) -> Iterator[Any]:
         """One database transaction for events and the views that decide commands."""
-        with self.store.unit_of_work() as session:
+        with self.store.unit_of_work(one_flight=True) as session:
             yield session
 
     def get(self, aggregate_id: str, version: int | None = None) -> Any | None:

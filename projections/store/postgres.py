@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent
+from psycopg.pq import PipelineStatus, TransactionStatus
 from psycopg.sql import SQL, Identifier
 
 from cairn.projections.store import eventsourcing_adapter as adapter
@@ -153,9 +154,36 @@ class CairnPostgresRecorder(EventStore, adapter.LibraryPostgresRecorder):
         curs.execute(statement, params)
 
     @contextmanager
-    def _transaction(self) -> Iterator[Any]:
-        with self.datastore.get_connection() as conn, conn.transaction():
-            yield conn.cursor()
+    def _transaction(self, one_flight: bool = False) -> Iterator[Any]:
+        with self.datastore.get_connection() as conn:
+            if not one_flight:
+                with conn.transaction():
+                    yield conn.cursor()
+                return
+            # Pipeline mode around the transaction: BEGIN is queued and goes
+            # with the first read; every write after the last read (view
+            # rows, the log's lock, NOTIFY, the events) is queued, and the
+            # COMMIT queued behind them; the pipeline's end sends the lot
+            # and waits once. (psycopg's transaction() would sync on the way
+            # in and before the COMMIT: the pooled connections are in
+            # autocommit mode, so BEGIN and COMMIT are sent as statements.)
+            # A failed write (another writer took this version) makes the
+            # server skip the rest, COMMIT included: the error is raised at
+            # the end, here, and the transaction is rolled back.
+            try:
+                with conn.pipeline():
+                    cursor = conn.cursor()
+                    cursor.execute("BEGIN")
+                    try:
+                        yield cursor
+                    except BaseException:
+                        cursor.execute("ROLLBACK")
+                        raise
+                    cursor.execute("COMMIT")
+            except BaseException:
+                if conn.info.transaction_status != TransactionStatus.IDLE:
+                    conn.rollback()
+                raise
 
     @contextmanager
     def _read_cursor(self) -> Iterator[Any]:
@@ -166,11 +194,23 @@ class CairnPostgresRecorder(EventStore, adapter.LibraryPostgresRecorder):
         # In one pipeline, view writes whose results nobody reads travel
         # together with the lock, notify and insert, and the rows numbered
         # in log order after them: a round trip for the lot rather than
-        # one for each (a read inside it syncs at once).
+        # one for each (a read inside it syncs at once). A unit of work in
+        # one flight is in pipeline mode already, and its COMMIT goes too.
+        if _pipelined(session):
+            return nullcontext()
         return session.cursor.connection.pipeline()
 
     def _inserted_ids(self, session: SqlSession, stored_events: Sequence[StoredEvent], inserted: Any) -> Any:
+        # In one flight the ids arrive with the COMMIT, after the save has
+        # returned: nothing in Cairn reads them from a save (followers read
+        # the log), so none are waited for.
+        if _pipelined(session):
+            return None
         return self.inserted_ids(session.cursor, stored_events)
+
+
+def _pipelined(session: SqlSession) -> bool:
+    return session.cursor.connection.pgconn.pipeline_status != PipelineStatus.OFF
 
 
 class CairnPostgresFactory(adapter.LibraryPostgresFactory):
