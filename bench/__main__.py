@@ -146,6 +146,10 @@ def measure(backend: str, args: argparse.Namespace, amqp_url: str) -> dict[str, 
         say(f"{backend}: dispatch and dependency release, {args.samples} samples each")
         result["dispatch"] = lifecycle.percentiles(lifecycle.dispatch_latency(server, args.samples))
         result["dependency_release"] = lifecycle.percentiles(lifecycle.release_latency(server, args.samples))
+    if backend == "postgres":
+        say(f"{backend}: {args.load_lifecycles} lifecycles, async generator, Hawk nonces in memory (one process)")
+        with lifecycle.Server(backend, settings={"CAIRN_HAWK_NONCE_STORE": "memory"}) as server:
+            result["async_load_memory_nonces"] = load_figures.measure(server, args.load_lifecycles, args.concurrency)
     if args.count_lifecycles:
         say(f"{backend}: SQL statements and round trips over {args.count_lifecycles} lifecycles (a counting server)")
         result["statement_counts"] = statement_counts.measure(backend, args.count_lifecycles, args.concurrency)

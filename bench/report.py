@@ -106,6 +106,12 @@ def _statements(r: dict[str, Any]) -> tuple[str, bool | None]:
     return summary(r["statement_counts"]), met
 
 
+def _memory_nonces(r: dict[str, Any]) -> tuple[str, bool | None]:
+    a, m = r["async_load"], r["async_load_memory_nonces"]
+    return (f"{m['lifecycles_per_s']:.1f}/s, server CPU {m['server_cpu_ms_per_lifecycle']:.2f} ms"
+            f" ({m['server_cpu_ms_per_lifecycle'] / a['server_cpu_ms_per_lifecycle'] - 1:+.0%})"), None
+
+
 def _percent(ratio: float) -> str:
     return f"{ratio:.1%}" if ratio < 0.1 else f"{ratio:.0%}"
 
@@ -167,6 +173,7 @@ def figures(threads: int, concurrency: int, server_workers: int) -> list[Figure]
         Figure("  cores busy during the load", "", _machine_share),
         Figure("  ceiling: all cores, server at zero CPU", "", _machine_ceiling),
         Figure(f"  the same on `cairn serve --workers {server_workers}`", "", _workers_load),
+        Figure("  the same with Hawk nonces in memory (one process only)", "", _memory_nonces),
         Figure("dispatch latency p50 / p99", "p50 ≤ 20 ms", _latency("dispatch", 20)),
         Figure("dependency release p50 / p99", "p50 ≤ 50 ms", _latency("dependency_release", 50)),
         Figure("commit → AMQP delivery p50 / p99", "", _latency("amqp_publish")),
@@ -203,6 +210,11 @@ How to read it:
 - Floor server (bench/floor_server.py): Starlette + uvicorn + Cairn's Hawk check (nonces in memory) + one
   autocommit INSERT per request, under the same async generator in the same run: what any server that
   authenticates and durably records each request spends. Cairn's server CPU is shown as a ratio to it.
+- Hawk nonces in memory: the async load again on a fresh server with CAIRN_HAWK_NONCE_STORE=memory (the
+  default on SQLite). On PostgreSQL the default records each nonce in a table every process shares (one
+  autocommit statement and round trip per request), so a replay is refused whichever process it reaches;
+  in memory a replay sent to another process within the 15-minute window is accepted. The difference is
+  what that guarantee costs.
 - Statements / round trips: counted inside a separate server (bench/counted_serve.py wraps the drivers) under
   the async generator, everything the server process sends per lifecycle (log followers, nonces, empty
   claimWork calls included); then per command, one at a time. A round trip is one wait for the database's
