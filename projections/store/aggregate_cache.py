@@ -31,8 +31,11 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-#: Aggregates kept per process: about 1 KiB each for a task.
-DEFAULT_MAXSIZE = 20_000
+#: Aggregates kept per process, the most recently used: about 1.2 KiB each
+#: for a task (about 5 MiB in all). A lifecycle keeps two (its task and its
+#: group), so the cache is full after a couple of thousand tasks and the
+#: server's memory stays flat after that; what falls out is replayed.
+DEFAULT_MAXSIZE = 4096
 
 
 class AggregateCache:
