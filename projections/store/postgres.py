@@ -9,13 +9,14 @@ a reader following the log never passes over an id that fills in later.
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent
 from psycopg.pq import PipelineStatus, TransactionStatus
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Identifier, Literal
 
 from cairn.projections.store import eventsourcing_adapter as adapter
 from cairn.projections.store.base import EventStore
@@ -36,7 +37,12 @@ class CairnPostgresRecorder(EventStore, adapter.LibraryPostgresRecorder):
         self.table_lock_statements = [
             stmt for stmt in self.table_lock_statements if "lock_timeout" not in stmt.as_string()
         ]
-        self._notify_statement = SQL("NOTIFY {0}").format(Identifier(self.channel_name)).as_string()
+        #: The payload of this process's notifications: its own log listener
+        #: has been told of its commits already (``LogSignal.listen``).
+        self.notify_token = uuid.uuid4().hex
+        self._notify_statement = SQL("NOTIFY {0}, {1}").format(
+            Identifier(self.channel_name), Literal(self.notify_token)
+        ).as_string()
         self._insert_statements: dict[int, str] = {}
         self._events_table = SQL("{}.{}").format(
             Identifier(self.datastore.schema), Identifier(self.events_table_name)
