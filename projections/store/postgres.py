@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
+import psycopg
 from eventsourcing.persistence import StoredEvent
 from psycopg.pq import PipelineStatus, TransactionStatus
 from psycopg.sql import SQL, Identifier, Literal
@@ -186,6 +187,15 @@ class CairnPostgresRecorder(EventStore, adapter.LibraryPostgresRecorder):
                         cursor.execute("ROLLBACK")
                         raise
                     cursor.execute("COMMIT")
+            except psycopg.IntegrityError:
+                conn.rollback()  # a failed write: psycopg's rollback also resets its prepared statements
+                raise
+            except psycopg.Error:
+                # Anything else psycopg raised mid-flight (a value it could not
+                # send, say) may leave its prepared-statement bookkeeping unlike
+                # the server's: this connection is not reused.
+                conn.close()
+                raise
             except BaseException:
                 if conn.info.transaction_status != TransactionStatus.IDLE:
                     conn.rollback()
