@@ -29,6 +29,12 @@ T = TypeVar("T")
 
 register_moved_modules()
 
+#: Commands in one pipelined flight (``EventStore.unit_of_work``): off until a
+#: pooled connection's prepared statements are known to stay in step with the
+#: server after an error mid-flight (a 500 "prepared statement does not exist"
+#: was seen under hostile input on PostgreSQL).
+ONE_FLIGHT = False
+
 
 class Transactional(Protocol):
     def unit_of_work(self, one_flight: bool = False) -> Any: ...
@@ -57,7 +63,7 @@ class SqlEventLog(LibraryApplication):
     @contextmanager
     def transaction(self) -> Iterator[Any]:
         """One database transaction for events and the views that decide commands."""
-        with self.store.unit_of_work(one_flight=True) as session:
+        with self.store.unit_of_work(one_flight=ONE_FLIGHT) as session:
             yield session
 
     def get(self, aggregate_id: str, version: int | None = None) -> Any | None:
