@@ -32,7 +32,7 @@ from typing import Any
 import psycopg
 from rich.console import Console
 
-from bench import lifecycle, live_log_latency, load_figures, memory, procstat, report
+from bench import floor_server, lifecycle, live_log_latency, load_figures, memory, procstat, report, statement_counts
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -58,6 +58,8 @@ def options() -> argparse.Namespace:
     parser.add_argument("--rebuild-events", type=int, default=100_000, help="events in the rebuild figure (0 skips)")
     parser.add_argument("--server-workers", type=int, default=2,
                         help="on PostgreSQL, the async load again on `cairn serve --workers N` (1 skips)")
+    parser.add_argument("--count-lifecycles", type=int, default=400,
+                        help="lifecycles on a server that counts its SQL statements and round trips (0 skips)")
     parser.add_argument("--profile", action="store_true",
                         help="also record the server with py-spy under the async load (a speedscope file)")
     parser.add_argument("--quick", action="store_true", help="small counts everywhere: checks that the bench runs")
@@ -67,6 +69,7 @@ def options() -> argparse.Namespace:
     if args.quick:
         args.lifecycles, args.thread_lifecycles, args.load_lifecycles = 30, 100, 200
         args.rss_tasks, args.samples, args.rebuild_events = 2000, 5, 2000
+        args.count_lifecycles = 100
     return args
 
 
@@ -125,6 +128,8 @@ def measure(backend: str, args: argparse.Namespace, amqp_url: str) -> dict[str, 
         result["threads"] = lifecycle.threaded_lifecycles(server, args.threads, args.thread_lifecycles)
         say(f"{backend}: {args.load_lifecycles} lifecycles, async generator, {args.concurrency} in flight")
         result["async_load"] = load_figures.measure(server, args.load_lifecycles, args.concurrency)
+        say(f"{backend}: {args.load_lifecycles} lifecycles, async generator, on the floor server (Hawk + one INSERT)")
+        result["floor_server"] = floor_server.measure(backend, args.load_lifecycles, args.concurrency)
         say(f"{backend}: {3 * args.load_lifecycles} authenticated requests that change nothing, {args.concurrency} in flight")
         result["request_floor"] = load_figures.request_floor(server, 3 * args.load_lifecycles, args.concurrency)
         if args.profile:
@@ -143,6 +148,13 @@ def measure(backend: str, args: argparse.Namespace, amqp_url: str) -> dict[str, 
         result["dependency_release"] = lifecycle.percentiles(lifecycle.release_latency(server, args.samples))
         say(f"{backend}: createTask → first log line through the server, {args.samples} tasks on a cairn worker")
         result["first_log_line"] = lifecycle.percentiles(live_log_latency.first_line_latency(server, args.samples))
+    if backend == "postgres":
+        say(f"{backend}: {args.load_lifecycles} lifecycles, async generator, Hawk nonces in memory (one process)")
+        with lifecycle.Server(backend, settings={"CAIRN_HAWK_NONCE_STORE": "memory"}) as server:
+            result["async_load_memory_nonces"] = load_figures.measure(server, args.load_lifecycles, args.concurrency)
+    if args.count_lifecycles:
+        say(f"{backend}: SQL statements and round trips over {args.count_lifecycles} lifecycles (a counting server)")
+        result["statement_counts"] = statement_counts.measure(backend, args.count_lifecycles, args.concurrency)
     if backend == "postgres" and args.server_workers > 1:
         say(f"{backend}: {args.load_lifecycles} lifecycles, async generator, cairn serve --workers {args.server_workers}")
         with lifecycle.Server(backend, workers=args.server_workers) as server:

@@ -97,10 +97,7 @@ class Server:
             CAIRN_AMQP_URL=self.amqp_url,
         )
         env.update(self.settings)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "cairn.cli", "serve", "--port", str(self.port), "--workers", str(self.workers)],
-            env=env,
-        )
+        self.process = subprocess.Popen(self.command(), env=env)
         give_up = time.monotonic() + 30
         while time.monotonic() < give_up:
             try:
@@ -109,6 +106,9 @@ class Server:
             except httpx.HTTPError:
                 time.sleep(0.1)
         raise RuntimeError("cairn serve did not start")
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "cairn.cli", "serve", "--port", str(self.port), "--workers", str(self.workers)]
 
     def __exit__(self, *exc: object) -> None:
         self.process.send_signal(signal.SIGTERM)

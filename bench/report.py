@@ -88,6 +88,30 @@ def _request_floor(r: dict[str, Any]) -> tuple[str, bool | None]:
     return f"{3 * per_request:.2f} ms (3 × {per_request:.2f} ms)", None
 
 
+def _floor_server(r: dict[str, Any]) -> tuple[str, bool | None]:
+    f = r["floor_server"]
+    return f"{f['server_cpu_ms_per_lifecycle']:.2f} ms, {f['lifecycles_per_s']:.1f}/s", None
+
+
+def _floor_ratio(r: dict[str, Any]) -> tuple[str, bool | None]:
+    ratio = r["async_load"]["server_cpu_ms_per_lifecycle"] / r["floor_server"]["server_cpu_ms_per_lifecycle"]
+    return f"{ratio:.2f}×", ratio <= 1.7
+
+
+def _statements(r: dict[str, Any]) -> tuple[str, bool | None]:
+    from bench.statement_counts import summary
+
+    c = r["statement_counts"]["async_load"]
+    met = c["statements"] <= 12 and c["round_trips"] <= 8  # SQLite has no round trips: 0
+    return summary(r["statement_counts"]), met
+
+
+def _memory_nonces(r: dict[str, Any]) -> tuple[str, bool | None]:
+    a, m = r["async_load"], r["async_load_memory_nonces"]
+    return (f"{m['lifecycles_per_s']:.1f}/s, server CPU {m['server_cpu_ms_per_lifecycle']:.2f} ms"
+            f" ({m['server_cpu_ms_per_lifecycle'] / a['server_cpu_ms_per_lifecycle'] - 1:+.0%})"), None
+
+
 def _percent(ratio: float) -> str:
     return f"{ratio:.1%}" if ratio < 0.1 else f"{ratio:.0%}"
 
@@ -142,10 +166,14 @@ def figures(threads: int, concurrency: int, server_workers: int) -> list[Figure]
         Figure("  ratio to that limit", "≥ 50%", _async_vs_limit),
         Figure("  server CPU per lifecycle", "≤ 1.5 ms", _ms(("async_load", "server_cpu_ms_per_lifecycle"), 1.5)),
         Figure("  floor: 3 authenticated requests that change nothing", "", _request_floor),
+        Figure("  floor server (Hawk + one INSERT per request): CPU, rate", "", _floor_server),
+        Figure("  server CPU as a ratio to that floor", "≤ 1.7×", _floor_ratio),
+        Figure("statements / round trips per lifecycle (per command)", "≤ 12 / ≤ 8", _statements),
         Figure("  generator CPU per lifecycle", "", _ms(("async_load", "generator_cpu_ms_per_lifecycle"))),
         Figure("  cores busy during the load", "", _machine_share),
         Figure("  ceiling: all cores, server at zero CPU", "", _machine_ceiling),
         Figure(f"  the same on `cairn serve --workers {server_workers}`", "", _workers_load),
+        Figure("  the same with Hawk nonces in memory (one process only)", "", _memory_nonces),
         Figure("dispatch latency p50 / p99", "p50 ≤ 20 ms", _latency("dispatch", 20)),
         Figure("dependency release p50 / p99", "p50 ≤ 50 ms", _latency("dependency_release", 50)),
         Figure("createTask → first log line via server p50 / p99", "", _latency("first_log_line")),
@@ -180,6 +208,18 @@ How to read it:
 - Floor: the server's CPU for auth.currentScopes under the same load: Hawk (and, with the database nonce
   store, recording the nonce), routing, JSON out, and nothing else. A lifecycle makes three requests, so
   three of these are what its server CPU cannot go below without a cheaper HTTP and Hawk path.
+- Floor server (bench/floor_server.py): Starlette + uvicorn + Cairn's Hawk check (nonces in memory) + one
+  autocommit INSERT per request, under the same async generator in the same run: what any server that
+  authenticates and durably records each request spends. Cairn's server CPU is shown as a ratio to it.
+- Hawk nonces in memory: the async load again on a fresh server with CAIRN_HAWK_NONCE_STORE=memory (the
+  default on SQLite). On PostgreSQL the default records each nonce in a table every process shares (one
+  autocommit statement and round trip per request), so a replay is refused whichever process it reaches;
+  in memory a replay sent to another process within the 15-minute window is accepted. The difference is
+  what that guarantee costs.
+- Statements / round trips: counted inside a separate server (bench/counted_serve.py wraps the drivers) under
+  the async generator, everything the server process sends per lifecycle (log followers, nonces, empty
+  claimWork calls included); then per command, one at a time. A round trip is one wait for the database's
+  answer: statements pipelined and answered together count once. SQLite has no round trips.
 - Server RSS: VmRSS of the server's process tree at each checkpoint on a fresh server; growth is counted
   from the third checkpoint (5k) on, after warm-up (from the first if there are fewer than four). The server
   runs with CAIRN_HAWK_NONCES=3000 so that the nonce store, bounded at 250,000 (44 MiB) by default, is full

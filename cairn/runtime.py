@@ -226,7 +226,8 @@ class Runtime:
         await run_in_threadpool(create_anonymous_role, self.log, self.auth, self.settings.anonymous_role)
         if self.settings.backend == "postgres":
             self.pending_signal.listen(self.settings.database_url)
-            self.log_signal.listen(self.settings.database_url, channel=self.log.recorder.channel_name)
+            self.log_signal.listen(self.settings.database_url, channel=self.log.recorder.channel_name,
+                                   own=self.log.recorder.notify_token)
         await self.processes.start()
 
     def make_pulse_publisher(self) -> PulsePublisher:

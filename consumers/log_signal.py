@@ -5,7 +5,8 @@ bumps it on the library's NOTIFY after every insert by any process; waiters
 always wait with a timeout, so a lost notification costs a delay, never a
 stall. Under load those notifications come hundreds a second, one per
 commit: the listener bumps at most once per ``COALESCE`` seconds for all
-that came meanwhile (this process's own commits have bumped already).
+that came meanwhile. This process's own commits have bumped already: their
+notifications carry this process's token (``own``) and wake nobody again.
 """
 
 from __future__ import annotations
@@ -40,25 +41,29 @@ class LogSignal:
         with self._condition:
             self._condition.wait_for(lambda: self._generation != seen or self._stopping.is_set(), timeout)
 
-    def listen(self, conninfo: str, channel: str = "cairn_events") -> None:
-        threading.Thread(target=self._listen, args=(conninfo, channel), daemon=True, name="cairn-log-listen").start()
+    def listen(self, conninfo: str, channel: str = "cairn_events", own: str | None = None) -> None:
+        """Bump on every notification on ``channel`` but those whose payload is ``own``."""
+        threading.Thread(
+            target=self._listen, args=(conninfo, channel, own), daemon=True, name="cairn-log-listen"
+        ).start()
 
     def stop(self) -> None:
         self._stopping.set()
         self.bump()
 
-    def _listen(self, conninfo: str, channel: str) -> None:
+    def _listen(self, conninfo: str, channel: str, own: str | None) -> None:
         while not self._stopping.is_set():
             try:
                 with psycopg.connect(conninfo, autocommit=True) as conn:
                     conn.execute(f'LISTEN "{channel}"')
                     self.bump()  # for whatever was committed while nobody listened
                     while not self._stopping.is_set():
-                        if any(True for _ in conn.notifies(timeout=1.0, stop_after=1)):
+                        first = list(conn.notifies(timeout=1.0, stop_after=1))
+                        if first:
                             self._stopping.wait(COALESCE)
-                            for _ in conn.notifies(timeout=0):  # those that came meanwhile
-                                pass
-                            self.bump()
+                            came = first + list(conn.notifies(timeout=0))  # and those that came meanwhile
+                            if own is None or any(note.payload != own for note in came):
+                                self.bump()
             except psycopg.Error:
                 log.warning("lost the log listener; reconnecting", exc_info=True)
                 self._stopping.wait(1.0)

@@ -20,8 +20,12 @@ class ConcurrentChange(Exception):
 
 
 class EventLog(Protocol):
-    def get(self, aggregate_id: str) -> Any | None:
-        """The aggregate with this id, or None if it has no events."""
+    def get(self, aggregate_id: str, version: int | None = None) -> Any | None:
+        """The aggregate with this id, or None if it has no events.
+
+        ``version``: the aggregate's stored version as a read in the current
+        transaction found it (0: it has none), when the caller has one; the
+        log may then skip reading its events."""
         ...
 
     def save(self, *objs: Any, **kwargs: Any) -> Any:

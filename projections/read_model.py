@@ -15,6 +15,11 @@ class ReadModel:
         with self.store.reading() as session:
             return session.rows(name, params)
 
+    def _rows_together(self, *queries: tuple[str, dict[str, Any]]) -> list[list[dict[str, Any]]]:
+        """Several queries run in order, sent together where the session can (see ``SqlSession.rows_together``)."""
+        with self.store.reading() as session:
+            return session.rows_together(queries)
+
     def _one(self, name: str, params: dict[str, Any] | None = None) -> dict[str, Any] | None:
         rows = self._rows(name, params)
         return rows[0] if rows else None

@@ -29,13 +29,22 @@ class QueueReads(Protocol):
 
     def share_prerequisites(self, task_ids: list[str]) -> dict[str, dict[str, Any]]: ...
     def share_task_group(self, task_group_id: str) -> dict[str, Any] | None: ...
-    def lock_task_group(self, task_group_id: str) -> dict[str, Any] | None: ...
-    def lock_task(self, task_id: str) -> None: ...
-    def ready_dependents(self, task_id: str, completed: bool) -> list[str]: ...
-    def group_progress(self, task_group_id: str, excluding: str) -> tuple[int, str]:
-        """How many of the group's tasks are unresolved, leaving ``excluding`` out; when the group expires."""
-    def take_pending(self, task_queue_id: str, count: int) -> list[tuple[str, int]]:
-        """Up to ``count`` pending runs, oldest of the highest priority first, locked for this claim."""
+    def lock_task_group(self, task_group_id: str) -> dict[str, Any] | None:
+        """The group's row, locked; its ``version`` is the TaskGroup aggregate's stored version."""
+    def lock_task(self, task_id: str) -> int | None:
+        """Lock the task's row; the task aggregate's stored version (None if it has no row)."""
+    def after_resolution(
+        self, task_id: str, completed: bool, task_group_id: str
+    ) -> tuple[list[str], dict[str, Any] | None, tuple[int, str]]:
+        """What a task's resolution decides on, read in one go and in this order: its
+        ``ready_dependents``, its group's row locked (``lock_task_group``), then the
+        group's progress (``group_progress``) as it stands once that lock is held."""
+    def take_pending(
+        self, task_queue_id: str, count: int, worker_key: str
+    ) -> tuple[list[tuple[str, int, int | None]], int]:
+        """Up to ``count`` pending runs (taskId, runId, the task aggregate's stored version),
+        oldest of the highest priority first, locked for this claim; and the stored version
+        of the worker's aggregate (0: it has none), read in the same statement."""
     def unresolved_group_tasks(self, task_group_id: str) -> list[str]: ...
     def group_expires(self, task_group_id: str) -> str: ...
 
@@ -59,14 +68,15 @@ class QueueService:
 
     # loading
 
-    def task(self, task_id: str) -> Task:
-        task = self.log.get(task_key(task_id))
+    def task(self, task_id: str, version: int | None = None) -> Task:
+        """The task; ``version``: its stored version, if a read in this transaction found it."""
+        task = self.log.get(task_key(task_id), version)
         if task is None or task.expired:
             raise NotFound(f"Task {task_id} not found")
         return task
 
-    def task_group(self, task_group_id: str) -> TaskGroup:
-        group = self.log.get(task_group_key(task_group_id))
+    def task_group(self, task_group_id: str, version: int | None = None) -> TaskGroup:
+        group = self.log.get(task_group_key(task_group_id), version)
         if group is None:
             raise NotFound(f"Task group {task_group_id} not found")
         return group
@@ -160,8 +170,8 @@ class QueueService:
 
     def cancel_task(self, task_id: str, now: datetime) -> Task:
         def cancel() -> Task:
-            self.reads.lock_task(task_id)
-            task = self.task(task_id)
+            version = self.reads.lock_task(task_id)
+            task = self.task(task_id, version)
             if task.cancel(now):
                 self._save(task, *self._after_resolution(task, now))
             return task
@@ -182,13 +192,22 @@ class QueueService:
     def claim_work(
         self, task_queue_id: str, worker_group: str, worker_id: str, count: int, now: datetime
     ) -> list[Claim]:
+        key = worker_key(task_queue_id, worker_group, worker_id)
+
         def claim() -> list[Claim]:
-            worker = self.log.get(worker_key(task_queue_id, worker_group, worker_id))
+            # One read decides: the pending runs, locked, with the stored
+            # versions of their tasks and of this worker (cached copies of
+            # those versions need no further read). A quarantined worker's
+            # claim then takes nothing: the rows stay pending.
+            pending, worker_version = self.reads.take_pending(task_queue_id, count, key)
+            if not pending:
+                return []
+            worker = self.log.get(key, worker_version)
             if worker is not None and worker.quarantined_at(now):
                 return []
             claims: list[Claim] = []
-            for task_id, run_id in self.reads.take_pending(task_queue_id, count):
-                task = self.task(task_id)
+            for task_id, run_id, version in pending:
+                task = self.task(task_id, version)
                 task.claim(run_id, worker_group, worker_id, now, self.claim_timeout)
                 claims.append(Claim(task, run_id))
             if claims:
@@ -248,8 +267,8 @@ class QueueService:
 
     def report(self, task_id: str, run_id: int, state: str, reason: str, now: datetime) -> Task:
         def report() -> Task:
-            self.reads.lock_task(task_id)
-            task = self.task(task_id)
+            version = self.reads.lock_task(task_id)
+            task = self.task(task_id, version)
             if task.report(run_id, state, reason, now):
                 self._save(task, *self._after_resolution(task, now))
             return task
@@ -260,8 +279,8 @@ class QueueService:
 
     def expire_claim(self, task_id: str, run_id: int, now: datetime) -> None:
         def expire() -> None:
-            self.reads.lock_task(task_id)
-            task = self.log.get(task_key(task_id))
+            version = self.reads.lock_task(task_id)
+            task = self.log.get(task_key(task_id), version)
             if task is not None and task.expire_claim(run_id, now):
                 self._save(task, *self._after_resolution(task, now))
 
@@ -269,8 +288,8 @@ class QueueService:
 
     def exceed_deadline(self, task_id: str, now: datetime) -> None:
         def exceed() -> None:
-            self.reads.lock_task(task_id)
-            task = self.log.get(task_key(task_id))
+            version = self.reads.lock_task(task_id)
+            task = self.log.get(task_key(task_id), version)
             if task is not None and task.exceed_deadline(now):
                 self._save(task, *self._after_resolution(task, now))
 
@@ -290,27 +309,28 @@ class QueueService:
         if not task.resolved:
             return []
         changed: list[Any] = []
-        for dependent_id in self.reads.ready_dependents(task.task_id, task.state == "completed"):
+        group_id = task.task_group_id
+        ready, locked, (unresolved, expires) = self.reads.after_resolution(
+            task.task_id, task.state == "completed", group_id
+        )
+        for dependent_id in ready:
             dependent = self.log.get(task_key(dependent_id))
             if dependent is None or dependent.expired or dependent.runs or now >= dependent.deadline:
                 continue
             dependent.schedule(now)
             changed.append(dependent)
-        group_id = task.task_group_id
-        if self.reads.lock_task_group(group_id) is not None:
-            unresolved, expires = self.reads.group_progress(group_id, excluding=task.task_id)
-            if unresolved == 0:
-                group = self.task_group(group_id)
-                group.resolve(expires=expires)
-                changed.append(group)
+        if locked is not None and unresolved == 0:
+            group = self.task_group(group_id, locked.get("version"))
+            group.resolve(expires=expires)
+            changed.append(group)
         return changed
 
     # groups
 
     def seal_task_group(self, task_group_id: str, now: datetime) -> TaskGroup:
         def seal() -> TaskGroup:
-            self.reads.lock_task_group(task_group_id)
-            group = self.task_group(task_group_id)
+            locked = self.reads.lock_task_group(task_group_id)
+            group = self.task_group(task_group_id, locked.get("version") if locked else None)
             if not group.sealed:
                 group.seal(iso(now), expires=self.reads.group_expires(task_group_id))
                 self._save(group)

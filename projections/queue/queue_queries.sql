@@ -18,11 +18,16 @@ SELECT * FROM tasks WHERE task_id = :task_id;
 
 -- name: lock_task_row
 -- Lock a task's row before deciding on its resolution, so that a dependent
--- being created at the same time either sees the resolution or is seen by it.
-SELECT task_id, state FROM tasks WHERE task_id = :task_id;
+-- being created at the same time either sees the resolution or is seen by it;
+-- with the task aggregate's stored version (see projections/store/aggregate_cache.py).
+SELECT task_id, state,
+       (SELECT max(originator_version) FROM stored_events WHERE originator_id = 'task/' || task_id) AS version
+FROM tasks WHERE task_id = :task_id;
 
 -- name: lock_task_row (postgres)
-SELECT task_id, state FROM tasks WHERE task_id = :task_id FOR UPDATE;
+SELECT task_id, state,
+       (SELECT max(originator_version) FROM cairn_events WHERE originator_id = 'task/' || task_id) AS version
+FROM tasks WHERE task_id = :task_id FOR UPDATE;
 
 -- name: share_task_rows
 -- The prerequisites of a new task, locked against concurrent resolution.
@@ -92,11 +97,15 @@ SELECT * FROM task_groups WHERE task_group_id = :task_group_id;
 SELECT * FROM task_groups WHERE task_group_id = :task_group_id FOR SHARE;
 
 -- name: lock_task_group
--- A group whose resolution is being decided.
-SELECT * FROM task_groups WHERE task_group_id = :task_group_id;
+-- A group whose resolution is being decided, with its aggregate's stored version.
+SELECT *,
+       (SELECT max(originator_version) FROM stored_events WHERE originator_id = 'task-group/' || task_group_id) AS version
+FROM task_groups WHERE task_group_id = :task_group_id;
 
 -- name: lock_task_group (postgres)
-SELECT * FROM task_groups WHERE task_group_id = :task_group_id FOR UPDATE;
+SELECT *,
+       (SELECT max(originator_version) FROM cairn_events WHERE originator_id = 'task-group/' || task_group_id) AS version
+FROM task_groups WHERE task_group_id = :task_group_id FOR UPDATE;
 
 -- name: insert_pending
 -- A run became pending.
@@ -120,12 +129,20 @@ DELETE FROM pending WHERE task_id = :task_id;
 UPDATE pending SET priority_rank = :priority_rank WHERE task_id = :task_id;
 
 -- name: take_pending
--- The next pending runs of a queue, locked so no other claimer takes them.
-SELECT task_id, run_id FROM pending WHERE task_queue_id = :task_queue_id
+-- The next pending runs of a queue, locked so no other claimer takes them;
+-- with the stored versions of their task aggregates and of the claiming
+-- worker's (see projections/store/aggregate_cache.py): one read decides a claim.
+SELECT task_id, run_id,
+       (SELECT max(originator_version) FROM stored_events WHERE originator_id = 'task/' || task_id) AS version,
+       (SELECT max(originator_version) FROM stored_events WHERE originator_id = :worker_key) AS worker_version
+FROM pending WHERE task_queue_id = :task_queue_id
 ORDER BY priority_rank DESC, seq LIMIT :count;
 
 -- name: take_pending (postgres)
-SELECT task_id, run_id FROM pending WHERE task_queue_id = :task_queue_id
+SELECT task_id, run_id,
+       (SELECT max(originator_version) FROM cairn_events WHERE originator_id = 'task/' || task_id) AS version,
+       (SELECT max(originator_version) FROM cairn_events WHERE originator_id = :worker_key) AS worker_version
+FROM pending WHERE task_queue_id = :task_queue_id
 ORDER BY priority_rank DESC, seq LIMIT :count FOR UPDATE OF pending SKIP LOCKED;
 
 -- name: count_pending

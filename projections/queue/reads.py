@@ -24,20 +24,29 @@ class QueueReadModel(ReadModel):
     def lock_task_group(self, task_group_id: str) -> dict[str, Any] | None:
         return self._one("lock_task_group", {"task_group_id": task_group_id})
 
-    def lock_task(self, task_id: str) -> None:
-        self._rows("lock_task_row", {"task_id": task_id})
+    def lock_task(self, task_id: str) -> int | None:
+        row = self._one("lock_task_row", {"task_id": task_id})
+        return _version(row["version"]) if row else None
 
-    def ready_dependents(self, task_id: str, completed: bool) -> list[str]:
-        rows = self._rows("ready_dependents", {"prerequisite": task_id, "completed": completed})
-        return [r["dependent"] for r in rows]
+    def after_resolution(
+        self, task_id: str, completed: bool, task_group_id: str
+    ) -> tuple[list[str], dict[str, Any] | None, tuple[int, str]]:
+        ready, locked, progress = self._rows_together(
+            ("ready_dependents", {"prerequisite": task_id, "completed": completed}),
+            ("lock_task_group", {"task_group_id": task_group_id}),
+            ("group_progress", {"task_group_id": task_group_id, "excluding": task_id}),
+        )
+        row = progress[0] if progress else None
+        return (
+            [r["dependent"] for r in ready],
+            locked[0] if locked else None,
+            (int(row["unresolved"]), row["expires"] or "") if row else (0, ""),
+        )
 
-    def group_progress(self, task_group_id: str, excluding: str) -> tuple[int, str]:
-        row = self._one("group_progress", {"task_group_id": task_group_id, "excluding": excluding})
-        return (int(row["unresolved"]), row["expires"] or "") if row else (0, "")
-
-    def take_pending(self, task_queue_id: str, count: int) -> list[tuple[str, int]]:
-        rows = self._rows("take_pending", {"task_queue_id": task_queue_id, "count": count})
-        return [(r["task_id"], int(r["run_id"])) for r in rows]
+    def take_pending(self, task_queue_id: str, count: int, worker_key: str) -> tuple[list[tuple[str, int, int]], int]:
+        rows = self._rows("take_pending", {"task_queue_id": task_queue_id, "count": count, "worker_key": worker_key})
+        worker_version = int(rows[0]["worker_version"] or 0) if rows else 0
+        return [(r["task_id"], int(r["run_id"]), _version(r["version"])) for r in rows], worker_version
 
     def unresolved_group_tasks(self, task_group_id: str) -> list[str]:
         return [r["task_id"] for r in self._rows("unresolved_group_task_ids", {"task_group_id": task_group_id})]
@@ -86,3 +95,8 @@ class QueueReadModel(ReadModel):
     def claimed_count(self, task_queue_id: str) -> int:
         row = self._one("count_claimed", {"task_queue_id": task_queue_id})
         return int(row["n"]) if row else 0
+
+
+def _version(value: Any) -> int | None:
+    """An aggregate version read beside a view row (None: none found, so no hint)."""
+    return int(value) if value is not None else None

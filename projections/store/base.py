@@ -42,12 +42,21 @@ class EventStore:
         return self._current.get()
 
     @contextmanager
-    def unit_of_work(self) -> Iterator[SqlSession]:
+    def unit_of_work(self, one_flight: bool = False) -> Iterator[SqlSession]:
+        """The current unit of work, or a new one.
+
+        ``one_flight`` (a command's): where the back end can, the
+        transaction's writes are not sent one by one but queued, and go
+        with its COMMIT in one flight at the end; BEGIN goes with the
+        first read. Only for code that reads results and never needs a
+        write's outcome (a row count, an error) before the commit: an error
+        surfaces at the next read or at the commit, and rolls it all back.
+        """
         current = self._current.get()
         if current is not None:
             yield current
             return
-        with self._transaction() as cursor:
+        with self._transaction(one_flight) as cursor:
             session = SqlSession(cursor, self.queries, self.dialect)
             token = self._current.set(session)
             try:
@@ -83,8 +92,9 @@ class EventStore:
 
     # --- what a back end provides
 
-    def _transaction(self) -> AbstractContextManager[Cursor]:
-        """A cursor in a new transaction, committed when the block ends, rolled back if it raises."""
+    def _transaction(self, one_flight: bool = False) -> AbstractContextManager[Cursor]:
+        """A cursor in a new transaction, committed when the block ends, rolled back if it raises
+        (``one_flight``: see ``unit_of_work``)."""
         raise NotImplementedError
 
     def _read_cursor(self) -> AbstractContextManager[Cursor]:

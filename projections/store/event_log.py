@@ -9,6 +9,7 @@ protocol, ``cairn.domain.event_log.EventLog``.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from eventsourcing.persistence import IntegrityError, StoredEvent, Transcoder
 from eventsourcing.utils import resolve_topic
 
 from cairn.domain.event_log import ConcurrentChange
+from cairn.projections.store.aggregate_cache import AggregateCache
 from cairn.projections.store.codec import OrjsonTranscoder
 from cairn.projections.store.eventsourcing_adapter import LibraryApplication, decodes_as_stored
 from cairn.projections.store.moved_topics import register_moved_modules
@@ -27,10 +29,17 @@ T = TypeVar("T")
 
 register_moved_modules()
 
+#: Commands in one pipelined flight (``EventStore.unit_of_work``): off until a
+#: pooled connection's prepared statements are known to stay in step with the
+#: server after an error mid-flight (a 500 "prepared statement does not exist"
+#: was seen under hostile input on PostgreSQL).
+ONE_FLIGHT = False
+
 
 class Transactional(Protocol):
-    def unit_of_work(self) -> Any: ...
+    def unit_of_work(self, one_flight: bool = False) -> Any: ...
     def reading(self) -> Any: ...
+    def current_session(self) -> Any: ...
 
 
 class SqlEventLog(LibraryApplication):
@@ -38,6 +47,11 @@ class SqlEventLog(LibraryApplication):
     (``PERSISTENCE_MODULE``: ``cairn.projections.store.sqlite`` or ``.postgres``)."""
 
     name = "cairn"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: Aggregates as this process committed them: see ``aggregate_cache.py``.
+        self.cache = AggregateCache()
 
     def construct_transcoder(self) -> Transcoder:
         return OrjsonTranscoder()
@@ -49,14 +63,49 @@ class SqlEventLog(LibraryApplication):
     @contextmanager
     def transaction(self) -> Iterator[Any]:
         """One database transaction for events and the views that decide commands."""
-        with self.store.unit_of_work() as session:
+        with self.store.unit_of_work(one_flight=ONE_FLIGHT) as session:
             yield session
 
-    def get(self, aggregate_id: str) -> Any | None:
-        try:
-            return self.repository.get(aggregate_id, projector_func=_project)
-        except AggregateNotFoundError:
+    def get(self, aggregate_id: str, version: int | None = None) -> Any | None:
+        """The aggregate as the log now holds it, or None if it has no events.
+
+        ``version``: its stored version, as a read in the current transaction
+        found it (0 for none); a cached copy of that version is then used as
+        it is. Otherwise a cached copy is brought up to date with the events
+        after it, and without one every event is replayed.
+        """
+        if version == 0:
             return None
+        cached = self.cache.load(aggregate_id)
+        if cached is None:
+            try:
+                return self.repository.get(aggregate_id, projector_func=_project)
+            except AggregateNotFoundError:
+                return None
+        cached_version, aggregate = cached
+        if version is not None and version == cached_version:
+            return aggregate
+        newer = self.recorder.select_events(aggregate_id, gt=cached_version)
+        to_domain_event = self.mapper.to_domain_event
+        return _project(aggregate, (to_domain_event(stored) for stored in newer))
+
+    def save(self, *objs: Any, **kwargs: Any) -> Any:
+        """Record the aggregates' new events; once committed, keep the aggregates in the cache."""
+        recordings = super().save(*objs, **kwargs)
+        frozen = [(obj.id, AggregateCache.freeze(obj)) for obj in objs
+                  if obj is not None and getattr(type(obj), "collect_events", None) is not None]
+        if frozen:
+            keep = functools.partial(self._keep, frozen)
+            session = self.store.current_session()
+            if session is None:
+                keep()  # committed already: the save was its own unit of work
+            else:
+                session.on_commit(keep)
+        return recordings
+
+    def _keep(self, frozen: list[tuple[str, tuple[int, bytes]]]) -> None:
+        for aggregate_id, state in frozen:
+            self.cache.put(aggregate_id, state)
 
     def command(self, fn: Callable[[], T], attempts: int = 5) -> T:
         """Run ``fn`` in a transaction, again if another writer got there first.

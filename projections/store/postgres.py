@@ -9,12 +9,15 @@ a reader following the log never passes over an id that fills in later.
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
+import psycopg
 from eventsourcing.persistence import StoredEvent
-from psycopg.sql import SQL, Identifier
+from psycopg.pq import PipelineStatus, TransactionStatus
+from psycopg.sql import SQL, Identifier, Literal
 
 from cairn.projections.store import eventsourcing_adapter as adapter
 from cairn.projections.store.base import EventStore
@@ -35,7 +38,12 @@ class CairnPostgresRecorder(EventStore, adapter.LibraryPostgresRecorder):
         self.table_lock_statements = [
             stmt for stmt in self.table_lock_statements if "lock_timeout" not in stmt.as_string()
         ]
-        self._notify_statement = SQL("NOTIFY {0}").format(Identifier(self.channel_name)).as_string()
+        #: The payload of this process's notifications: its own log listener
+        #: has been told of its commits already (``LogSignal.listen``).
+        self.notify_token = uuid.uuid4().hex
+        self._notify_statement = SQL("NOTIFY {0}, {1}").format(
+            Identifier(self.channel_name), Literal(self.notify_token)
+        ).as_string()
         self._insert_statements: dict[int, str] = {}
         self._events_table = SQL("{}.{}").format(
             Identifier(self.datastore.schema), Identifier(self.events_table_name)
@@ -153,9 +161,45 @@ class CairnPostgresRecorder(EventStore, adapter.LibraryPostgresRecorder):
         curs.execute(statement, params)
 
     @contextmanager
-    def _transaction(self) -> Iterator[Any]:
-        with self.datastore.get_connection() as conn, conn.transaction():
-            yield conn.cursor()
+    def _transaction(self, one_flight: bool = False) -> Iterator[Any]:
+        with self.datastore.get_connection() as conn:
+            if not one_flight:
+                with conn.transaction():
+                    yield conn.cursor()
+                return
+            # Pipeline mode around the transaction: BEGIN is queued and goes
+            # with the first read; every write after the last read (view
+            # rows, the log's lock, NOTIFY, the events) is queued, and the
+            # COMMIT queued behind them; the pipeline's end sends the lot
+            # and waits once. (psycopg's transaction() would sync on the way
+            # in and before the COMMIT: the pooled connections are in
+            # autocommit mode, so BEGIN and COMMIT are sent as statements.)
+            # A failed write (another writer took this version) makes the
+            # server skip the rest, COMMIT included: the error is raised at
+            # the end, here, and the transaction is rolled back.
+            try:
+                with conn.pipeline():
+                    cursor = conn.cursor()
+                    cursor.execute("BEGIN")
+                    try:
+                        yield cursor
+                    except BaseException:
+                        cursor.execute("ROLLBACK")
+                        raise
+                    cursor.execute("COMMIT")
+            except psycopg.IntegrityError:
+                conn.rollback()  # a failed write: psycopg's rollback also resets its prepared statements
+                raise
+            except psycopg.Error:
+                # Anything else psycopg raised mid-flight (a value it could not
+                # send, say) may leave its prepared-statement bookkeeping unlike
+                # the server's: this connection is not reused.
+                conn.close()
+                raise
+            except BaseException:
+                if conn.info.transaction_status != TransactionStatus.IDLE:
+                    conn.rollback()
+                raise
 
     @contextmanager
     def _read_cursor(self) -> Iterator[Any]:
@@ -166,11 +210,23 @@ class CairnPostgresRecorder(EventStore, adapter.LibraryPostgresRecorder):
         # In one pipeline, view writes whose results nobody reads travel
         # together with the lock, notify and insert, and the rows numbered
         # in log order after them: a round trip for the lot rather than
-        # one for each (a read inside it syncs at once).
+        # one for each (a read inside it syncs at once). A unit of work in
+        # one flight is in pipeline mode already, and its COMMIT goes too.
+        if _pipelined(session):
+            return nullcontext()
         return session.cursor.connection.pipeline()
 
     def _inserted_ids(self, session: SqlSession, stored_events: Sequence[StoredEvent], inserted: Any) -> Any:
+        # In one flight the ids arrive with the COMMIT, after the save has
+        # returned: nothing in Cairn reads them from a save (followers read
+        # the log), so none are waited for.
+        if _pipelined(session):
+            return None
         return self.inserted_ids(session.cursor, stored_events)
+
+
+def _pipelined(session: SqlSession) -> bool:
+    return session.cursor.connection.pgconn.pipeline_status != PipelineStatus.OFF
 
 
 class CairnPostgresFactory(adapter.LibraryPostgresFactory):

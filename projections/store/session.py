@@ -70,6 +70,22 @@ class SqlSession:
         self.cursor.execute(self.queries[name].sql, params or {})
         return [dict(row) for row in self.cursor.fetchall()]
 
+    def rows_together(self, queries: Sequence[tuple[str, Mapping[str, Any]]]) -> list[list[dict[str, Any]]]:
+        """The rows of several queries, run one after another in this order.
+
+        In a unit of work in one flight (PostgreSQL's pipeline mode) they
+        are sent together and answered in one round trip; each still runs
+        as a statement of its own, on a snapshot taken when it starts, so a
+        query after one that waited on a row lock sees what the lock's
+        holder committed.
+        """
+        cursors = []
+        for name, params in queries:
+            cursor = self.cursor.connection.cursor()
+            cursor.execute(self.queries[name].sql, params)
+            cursors.append(cursor)
+        return [[dict(row) for row in cursor.fetchall()] for cursor in cursors]
+
     def one(self, name: str, params: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
         found = self.rows(name, params)
         return found[0] if found else None

@@ -43,7 +43,8 @@ class CairnSQLiteRecorder(EventStore, adapter.LibrarySQLiteRecorder):
         return load_schema(self.dialect)
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Cursor]:
+    def _transaction(self, one_flight: bool = False) -> Iterator[sqlite3.Cursor]:
+        # In the process: no flights to save.
         with self._writer, self.raw_connection() as raw:
             cursor = raw.cursor()
             try:

@@ -1,0 +1,117 @@
+"""`cairn serve` with every SQL statement and database round trip counted, for `make bench`.
+
+Run as ``python -m bench.counted_serve serve --port N`` (the arguments of
+``cairn``). Before Cairn is imported, the database drivers are wrapped:
+
+- PostgreSQL (psycopg 3): a *statement* is one ``Cursor.execute``, one row
+  of ``executemany``, or one BEGIN, COMMIT or ROLLBACK; a *round trip* is
+  one stretch of waiting for the server's answer: a wait on the
+  connection's socket for reading, after having sent something. Statements
+  sent together in a pipeline and answered together are one round trip.
+  Waiting for notifications (LISTEN) is not a round trip.
+- SQLite: every statement the library runs, as its trace callback sees
+  them (round trips do not apply: SQLite runs in the process).
+
+On SIGUSR1 the counts so far are written, as JSON, to the file named by
+``CAIRN_BENCH_COUNTS``; the bench reads them before and after a run.
+Counting costs CPU of its own, so these servers only count: the timed
+figures come from uncounted servers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import sys
+import threading
+from typing import Any
+
+import psycopg
+from psycopg.waiting import Wait
+
+COUNTS: dict[str, Any] = {"statements": 0, "round_trips": 0, "by_statement": {}}
+_lock = threading.Lock()
+
+
+def _add(key: str, n: int = 1, text: Any = None) -> None:
+    with _lock:
+        COUNTS[key] += n
+        if text is not None:
+            name = " ".join(str(text if isinstance(text, str | bytes) else getattr(text, "_obj", text)).split())[:70]
+            COUNTS["by_statement"][name] = COUNTS["by_statement"].get(name, 0) + n
+
+
+def _counting(gen: Any) -> Any:
+    """Pass a psycopg generator through, counting each wait to read that follows sending."""
+    sent = True  # a generator handed to wait() has just sent, or is about to
+    try:
+        state = next(gen)
+        while True:
+            if state == Wait.R:
+                if sent:
+                    _add("round_trips")
+                    sent = False
+            else:
+                sent = True  # a wait to write (or to do both) sends more
+            ready = yield state
+            state = gen.send(ready)
+    except StopIteration as done:
+        return done.value
+
+
+def install() -> None:
+    execute, executemany = psycopg.Cursor.execute, psycopg.Cursor.executemany
+    wait, exec_command = psycopg.Connection.wait, psycopg.Connection._exec_command
+
+    def counted_execute(self: Any, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        _add("statements", text=query)
+        return execute(self, query, params, **kwargs)
+
+    def counted_executemany(self: Any, query: Any, params_seq: Any, **kwargs: Any) -> Any:
+        params_seq = list(params_seq)
+        _add("statements", len(params_seq), text=query)
+        return executemany(self, query, params_seq, **kwargs)
+
+    def counted_wait(self: Any, gen: Any, *args: Any, **kwargs: Any) -> Any:
+        if getattr(gen, "__name__", "") == "notifies":
+            return wait(self, gen, *args, **kwargs)
+        return wait(self, _counting(gen), *args, **kwargs)
+
+    def counted_exec_command(self: Any, command: Any, *args: Any, **kwargs: Any) -> Any:
+        _add("statements", text=command)  # BEGIN, COMMIT, ROLLBACK, SAVEPOINT
+        return exec_command(self, command, *args, **kwargs)
+
+    psycopg.Cursor.execute = counted_execute
+    psycopg.Cursor.executemany = counted_executemany
+    psycopg.Connection.wait = counted_wait
+    psycopg.Connection._exec_command = counted_exec_command
+
+    connect = sqlite3.connect
+
+    def counted_connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        conn = connect(*args, **kwargs)
+        conn.set_trace_callback(lambda sql: _add("statements", text=sql))
+        return conn
+
+    sqlite3.connect = counted_connect
+
+    path = os.environ["CAIRN_BENCH_COUNTS"]
+
+    def dump(*_: Any) -> None:
+        with _lock:
+            text = json.dumps(COUNTS)
+        with open(path + ".tmp", "w") as f:
+            f.write(text)
+        os.replace(path + ".tmp", path)
+
+    signal.signal(signal.SIGUSR1, dump)
+
+
+if __name__ == "__main__":
+    install()
+    from cairn.cli import main
+
+    sys.argv[0] = "cairn"
+    main()

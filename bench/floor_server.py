@@ -1,0 +1,129 @@
+"""The floor a Cairn server is compared with: each request checked by Cairn's Hawk code, then one durable INSERT.
+
+Starlette on uvicorn, the same request path shape as Cairn's (read the
+body, authenticate it in a request thread with Cairn's own
+:class:`HawkAuthenticator` and in-memory nonces, one autocommit INSERT of
+one row, a JSON answer). It speaks just enough of the queue's API for the
+bench's async generator: createTask, claimWork (always one task, the last
+created) and reportCompleted. No events, no views, no rules: what any
+server that authenticates and records each request must spend.
+
+Run as ``python -m bench.floor_server --port N --database URL --token T``
+(a ``sqlite:///path`` URL or a PostgreSQL one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sqlite3
+import sys
+import threading
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import orjson
+import psycopg_pool
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from bench.lifecycle import Server
+from cairn.api.authentication import hawk_request
+from cairn.api.hawk import HawkAuthenticator
+from cairn.domain.auth.credentials import ClientRecord
+from cairn.projections.auth.hawk_nonces import NonceStore
+
+
+class Inserts:
+    """One durable single-row INSERT per call, on PostgreSQL (a pool) or SQLite (one writer)."""
+
+    def __init__(self, url: str):
+        self.sqlite = url.startswith("sqlite:///")
+        if self.sqlite:
+            self.db = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None,
+                                      check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("CREATE TABLE IF NOT EXISTS floor (body BLOB)")
+            self.lock = threading.Lock()
+        else:
+            self.pool = psycopg_pool.ConnectionPool(url, min_size=8, max_size=32, open=True,
+                                                    kwargs={"autocommit": True})
+            with self.pool.connection() as conn:
+                conn.execute("CREATE TABLE IF NOT EXISTS floor (body BYTEA)")
+
+    def insert(self, body: bytes) -> None:
+        if self.sqlite:
+            with self.lock:
+                self.db.execute("INSERT INTO floor VALUES (?)", (body,))
+        else:
+            with self.pool.connection() as conn:
+                conn.execute("INSERT INTO floor VALUES (%s)", (body,))
+
+
+def app(database: str, token: str) -> Starlette:
+    root = ClientRecord("static/root", token, ["*"], datetime.now(timezone.utc) + timedelta(days=1))
+    authenticator = HawkAuthenticator(lambda client_id: root if client_id == root.client_id else None,
+                                      lambda scopes: ["*"], nonces=NonceStore())
+    inserts = Inserts(database)
+    last_task = ["none"]
+
+    def handle(request: Request, body: bytes) -> bytes:
+        result = authenticator.authenticate(hawk_request(request, body))
+        if result.failed:
+            raise PermissionError(result.message)
+        inserts.insert(body or request.url.path.encode())
+        path = request.url.path
+        if path.startswith("/api/queue/v1/claim-work/"):
+            return orjson.dumps({"tasks": [{"status": {"taskId": last_task[0]}, "runId": 0}]})
+        if request.method == "PUT":
+            last_task[0] = path.rsplit("/", 1)[1]
+        return orjson.dumps({"status": {"taskId": last_task[0], "state": "pending"}})
+
+    async def endpoint(request: Request) -> Response:
+        body = await request.body()
+        try:
+            answer = await asyncio.get_running_loop().run_in_executor(None, handle, request, body)
+        except PermissionError as e:
+            return Response(orjson.dumps({"code": "AuthenticationFailed", "message": str(e)}), 401,
+                            media_type="application/json")
+        return Response(answer, media_type="application/json")
+
+    async def ping(_: Request) -> Response:
+        return Response(b'{"alive": true}', media_type="application/json")
+
+    return Starlette(routes=[Route("/api/queue/v1/ping", ping),
+                             Route("/api/{rest:path}", endpoint, methods=["GET", "PUT", "POST"])])
+
+
+class FloorServer(Server):
+    """The floor server in a subprocess, on a fresh database, as the bench starts Cairn."""
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "bench.floor_server", "--port", str(self.port),
+                "--database", self.url, "--token", self.token]
+
+
+def measure(backend: str, lifecycles: int, concurrency: int) -> dict[str, Any]:
+    """The async generator's figures against the floor server."""
+    from bench import load_figures
+
+    with FloorServer(backend) as server:
+        return load_figures.measure(server, lifecycles, concurrency)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--database", required=True)
+    parser.add_argument("--token", required=True)
+    args = parser.parse_args()
+    uvicorn.run(app(args.database, args.token), host="127.0.0.1", port=args.port, log_level="warning",
+                access_log=False)
+
+
+if __name__ == "__main__":
+    main()
