@@ -196,7 +196,7 @@ _QUERY_SCHEMAS: dict[str, dict[str, Any]] = {
     # the github service's filters of builds
     "organization": {"type": "string", "pattern": "^[a-zA-Z0-9_%-]*$"},
     "repository": {"type": "string", "pattern": "^[a-zA-Z0-9_%-]*$"},
-    "pullRequest": {"type": "string", "pattern": "^[0-9]*$"},
+    "pullRequest": {"type": "string", "pattern": "^[0-9]{0,9}$"},  # stored as a 32-bit integer
     "since": {"type": "string", "format": "date-time"},  # of purgeRequests
 }
 

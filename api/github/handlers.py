@@ -36,7 +36,8 @@ github = Service(
 endpoints = Endpoints()
 
 _IDENTIFIER = re.compile(r"[a-zA-Z0-9\-_%]*")
-_NUMBER = re.compile(r"[0-9]*")
+#: A pull request number, as storage holds it (a 32-bit integer, so at most nine digits).
+_NUMBER = re.compile(r"[0-9]{0,9}")
 #: What cancelBuilds may do with the queue, as Taskcluster-GitHub limits its own client.
 CANCEL_SCOPES = (
     "assume:repo:github.com/{organization}/{repository}:*",

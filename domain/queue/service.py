@@ -227,18 +227,24 @@ class QueueService:
         quarantined worker claims nothing, as with claimWork.
         """
         def claim_and_resolve() -> tuple[Task, int] | None:
-            worker = self.log.get(worker_key(task_queue_id, worker_group, worker_id))
+            # As claimWork decides: one read gives the next pending run, locked,
+            # with the stored version of this worker.
+            key = worker_key(task_queue_id, worker_group, worker_id)
+            pending, worker_version = self.reads.take_pending(task_queue_id, 1, key)
+            if not pending:
+                return None
+            worker = self.log.get(key, worker_version)
             if worker is not None and worker.quarantined_at(now):
                 return None
-            for task_id, run_id in self.reads.take_pending(task_queue_id, 1):
-                self.reads.lock_task(task_id)
-                task = self.task(task_id)
-                task.claim(run_id, worker_group, worker_id, now, self.claim_timeout)
-                state, reason = outcome(task)
-                task.report(run_id, state, reason, now)
-                self._save(task, *self._after_resolution(task, now))
-                return task, run_id
-            return None
+            task_id, run_id, _ = pending[0]
+            # The task's row locked as a report locks it: a task created at the same
+            # moment with this one as a dependency then sees it resolved, or is seen.
+            task = self.task(task_id, self.reads.lock_task(task_id))
+            task.claim(run_id, worker_group, worker_id, now, self.claim_timeout)
+            state, reason = outcome(task)
+            task.report(run_id, state, reason, now)
+            self._save(task, *self._after_resolution(task, now))
+            return task, run_id
 
         return self._run(claim_and_resolve)
 

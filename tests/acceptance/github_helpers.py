@@ -149,7 +149,7 @@ def start_worker(server: LiveServer, tmp_path: Path) -> Iterator[Any]:
     started: list[WorkerProcess] = []
 
     def start(capacity: int = 2) -> WorkerProcess:
-        worker = WorkerProcess(server, tmp_path / f"worker-{len(started)}", capacity, WORKER_QUEUE, None)
+        worker = WorkerProcess(server, tmp_path / f"worker-{len(started)}", capacity, WORKER_QUEUE)
         started.append(worker)
         return worker
 

@@ -114,6 +114,8 @@ def test_builds_are_listed_least_recently_updated_first_filtered_and_paged(serve
         ({"organization": OWNER, "sha": sha("a")}, 400, "InputError"),
         ({"organization": OWNER, "pullRequest": "2"}, 400, "InputError"),
         ({"organization": OWNER, "repository": REPO, "pullRequest": "two"}, 400, "InvalidRequestArguments"),
+        # beyond what storage holds (a 32-bit integer)
+        ({"organization": OWNER, "repository": REPO, "pullRequest": "17940936621"}, 400, "InvalidRequestArguments"),
         ({"organization": "a.b"}, 400, "InvalidRequestArguments"),
         ({"continuationToken": "Z2FyYmFnZQ"}, 400, "InvalidRequestArguments"),
     ],
@@ -165,6 +167,8 @@ def test_cancel_builds_is_limited_to_taskcluster_github_groups_and_needs_its_sco
     github = server.client("github")
     foreign, task_id = create_group(server, scheduler_id="someone-else")
     record_build(runtime, 0, foreign, pull_request_number=7)
+    too_large = failure(github.cancelBuilds, OWNER, REPO, query={"pullRequest": "17940936621"})
+    assert (too_large.status_code, too_large.body["code"]) == (400, "InvalidRequestArguments")
     refused = failure(github.cancelBuilds, OWNER, REPO, query={"pullRequest": "7"})
     assert (refused.status_code, refused.body["code"]) == (403, "InsufficientScopes")
     assert server.client("queue").status(task_id)["status"]["state"] == "pending"
