@@ -177,15 +177,18 @@ class CairnPostgresRecorder(EventStore, adapter.LibraryPostgresRecorder):
             # A failed write (another writer took this version) makes the
             # server skip the rest, COMMIT included: the error is raised at
             # the end, here, and the transaction is rolled back.
+            # A command that gives up (bad input, a conflict it found) leaves
+            # the pipeline with the transaction open, and ``conn.rollback()``
+            # ends it. Never a ROLLBACK statement in the pipeline: psycopg
+            # would read its result only at the pipeline's end, forget its
+            # prepared statements then, and send DEALLOCATE ALL after the
+            # next statement it prepares, which the one after would miss
+            # ("prepared statement _pg3_N does not exist").
             try:
                 with conn.pipeline():
                     cursor = conn.cursor()
                     cursor.execute("BEGIN")
-                    try:
-                        yield cursor
-                    except BaseException:
-                        cursor.execute("ROLLBACK")
-                        raise
+                    yield cursor
                     cursor.execute("COMMIT")
             except psycopg.IntegrityError:
                 conn.rollback()  # a failed write: psycopg's rollback also resets its prepared statements
