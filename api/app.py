@@ -45,6 +45,7 @@ _DOMAIN_TO_API: dict[type[Exception], type[errors.ApiError]] = {
     domain_errors.Conflict: errors.RequestConflict,
     domain_errors.InvalidInput: errors.InputError,
     domain_errors.Expired: errors.ResourceExpired,
+    domain_errors.ReplayedRequest: errors.AuthenticationFailed,
 }
 
 
@@ -143,6 +144,14 @@ class EndpointRunner:
             return self._failure(e, attempt)
 
     def _run_sync(self, attempt: _Attempt, request: Request, raw: bytes, contexts: ApiContexts) -> tuple[Call, Any]:
+        if self.endpoint.nonce_in_command:
+            with contexts.authentication.deferring_nonce():
+                return self._run_sync_here(attempt, request, raw, contexts)
+        return self._run_sync_here(attempt, request, raw, contexts)
+
+    def _run_sync_here(
+        self, attempt: _Attempt, request: Request, raw: bytes, contexts: ApiContexts
+    ) -> tuple[Call, Any]:
         call = self._prepare(attempt, request, raw, self._caller(request, raw, contexts), contexts)
         with acting_as(call.caller.client_id):
             result = self.endpoint.handler(call)

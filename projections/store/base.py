@@ -11,7 +11,7 @@ and how to insert the events (``_insert``); the rest is here.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from typing import Any
@@ -33,6 +33,9 @@ class EventStore:
         super().__init__(*args, **kwargs)
         self.queries = load_queries(self.dialect)
         self.view_writers = []
+        #: Called with the session of each new unit of work, before anything
+        #: else runs in it (the deferred Hawk nonce: ``hawk_nonces.py``).
+        self.begin_hooks: list[Callable[[SqlSession], None]] = []
         self._current: ContextVar[SqlSession | None] = ContextVar(
             f"cairn-{self.dialect}-session-{id(self)}", default=None
         )
@@ -60,6 +63,8 @@ class EventStore:
             session = SqlSession(cursor, self.queries, self.dialect)
             token = self._current.set(session)
             try:
+                for hook in self.begin_hooks:
+                    hook(session)
                 yield session
             finally:
                 self._current.reset(token)

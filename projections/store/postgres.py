@@ -15,10 +15,11 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import psycopg
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import IntegrityError, StoredEvent
 from psycopg.pq import PipelineStatus, TransactionStatus
 from psycopg.sql import SQL, Identifier, Literal
 
+from cairn.domain.errors import ReplayedRequest
 from cairn.projections.store import eventsourcing_adapter as adapter
 from cairn.projections.store.base import EventStore
 from cairn.projections.store.queries import load_schema
@@ -162,6 +163,20 @@ class CairnPostgresRecorder(EventStore, adapter.LibraryPostgresRecorder):
 
     @contextmanager
     def _transaction(self, one_flight: bool = False) -> Iterator[Any]:
+        try:
+            with self._connection_transaction(one_flight) as cursor:
+                yield cursor
+        except IntegrityError as e:
+            # The request's Hawk nonce, recorded in this flight
+            # (``hawk_nonces.py``), was recorded before: a replay, which no
+            # retry would change. Any other key is another writer's win.
+            cause = e.__cause__
+            if isinstance(cause, psycopg.Error) and cause.diag.table_name == "hawk_nonces":
+                raise ReplayedRequest() from None
+            raise
+
+    @contextmanager
+    def _connection_transaction(self, one_flight: bool) -> Iterator[Any]:
         with self.datastore.get_connection() as conn:
             if not one_flight:
                 with conn.transaction():

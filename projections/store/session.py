@@ -62,6 +62,14 @@ class SqlSession:
         self.cursor.execute(self.queries[name].sql, params or {})
         return self.cursor.rowcount
 
+    def send(self, name: str, params: Mapping[str, Any]) -> None:
+        """Run a query on a cursor of its own; nothing reads its result.
+
+        In a unit of work in one flight it is queued with the rest; if it
+        fails, the transaction does, at the next read or at the commit.
+        """
+        self.cursor.connection.cursor().execute(self.queries[name].sql, params)
+
     def run_many(self, name: str, params: Sequence[Mapping[str, Any]]) -> None:
         if params:
             self.cursor.executemany(self.queries[name].sql, params)
