@@ -42,8 +42,8 @@ class CairnPostgresRecorder(EventStore, adapter.LibraryPostgresRecorder):
         #: The payload of this process's notifications: its own log listener
         #: has been told of its commits already (``LogSignal.listen``).
         self.notify_token = uuid.uuid4().hex
-        self._notify_statement = SQL("NOTIFY {0}, {1}").format(
-            Identifier(self.channel_name), Literal(self.notify_token)
+        self._notify_args = SQL("{0}, {1}").format(
+            Literal(self.channel_name), Literal(self.notify_token)
         ).as_string()
         self._insert_statements: dict[int, str] = {}
         self._events_table = SQL("{}.{}").format(
@@ -148,13 +148,16 @@ class CairnPostgresRecorder(EventStore, adapter.LibraryPostgresRecorder):
         count = len(stored_events)
         for statement in self.table_lock_statements:
             curs.execute(statement, prepare=True)
-        curs.execute(self._notify_statement)
         statement = self._insert_statements.get(count)
         if statement is None:
+            # The NOTIFY rides in the insert (pg_notify, evaluated once and
+            # sent at COMMIT like NOTIFY): a statement fewer per command.
             rows = ", ".join(["(%s, %s, %s, %b)"] * count)
             statement = self._insert_statements[count] = (
-                f"INSERT INTO {self._events_table} (originator_id, originator_version, topic, state) "
-                f"VALUES {rows} RETURNING notification_id"
+                f"WITH inserted AS (INSERT INTO {self._events_table} "
+                f"(originator_id, originator_version, topic, state) VALUES {rows} RETURNING notification_id) "
+                f"SELECT notification_id FROM inserted, (SELECT pg_notify({self._notify_args})) AS notified "
+                "ORDER BY notification_id"
             )
         params: list[Any] = []
         for e in stored_events:

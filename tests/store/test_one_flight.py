@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 import pytest
 
 from cairn.domain.aggregate import acting_as
@@ -61,3 +62,15 @@ def test_a_command_that_gives_up_mid_flight_leaves_its_connection_as_good_as_new
                 lifecycle(runtime, f"after{n}{m:016d}")
         assert runtime.queue.task(f"after2{2:016d}").state == "completed"
         assert runtime.queue.task("warm000000000000000000").state == "completed"
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_each_committed_command_notifies_the_log_once_and_one_that_gives_up_not_at_all(runtime, database_url):
+    with psycopg.connect(database_url, autocommit=True) as listener, acting_as("tests/one-flight"):
+        listener.execute("LISTEN cairn_events")
+        lifecycle(runtime, "notified00000000000000")
+        with pytest.raises(Conflict):
+            runtime.queue.report("notified00000000000000", 0, "failed", "failed", utcnow())
+        heard = list(listener.notifies(timeout=1))
+    token = runtime.log.recorder.notify_token
+    assert [(n.channel, n.payload) for n in heard] == [("cairn_events", token)] * 3  # define, claim, report
