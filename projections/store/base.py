@@ -18,6 +18,7 @@ from typing import Any
 
 from eventsourcing.persistence import StoredEvent
 
+from cairn.projections.store.combined_writes import CombinedWrites
 from cairn.projections.store.queries import Query, load_queries
 from cairn.projections.store.session import Cursor, SqlSession, ViewWriter
 
@@ -28,6 +29,8 @@ class EventStore:
     dialect: str
     queries: dict[str, Query]
     view_writers: list[ViewWriter]
+    #: Joins a unit of work's writes into fewer statements, where the back end can.
+    combiner: CombinedWrites | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -60,7 +63,7 @@ class EventStore:
             yield current
             return
         with self._transaction(one_flight) as cursor:
-            session = SqlSession(cursor, self.queries, self.dialect)
+            session = SqlSession(cursor, self.queries, self.dialect, self.combiner)
             token = self._current.set(session)
             try:
                 for hook in self.begin_hooks:

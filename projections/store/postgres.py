@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import psycopg
@@ -22,6 +22,7 @@ from psycopg.sql import SQL, Identifier, Literal
 from cairn.domain.errors import ReplayedRequest
 from cairn.projections.store import eventsourcing_adapter as adapter
 from cairn.projections.store.base import EventStore
+from cairn.projections.store.combined_writes import CombinedWrites
 from cairn.projections.store.queries import load_schema
 from cairn.projections.store.session import SqlSession
 
@@ -46,6 +47,7 @@ class CairnPostgresRecorder(EventStore, adapter.LibraryPostgresRecorder):
             Literal(self.channel_name), Literal(self.notify_token)
         ).as_string()
         self._insert_statements: dict[int, str] = {}
+        self.combiner = CombinedWrites()
         self._events_table = SQL("{}.{}").format(
             Identifier(self.datastore.schema), Identifier(self.events_table_name)
         ).as_string()
@@ -133,6 +135,7 @@ class CairnPostgresRecorder(EventStore, adapter.LibraryPostgresRecorder):
         count of rows is a statement of its own, prepared once used often,
         so only the common small saves take this way.
         """
+        session.release_writes()  # the views' writes, before the log's lock
         curs = session.cursor
         count = len(stored_events)
         if count > VALUES_ROWS:
@@ -227,15 +230,23 @@ class CairnPostgresRecorder(EventStore, adapter.LibraryPostgresRecorder):
         with self.datastore.get_connection() as conn:
             yield conn.cursor()
 
-    def _batched(self, session: SqlSession) -> AbstractContextManager[Any]:
+    @contextmanager
+    def _batched(self, session: SqlSession) -> Iterator[None]:
         # In one pipeline, view writes whose results nobody reads travel
         # together with the lock, notify and insert, and the rows numbered
         # in log order after them: a round trip for the lot rather than
         # one for each (a read inside it syncs at once). A unit of work in
         # one flight is in pipeline mode already, and its COMMIT goes too.
-        if _pipelined(session):
-            return nullcontext()
-        return session.cursor.connection.pipeline()
+        # The views' writes are held and joined into few statements
+        # (``combined_writes.py``), sent before the lock.
+        with nullcontext() if _pipelined(session) else session.cursor.connection.pipeline():
+            session.hold_writes()
+            try:
+                yield
+            except BaseException:
+                session.drop_writes()
+                raise
+            session.release_writes()
 
     def _inserted_ids(self, session: SqlSession, stored_events: Sequence[StoredEvent], inserted: Any) -> Any:
         # In one flight the ids arrive with the COMMIT, after the save has
