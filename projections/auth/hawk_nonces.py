@@ -176,16 +176,16 @@ class SharedNonceStore:
                     raise ReplayedRequest()
 
     def _record_in_command(self, session: Any) -> None:
-        """A unit of work begins: the deferred nonce goes first in its flight.
+        """A unit of work begins: the deferred nonce goes in its flight, with its first writes.
 
         A plain insert: a replay's fails on the key and aborts the unit of
-        work before anything else in it counts (the back end raises
+        work, so nothing in it counts (the back end raises
         ``ReplayedRequest``, which is never retried).
         """
         deferred = _DEFERRED.get()
         if deferred is None or deferred.key is None or deferred.recorded:
             return
-        session.send("record_nonce_in_command", {"key": deferred.key, "expires": deferred.expires})
+        session.defer("record_nonce_in_command", {"key": deferred.key, "expires": deferred.expires})
         session.on_commit(deferred.committed)
 
     def _record(self, key: bytes, expires: float) -> bool:

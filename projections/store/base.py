@@ -69,6 +69,7 @@ class EventStore:
                 for hook in self.begin_hooks:
                     hook(session)
                 yield session
+                session.send_deferred()
             finally:
                 self._current.reset(token)
         session.committed()

@@ -15,8 +15,9 @@ it names none of the tables the statement writes already (that covers two
 writes of one table, and a write that reads a table another one changed);
 otherwise the statement is sent and a new one begun. A write that reads a
 table only *later* parts change sees the table as it was before them, as it
-would have, sent first. Only INSERT, UPDATE and DELETE are joined; anything
-else goes alone, in its place.
+would have, sent first. Only INSERT, UPDATE and DELETE are joined; a plain
+SELECT (``pg_notify``) ends a statement as its main query, under the same
+rule, and anything else goes alone, in its place.
 
 Each sequence of query names makes one statement text, built once, which
 psycopg prepares once it is used often.
@@ -41,6 +42,7 @@ Held = tuple[Query, Mapping[str, Any]]
 @dataclass(frozen=True)
 class _Shape:
     writes: str | None  # the table written; None: not a write that can be joined
+    select: bool  # a plain SELECT, which can end a statement of joined writes
     names: frozenset[str]  # every table it names
     params: tuple[str, ...]
 
@@ -59,12 +61,18 @@ class CombinedWrites:
         written: set[str] = set()
         for query, params in held:
             shape = self._shape(query)
-            if shape.writes is None or shape.names & written:
+            if shape.names & written:
                 sent += self._execute(cursor, group)
                 group, written = [], set()
             if shape.writes is None:
-                cursor.execute(query.sql, params)
-                sent += 1
+                if shape.select:
+                    # a SELECT (pg_notify) ends the statement as its main query
+                    sent += self._execute(cursor, [*group, (query, params)])
+                else:
+                    sent += self._execute(cursor, group)
+                    cursor.execute(query.sql, params)
+                    sent += 1
+                group, written = [], set()
                 continue
             group.append((query, params))
             written.add(shape.writes)
@@ -101,6 +109,7 @@ class CombinedWrites:
             written = _WRITE.match(query.sql)
             shape = self._shapes[query.name] = _Shape(
                 writes=written[1].lower() if written else None,
+                select=query.sql.lstrip()[:7].upper() == "SELECT ",
                 names=frozenset(t.lower() for t in _TABLE.findall(query.sql)),
                 params=tuple(dict.fromkeys(_PARAM.findall(query.sql))),
             )

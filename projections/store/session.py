@@ -28,6 +28,7 @@ class SqlSession:
         #: Where the back end can join writes into fewer statements (``combined_writes.py``).
         self.combiner = combiner
         self._held: list[tuple[Query, Mapping[str, Any]]] | None = None
+        self._deferred: list[tuple[Query, Mapping[str, Any]]] = []
 
     def hold_writes(self) -> None:
         """From now on, ``run`` holds its writes, to send them joined (if the back end can).
@@ -50,7 +51,7 @@ class SqlSession:
 
     def _send_held(self) -> None:
         if self._held:
-            held, self._held = self._held, []
+            held, self._held, self._deferred = self._deferred + self._held, [], []
             assert self.combiner is not None
             self.combiner.send(self.cursor, held)
 
@@ -99,14 +100,25 @@ class SqlSession:
         self.cursor.execute(self.queries[name].sql, params or {})
         return self.cursor.rowcount
 
-    def send(self, name: str, params: Mapping[str, Any]) -> None:
-        """Run a query on a cursor of its own; nothing reads its result.
+    def defer(self, name: str, params: Mapping[str, Any]) -> None:
+        """Run a write that nothing in the transaction reads, nor its result, before the commit.
 
-        In a unit of work in one flight it is queued with the rest; if it
-        fails, the transaction does, at the next read or at the commit.
+        It goes with the first writes ``hold_writes`` sends, joined with them
+        where the back end can, or else on its own right before the commit;
+        if it fails, the transaction does.
         """
-        self._send_held()
-        self.cursor.connection.cursor().execute(self.queries[name].sql, params)
+        self._deferred.append((self.queries[name], params))
+
+    def send_deferred(self) -> None:
+        """The unit of work is about to commit: what is deferred goes now."""
+        deferred, self._deferred = self._deferred, []
+        if not deferred:
+            return
+        if self.combiner is not None:
+            self.combiner.send(self.cursor, deferred)
+            return
+        for query, params in deferred:
+            self.cursor.execute(query.sql, params)
 
     def run_many(self, name: str, params: Sequence[Mapping[str, Any]]) -> None:
         self._send_held()

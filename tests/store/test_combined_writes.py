@@ -22,6 +22,7 @@ COPY_A_TO_B = q("copy_a_to_b", "INSERT INTO b (k, v) SELECT k, v FROM a WHERE k 
 COUNT_B_INTO_C = q("count_b_into_c", "INSERT INTO c (n) SELECT count(*) FROM b")
 UPDATE_C = q("update_c", "UPDATE c SET n = n + %(by)s")
 NOTIFY = q("notify", "SELECT pg_notify('combined_writes_test', %(k)s)")
+SET_LOCAL = q("set_local", "SET LOCAL work_mem = '8MB'")
 
 
 class Counting:
@@ -93,13 +94,14 @@ def test_a_write_that_reads_a_table_changed_only_after_it_joins_them(db):
     assert len(sent) == 1
 
 
-def test_what_is_not_an_insert_update_or_delete_goes_alone_in_its_place(db):
+def test_a_select_ends_a_statement_and_anything_else_goes_alone_in_its_place(db):
     db.execute("LISTEN combined_writes_test")
     writes = [(INSERT_A, {"k": "x", "v": 1}), (NOTIFY, {"k": "heard"}), (INSERT_B, {"k": "y", "v": 2}),
-              (UPDATE_C, {"by": 1})]
+              (SET_LOCAL, {}), (UPDATE_C, {"by": 1}), (COPY_A_TO_B, {"k": "x"})]
     expected, joined, sent = both_ways(db, writes)
     assert joined == expected
-    assert [s.split()[0] for s in sent] == ["INSERT", "SELECT", "WITH"]
+    assert [s.split()[0] for s in sent] == ["WITH", "INSERT", "SET", "WITH"]
+    assert "SELECT pg_notify" in sent[0]
     assert [n.payload for n in db.notifies(timeout=0.5, stop_after=2)] == ["heard", "heard"]
 
 
