@@ -2,8 +2,9 @@
 
 The unit of work is ``EventStore``'s (``projections/store/base.py``): one
 transaction on one pooled connection, current for this context.
-The library's table lock is kept: events commit in notification-id order, so
-a reader following the log never passes over an id that fills in later.
+Events commit in notification-id order, so a reader following the log never
+passes over an id that fills in later: every insert holds one advisory lock
+from before its ids are drawn to its commit (``_insert``).
 """
 
 from __future__ import annotations
@@ -35,11 +36,8 @@ class CairnPostgresRecorder(EventStore, adapter.LibraryPostgresRecorder):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # The library sets a lock timeout of 0 (none) before every lock: the
-        # default already, so one statement fewer per save.
-        self.table_lock_statements = [
-            stmt for stmt in self.table_lock_statements if "lock_timeout" not in stmt.as_string()
-        ]
+        #: The log's lock: see ``_insert``.
+        self.log_lock_key = log_lock_key(self.datastore.schema, self.events_table_name)
         #: The payload of this process's notifications: its own log listener
         #: has been told of its commits already (``LogSignal.listen``).
         self.notify_token = uuid.uuid4().hex
@@ -124,8 +122,8 @@ class CairnPostgresRecorder(EventStore, adapter.LibraryPostgresRecorder):
         ]
 
     def _insert(self, session: SqlSession, stored_events: Sequence[StoredEvent]) -> None:
-        """The library's lock, notify and insert, without its per-save costs; then
-        the queries deferred to log order.
+        """The log's lock, the NOTIFY and the insert, without the library's per-save
+        costs; then the queries deferred to log order.
 
         The library builds the NOTIFY anew each time and sends the events as
         one array of a composite type, which psycopg dumps as escaped text
@@ -134,14 +132,23 @@ class CairnPostgresRecorder(EventStore, adapter.LibraryPostgresRecorder):
         binary; the ids come back in the same order (``RETURNING``). Each
         count of rows is a statement of its own, prepared once used often,
         so only the common small saves take this way.
+
+        The log's lock: events must commit in the order of their
+        notification ids, so that a reader following the log never passes
+        over an id that fills in later. Every insert takes one advisory lock
+        (``log_lock_key``) before its ids are drawn, and holds it to the
+        commit. The library takes ``LOCK TABLE ... EXCLUSIVE`` instead, a
+        statement of its own; the advisory lock rides in the insert.
         """
         session.release_writes()  # the views' writes, before the log's lock
         curs = session.cursor
         count = len(stored_events)
         if count > VALUES_ROWS:
             # A save this large (a resolution releasing many dependents) goes
-            # as the library sends it: one array, whatever the count.
-            self.insert_rows_as_library(curs, stored_events)
+            # as the library sends it, one array whatever the count, after
+            # the lock and the NOTIFY.
+            curs.execute(f"SELECT pg_advisory_xact_lock({self.log_lock_key}), pg_notify({self._notify_args})")
+            self.insert_rows_unlocked(curs, stored_events)
         else:
             self._insert_values(curs, stored_events)
         # Another cursor: the insert's ids are read from this one.
@@ -149,16 +156,18 @@ class CairnPostgresRecorder(EventStore, adapter.LibraryPostgresRecorder):
 
     def _insert_values(self, curs: Any, stored_events: Sequence[StoredEvent]) -> None:
         count = len(stored_events)
-        for statement in self.table_lock_statements:
-            curs.execute(statement, prepare=True)
         statement = self._insert_statements.get(count)
         if statement is None:
-            # The NOTIFY rides in the insert (pg_notify, evaluated once and
-            # sent at COMMIT like NOTIFY): a statement fewer per command.
-            rows = ", ".join(["(%s, %s, %s, %b)"] * count)
+            # One statement: the log's lock, the insert, the NOTIFY (pg_notify,
+            # sent at COMMIT like NOTIFY). The lock is a materialized CTE the
+            # insert's rows are joined to, so it is held before the first row
+            # draws its id; the rows keep their order (a join to one row).
+            rows = ", ".join(["(%s::text, %s::bigint, %s::text, %b::bytea)"] + ["(%s, %s, %s, %b)"] * (count - 1))
             statement = self._insert_statements[count] = (
-                f"WITH inserted AS (INSERT INTO {self._events_table} "
-                f"(originator_id, originator_version, topic, state) VALUES {rows} RETURNING notification_id) "
+                f"WITH log_lock AS MATERIALIZED (SELECT pg_advisory_xact_lock({self.log_lock_key})), "
+                f"inserted AS (INSERT INTO {self._events_table} (originator_id, originator_version, topic, state) "
+                f"SELECT v.* FROM (VALUES {rows}) AS v(originator_id, originator_version, topic, state), log_lock "
+                "RETURNING notification_id) "
                 f"SELECT notification_id FROM inserted, (SELECT pg_notify({self._notify_args})) AS notified "
                 "ORDER BY notification_id"
             )
@@ -259,6 +268,12 @@ class CairnPostgresRecorder(EventStore, adapter.LibraryPostgresRecorder):
 
 def _pipelined(session: SqlSession) -> bool:
     return session.cursor.connection.pgconn.pipeline_status != PipelineStatus.OFF
+
+
+def log_lock_key(schema: str, table: str) -> int:
+    """The advisory lock of the log in ``schema.table``: a signed 64-bit number of its name."""
+    digest = hashlib.sha256(f"cairn-log:{schema}.{table}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 class CairnPostgresFactory(adapter.LibraryPostgresFactory):
