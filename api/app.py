@@ -289,9 +289,14 @@ def build_app(
     runtime: Any, contexts: ApiContexts, services: Sequence[Service], extra_routes: Sequence[BaseRoute] = ()
 ) -> Starlette:
     """The app serving ``services``; ``runtime`` is started and stopped with it."""
-    routes: list[BaseRoute] = list(extra_routes)
+    # Starlette tries routes in order, a regular expression each: the API's
+    # mounts come before the pages and files, behind only the extra routes
+    # that lie under /api/ (some under a mount's path, which must win).
+    under_api = [r for r in extra_routes if getattr(r, "path", "").startswith("/api/")]
+    routes: list[BaseRoute] = list(under_api)
     for service in services:
         routes.append(Mount(service.base_path, routes=service_routes(service)))
+    routes += [r for r in extra_routes if r not in under_api]
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await runtime.start()
