@@ -16,8 +16,10 @@ writes of one table, and a write that reads a table another one changed);
 otherwise the statement is sent and a new one begun. A write that reads a
 table only *later* parts change sees the table as it was before them, as it
 would have, sent first. Only INSERT, UPDATE and DELETE are joined; a plain
-SELECT (``pg_notify``) ends a statement as its main query, under the same
-rule, and anything else goes alone, in its place.
+SELECT ends a statement as its main query, under the same rule, and one
+that names no table at all (``pg_notify``, which takes effect at COMMIT
+wherever it stands) ends the last one. Anything else goes alone, in its
+place.
 
 Each sequence of query names makes one statement text, built once, which
 psycopg prepares once it is used often.
@@ -59,8 +61,13 @@ class CombinedWrites:
         sent = 0
         group: list[Held] = []
         written: set[str] = set()
+        floating: list[Held] = []
         for query, params in held:
             shape = self._shape(query)
+            if shape.select and not shape.names:
+                # reads no table (pg_notify, sent at COMMIT anyway): it ends the last statement
+                floating.append((query, params))
+                continue
             if shape.names & written:
                 sent += self._execute(cursor, group)
                 group, written = [], set()
@@ -76,7 +83,12 @@ class CombinedWrites:
                 continue
             group.append((query, params))
             written.add(shape.writes)
-        return sent + self._execute(cursor, group)
+        if group and floating:
+            group.append(floating.pop(0))
+        sent += self._execute(cursor, group)
+        for query, params in floating:
+            cursor.execute(query.sql, params)
+        return sent + len(floating)
 
     def _execute(self, cursor: Any, group: list[Held]) -> int:
         if not group:

@@ -94,14 +94,15 @@ def test_a_write_that_reads_a_table_changed_only_after_it_joins_them(db):
     assert len(sent) == 1
 
 
-def test_a_select_ends_a_statement_and_anything_else_goes_alone_in_its_place(db):
+def test_a_select_of_no_table_ends_the_last_statement_and_anything_else_goes_alone_in_its_place(db):
     db.execute("LISTEN combined_writes_test")
     writes = [(INSERT_A, {"k": "x", "v": 1}), (NOTIFY, {"k": "heard"}), (INSERT_B, {"k": "y", "v": 2}),
               (SET_LOCAL, {}), (UPDATE_C, {"by": 1}), (COPY_A_TO_B, {"k": "x"})]
     expected, joined, sent = both_ways(db, writes)
     assert joined == expected
-    assert [s.split()[0] for s in sent] == ["WITH", "INSERT", "SET", "WITH"]
-    assert "SELECT pg_notify" in sent[0]
+    assert [s.split()[0] for s in sent] == ["WITH", "SET", "WITH"]
+    assert "INSERT INTO a" in sent[0] and "INSERT INTO b" in sent[0]
+    assert "UPDATE c" in sent[2] and sent[2].endswith("SELECT pg_notify('combined_writes_test', %(w2_k)s)")
     assert [n.payload for n in db.notifies(timeout=0.5, stop_after=2)] == ["heard", "heard"]
 
 
@@ -114,3 +115,18 @@ def test_a_row_read_on_first_use_gives_its_parameters_by_name(db):
     expected, joined, sent = both_ways(db, [(INSERT_B, {"k": "y", "v": 2}), (INSERT_A, Lazy())])
     assert joined == expected == ([("lazy", 9)], [("y", 2)], [])
     assert len(sent) == 1
+
+
+def test_a_select_of_a_table_ends_the_statement_it_follows(db):
+    count_c = q("count_c", "SELECT count(*) FROM c")
+    expected, joined, sent = both_ways(db, [(INSERT_A, {"k": "x", "v": 1}), (count_c, {}), (UPDATE_C, {"by": 1})])
+    assert joined == expected
+    assert [s.split()[0] for s in sent] == ["WITH", "UPDATE"]
+    assert sent[0].endswith("SELECT count(*) FROM c")
+
+
+def test_with_nothing_to_join_a_select_of_no_table_goes_alone(db):
+    db.execute("LISTEN combined_writes_test")
+    expected, joined, sent = both_ways(db, [(SET_LOCAL, {}), (NOTIFY, {"k": "alone"})])
+    assert [s.split()[0] for s in sent] == ["SET", "SELECT"]
+    assert [n.payload for n in db.notifies(timeout=0.5, stop_after=2)] == ["alone", "alone"]
