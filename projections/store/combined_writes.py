@@ -1,9 +1,9 @@
 """A command's view writes sent as few statements as their order allows (PostgreSQL).
 
 A command's flight carries a dozen small view writes (a row inserted here,
-one deleted there). psycopg sends each statement of a pipeline on its own
-and waits on the socket for each, and that, not the database, was the
-largest single cost of a command in the server's profile. Consecutive
+one deleted there). psycopg sends each statement of a pipeline on its own,
+polling the socket for each, and that was the largest single entry in the
+server's profile under load. Consecutive
 writes are therefore joined into one statement of data-modifying CTEs:
 
     WITH w0 AS (INSERT INTO claims ...), w1 AS (DELETE FROM pending ...)
