@@ -32,6 +32,16 @@ class Projection:
     ignored_columns: ClassVar[Mapping[str, tuple[str, ...]]] = {}
     #: ... and the columns that name a row in a report (default: its primary key).
     row_keys: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+    #: The event classes whose handlers may read the aggregate they are given
+    #: (``reads_aggregate`` tells for each event), or None for every class. A
+    #: rebuild folds aggregates only while a projection it replays reads them
+    #: (``projections/rebuild/replay.py``); folding costs about as much as
+    #: reading the log.
+    aggregates_read_by: ClassVar[frozenset[type] | None] = None
+
+    def reads_aggregate(self, event: Any) -> bool:
+        """Whether the handler of ``event``, of a class in ``aggregates_read_by``, reads its aggregate."""
+        return True
 
     def __init__(self) -> None:
         self.handlers: dict[type, EventHandler] = {}

@@ -2,7 +2,8 @@
 
 Projections do not read one another's tables, so a rebuild can divide them
 between processes. Each lane is a process of its own: it reads the log,
-folds aggregates if its write-side projections need them, stages its
+folds aggregates if its write-side projections read them
+(``Projection.aggregates_read_by``), stages its
 projections' tables in memory and COPYs them into the scratch tables this
 process created (``Replay.stage``). A lane makes its projections again
 from their classes, with no arguments: what a projection folds must not
@@ -17,7 +18,8 @@ process.
 How to divide is measured, not guessed: the first few thousand events are
 folded here once, timing each projection, the aggregate fold and the
 reading; the division is the one whose slowest lane is fastest. Each lane
-pays the reading and (with write-side projections) the fold again, and
+pays the reading and (with write-side projections that read aggregates)
+the fold again, and
 holds its own aggregates and staging database in memory, so a division
 that saves too little is not made; ``cairn projections rebuild --lanes 1``
 folds in one process.
@@ -62,7 +64,7 @@ def plan(replay: Replay, limits: Mapping[str | None, int]) -> list[list[int]]:
     if not all(_made_anew(t.projection) for t in replay.targets):
         return []
     costs, fold, reading = _sample(replay, {k: min(v, SAMPLE_EVENTS) for k, v in limits.items()})
-    folds = [not t.read_side for t in replay.targets]
+    folds = [not t.read_side and t.projection.aggregates_read_by is None for t in replay.targets]
 
     def cost(lane: list[int]) -> float:
         return reading + (fold if any(folds[i] for i in lane) else 0.0) + sum(costs[i] for i in lane)

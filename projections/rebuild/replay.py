@@ -44,6 +44,10 @@ from cairn.projections.rebuild.verify import Difference, compare
 from cairn.projections.store.queries import load_queries
 from cairn.projections.store.session import SqlSession
 
+#: Events after the last whose aggregate a writer read, past which a replay that folds
+#: only for such reads stops folding (``Replay._write_folding_when_read``).
+FOLD_LINGER = 50_000
+
 
 @dataclass
 class Target:
@@ -85,6 +89,16 @@ class Replay:
         self.queries = scratch_queries(self.store.queries, self.renames)
         self.folder = StateFolder(self.event_log)
         self.writers = [t for t in self.targets if not t.read_side]
+        #: Whether every save's aggregate is folded: if a writer may read the aggregate of any
+        #: event; otherwise only while one reads them (``_write``), for these event classes.
+        self.fold_always = any(t.projection.aggregates_read_by is None for t in self.writers)
+        self._aggregate_readers: dict[type, list[Projection]] = {}
+        for target in self.writers:
+            for kind in target.projection.aggregates_read_by or ():
+                self._aggregate_readers.setdefault(kind, []).append(target.projection)
+        self.folding = self.fold_always
+        #: The position of the last event whose aggregate a writer read, when not folding always.
+        self._read_aggregate_at = 0
         #: How the lanes went, when the log was folded in lanes: their projections, seconds and CPU seconds.
         self.lane_report: list[dict[str, Any]] = []
         #: CPU seconds the last staging spent applying held (``last_write_wins``) writes, by query.
@@ -248,6 +262,7 @@ class Replay:
     def _restart_unstaged(self) -> None:
         self.staged = False
         self.folder = StateFolder(self.event_log)
+        self.folding, self._read_aggregate_at = self.fold_always, 0
         self.written = 0
         for target in self.targets:
             target.position = 0
@@ -312,6 +327,9 @@ class Replay:
 
     def _write(self, scratch: SqlSession, batch: list[tuple[int, Any]]) -> None:
         """Fold events and give write-side projections each run of one aggregate's events as one save."""
+        if not self.fold_always:
+            self._write_folding_when_read(scratch, batch)
+            return
         save: list[Any] = []
         saving = None
         state: Any = None
@@ -325,6 +343,38 @@ class Replay:
             save.append(event)
         if save:
             end_save(scratch, save, state)
+
+    def _write_folding_when_read(self, scratch: SqlSession, batch: list[tuple[int, Any]]) -> None:
+        """``_write`` for writers that read aggregates of a few events only: folding only while they do.
+
+        No aggregate is folded until an event's handler reads it (say a
+        claim recorded before its event carried the task queue). From then
+        on every event is folded, as when folding always — the aggregates
+        folded before that point are loaded from the log as they are met —
+        until ``FOLD_LINGER`` events have gone by with none read: an old
+        log is folded as it always was, and the events recorded since are
+        not.
+        """
+        if self.folding and batch[0][0] - self._read_aggregate_at > FOLD_LINGER:
+            self.folding = False
+            self.folder = StateFolder(self.event_log)  # what it holds would be stale when next read
+        readers = self._aggregate_readers
+        save: list[Any] = []
+        saving = None
+        state: Any = None
+        for position, event in batch:
+            if event.originator_id != saving:
+                if save:
+                    self._save(scratch, save, state)
+                save, saving, state = [], event.originator_id, None
+            kind = type(event)
+            if kind in readers and any(p.reads_aggregate(event) for p in readers[kind]):
+                self.folding, self._read_aggregate_at = True, position
+            if self.folding:
+                state = self.folder.fold(event)
+            save.append(event)
+        if save:
+            self._save(scratch, save, state)
 
     def _save(self, scratch: SqlSession, events: list[Any], state: Any) -> None:
         aggregates = {events[0].originator_id: state}

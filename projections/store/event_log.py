@@ -13,8 +13,10 @@ import functools
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
+import orjson
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError, StoredEvent, Transcoder
 from eventsourcing.utils import resolve_topic
@@ -136,6 +138,9 @@ class SqlEventLog(LibraryApplication):
         if mapper.cipher is not None or mapper.compressor is not None:
             return [mapper.to_domain_event(StoredEvent(*row)) for row in rows]
         decode = mapper.transcoder.decode
+        # Ours, inlined: a call less for each of a million events.
+        loads = orjson.loads if type(mapper.transcoder) is OrjsonTranscoder else None
+        from_iso = datetime.fromisoformat
         kinds = _REPLAY_KINDS
         new, set_state = object.__new__, object.__setattr__
         events = []
@@ -147,7 +152,13 @@ class SqlEventLog(LibraryApplication):
             if cls is False or type(originator_id) is not str:
                 append(mapper.to_domain_event(StoredEvent(originator_id, originator_version, topic, state)))
                 continue
-            event_state = decode(state)
+            if loads is not None:
+                event_state = loads(state)
+                stamp = event_state.get("timestamp")
+                if type(stamp) is str:
+                    event_state["timestamp"] = from_iso(stamp)
+            else:
+                event_state = decode(state)
             if "class_version" in event_state:
                 del event_state["class_version"]
             event_state["originator_id"] = originator_id
