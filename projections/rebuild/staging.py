@@ -120,6 +120,14 @@ def positional(sql: str) -> tuple[str, Callable[[Mapping[str, Any]], tuple[Any, 
     return numbered, operator.itemgetter(*names)
 
 
+def _key_getter(columns: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """What takes the values of ``columns`` from named parameters, as a tuple."""
+    if len(columns) == 1:
+        only = columns[0]
+        return lambda params: (params[only],)
+    return operator.itemgetter(*columns)  # type: ignore[return-value]
+
+
 @dataclass(frozen=True, slots=True)
 class _Statement:
     """What the session needs to know about one named query, worked out at its first run."""
@@ -171,6 +179,8 @@ class StagingSession(SqlSession):
         #: For each short-lived insert, the keys of the rows it has applied that its delete has not run for since.
         self.applied_keys: dict[str, set[tuple[Any, ...]]] = {insert: set() for insert in self.short_lived}
         self.held: dict[str, dict[tuple[Any, ...], Mapping[str, Any]]] = {name: {} for name in self.held_keys}
+        #: For each held query, what takes the key of its row from its parameters.
+        self.key_of = {name: _key_getter(key) for name, key in self.held_keys.items()}
         self.deferred_indexes = dict(deferred_indexes)
         self.load = load
         #: CPU seconds spent applying each held query's writes (which a lane plan charges to its projection).
@@ -205,24 +215,26 @@ class StagingSession(SqlSession):
         statement = self.statements.get(name) or self._learn(name, params)
         if statement.changes is not None and statement.changes not in self.filled:
             return 0  # an empty table
-        if statement.plain:
-            if name not in self.plain:
-                self.plain[name] = (*self._numbered(name), statement.tables)
-            return self.run(name, params)
-        if statement.key is not None:
+        key_of = self.key_of.get(name)
+        if key_of is not None:  # a held query
             held = self.held[name]
-            key = tuple(params[c] for c in statement.key)  # type: ignore[index]
+            key = key_of(params)
             if key in held and name in self.short_lived:  # a second row by one key: apply the first
                 self._apply_held(name)
+                held = self.held[name]
             held[key] = params
             if len(held) >= HELD_ROWS:
                 self._apply_held(name)
             return 1
         if statement.inert:
             return -1
+        if statement.plain:
+            if name not in self.plain:
+                self.plain[name] = (*self._numbered(name), statement.tables)
+            return self.run(name, params)
         if statement.cancels is not None:
             insert = statement.cancels
-            key = tuple(params[c] for c in self.held_keys[insert])  # type: ignore[index]
+            key = self.key_of[insert](params)
             applied = self.applied_keys[insert]
             if self.held[insert].pop(key, None) is not None and key not in applied:
                 return 1

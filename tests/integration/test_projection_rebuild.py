@@ -186,6 +186,11 @@ def test_staging_never_makes_a_short_lived_row_that_nothing_saw():
     session.run("delete_claims", {"task_id": "t5"})
     assert rows("claims") == []
 
+    # A second row by one key while the first is still held: both are made, in order.
+    session.run("insert_pending", pending("t6"))
+    session.run("insert_pending", {**pending("t6"), "run_id": 1})
+    assert rows("pending") == [("t1", 0), ("t3", 0), ("t6", 0), ("t6", 1)]
+
 
 def test_a_held_task_row_is_written_as_the_task_was_when_it_was_saved():
     from cairn.domain.queue.service import normalise_definition
