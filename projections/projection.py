@@ -58,12 +58,13 @@ class Projection:
     ) -> None:
         handlers = self.handlers
         aggregates = aggregates or {}
+        placed_in_log = session.placed_in_log if session.eager_log_order else None
         for e in events:
             handler = handlers.get(type(e))
             if handler is not None:
                 handler(session, e, aggregates.get(e.originator_id))
-                if session.eager_log_order:
-                    session.placed_in_log()
+                if placed_in_log is not None:
+                    placed_in_log()
 
     def handles(self, event: Any) -> bool:
         return type(event) in self.handlers

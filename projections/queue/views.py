@@ -64,14 +64,16 @@ class QueueViews(Projection):
     ) -> None:
         events = list(events)
         super().__call__(session, events, aggregates)
+        if not aggregates:
+            return
         # The task row is written once per save, from the state the aggregate reached.
         written: set[str] = set()
         for e in reversed(events):
-            task = (aggregates or {}).get(e.originator_id)
+            task = aggregates.get(e.originator_id)
             if isinstance(task, Task) and e.originator_id not in written:
                 written.add(e.originator_id)
                 if not task.expired:
-                    write_task_row(session, task)
+                    session.run("upsert_task", TaskRow(task))
 
     def defined(self, session: SqlSession, e: Any, task: Any) -> None:
         definition = e.definition

@@ -186,6 +186,9 @@ class StagingSession(SqlSession):
         #: CPU seconds spent applying each held query's writes (which a lane plan charges to its projection).
         self.held_seconds: dict[str, float] = {name: 0.0 for name in self.held_keys}
         self.statements: dict[str, _Statement] = {}
+        #: Statements that do nothing (yet), and what they return: -1 for one naming no table,
+        #: 0 for a change to a table that has no rows (until a statement that may add some runs).
+        self.idle: dict[str, int] = {}
         #: The tables a statement that could add rows to has run on (all of them, with triggers).
         self.filled: set[str] = set(tables) if self.literal else set()
         #: name → (SQL with numbered placeholders, what takes the values, tables) of the statements that are simply run.
@@ -212,8 +215,12 @@ class StagingSession(SqlSession):
                         self._forget_reads_of(table)
             self.cursor.execute(sql, values(params or {}))
             return self.cursor.rowcount  # type: ignore[attr-defined,no-any-return]
+        idle = self.idle.get(name)
+        if idle is not None:
+            return idle
         statement = self.statements.get(name) or self._learn(name, params)
         if statement.changes is not None and statement.changes not in self.filled:
+            self.idle[name] = 0
             return 0  # an empty table
         key_of = self.key_of.get(name)
         if key_of is not None:  # a held query
@@ -227,6 +234,7 @@ class StagingSession(SqlSession):
                 self._apply_held(name)
             return 1
         if statement.inert:
+            self.idle[name] = -1
             return -1
         if statement.plain:
             if name not in self.plain:
@@ -282,6 +290,7 @@ class StagingSession(SqlSession):
         self.flush()
         self.remembered.clear()
         self.filled.update(t for uses in self.uses.values() for t in uses)
+        self._filled_more()
         super().execute_sql(sql)
 
     def flush(self) -> None:
@@ -314,12 +323,18 @@ class StagingSession(SqlSession):
         change = _CHANGE.match(sql)
         changes = change[1] if change and change[1] in tables else None
         if changes is None and not _READ.match(sql):
-            self.filled |= tables  # it may add rows
+            if not tables <= self.filled:
+                self.filled |= tables  # it may add rows
+                self._filled_more()
         statement = _Statement(sql, tables, flush_first, self.held_keys.get(name), inert, cancels, changes)
         self.statements[name] = statement
         if statement.plain and (changes is None or changes in self.filled):
             self.plain[name] = (*self._numbered(name), tables)
         return statement
+
+    def _filled_more(self) -> None:
+        """A table may have rows now: statements that changed none must run again."""
+        self.idle = {name: result for name, result in self.idle.items() if result != 0}
 
     def _numbered(self, name: str) -> tuple[str, Callable[[Mapping[str, Any]], tuple[Any, ...]]]:
         numbered = self.numbered.get(name)
