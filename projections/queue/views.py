@@ -199,6 +199,8 @@ class TaskRow(dict):  # type: ignore[type-arg]
                 raise RuntimeError(f"{task.id} changed before its row was written")
             task = load(task.id, self.version)
         d = task.definition
+        # The definition as it stands: as defined, unless its priority has changed since.
+        definition = d if task.priority == d["priority"] else task.current_definition()
         self.update(
             task_group_id=d["taskGroupId"],
             scheduler_id=d["schedulerId"],
@@ -209,7 +211,7 @@ class TaskRow(dict):  # type: ignore[type-arg]
             priority=task.priority,
             deadline=d["deadline"],
             expires=d["expires"],
-            definition=_json(task.current_definition()),
+            definition=_json(definition),
             status=_json(task.status()),
         )
 
