@@ -125,8 +125,9 @@ class SqlEventLog(LibraryApplication):
                 time.sleep(0.002 * (attempt + 1))
         raise AssertionError("unreachable")
 
-    def decode_events(self, rows: Iterable[tuple[str, int, str, bytes]]) -> list[Any]:
-        """Domain events from stored ``(originator_id, originator_version, topic, state)`` rows.
+    def decode_events(self, rows: Iterable[tuple[int, str, int, str, bytes]]) -> list[tuple[int, Any]]:
+        """``(position, domain event)`` from stored ``(position, originator_id, originator_version, topic,
+        state)`` rows, as the log's reader fetches them.
 
         What ``mapper.to_domain_event`` makes of each row, for replaying the
         log in bulk: what depends only on the topic (the class, how its ids
@@ -136,7 +137,7 @@ class SqlEventLog(LibraryApplication):
         """
         mapper = self.mapper
         if mapper.cipher is not None or mapper.compressor is not None:
-            return [mapper.to_domain_event(StoredEvent(*row)) for row in rows]
+            return [(row[0], mapper.to_domain_event(StoredEvent(*row[1:]))) for row in rows]
         decode = mapper.transcoder.decode
         # Ours, inlined: a call less for each of a million events.
         loads = orjson.loads if type(mapper.transcoder) is OrjsonTranscoder else None
@@ -145,12 +146,12 @@ class SqlEventLog(LibraryApplication):
         new, set_state = object.__new__, object.__setattr__
         events = []
         append = events.append
-        for originator_id, originator_version, topic, state in rows:
+        for position, originator_id, originator_version, topic, state in rows:
             cls = kinds.get(topic)
             if cls is None:
                 cls = kinds[topic] = _replay_class(topic)
             if cls is False or type(originator_id) is not str:
-                append(mapper.to_domain_event(StoredEvent(originator_id, originator_version, topic, state)))
+                append((position, mapper.to_domain_event(StoredEvent(originator_id, originator_version, topic, state))))
                 continue
             if loads is not None:
                 event_state = loads(state)
@@ -165,7 +166,7 @@ class SqlEventLog(LibraryApplication):
             event_state["originator_version"] = originator_version
             event = new(cls)
             set_state(event, "__dict__", event_state)
-            append(event)
+            append((position, event))
         return events
 
 
