@@ -179,6 +179,8 @@ class TaskRow(dict):  # type: ignore[type-arg]
     since, or else from ``load``, the task as it was then.
     """
 
+    __slots__ = ("task", "version")
+
     def __init__(self, task: Task):
         super().__init__(task_id=task.task_id)
         self.task, self.version = task, task.version
