@@ -41,6 +41,7 @@ from cairn.projections.rebuild.staging import StagingSession, copy_into, open_st
 from cairn.projections.rebuild.state_folder import StateFolder
 from cairn.projections.rebuild.swap import swap_in
 from cairn.projections.rebuild.verify import Difference, compare
+from cairn.projections.store.moved_topics import topics_of
 from cairn.projections.store.queries import load_queries
 from cairn.projections.store.session import SqlSession
 
@@ -277,17 +278,19 @@ class Replay:
         applied = 0
         if self.writers and self.written < limits[None]:
             riders = [t for t in self.targets if t.read_side and t.position == self.written]
-            for batch in self._pages(self.written, limits[None]):
-                self._write(scratch, batch)
-                for target in riders:
-                    self._follow(scratch, target, batch, limits[target.consumer])
-                self.written = batch[-1][0]
-                applied += len(batch)
-                self.progress(len(batch))
-                if applied >= budget:
-                    break
-            else:
-                self.written = limits[None]
+            while self.written < limits[None] and applied < budget:
+                folding = self.folding
+                for batch in self._pages(self.written, limits[None], topics=self._pass_topics(riders)):
+                    self._write(scratch, batch)
+                    for target in riders:
+                        self._follow(scratch, target, batch, limits[target.consumer])
+                    self.progress(batch[-1][0] - self.written)
+                    self.written = batch[-1][0]
+                    applied += len(batch)
+                    if applied >= budget or self.folding != folding:
+                        break  # enough for now; or the events to read have changed
+                else:
+                    self.written = limits[None]
         for target in self.writers:
             target.position = self.written
         for target in self.targets:
@@ -320,10 +323,23 @@ class Replay:
         self.progress(reached - target.position)
         target.position = reached
 
-    def _pages(self, after: int, stop: int, followed: Projection | None = None) -> Iterator[list[tuple[int, Any]]]:
-        """Batches of ``(position, event)`` in ``(after, stop]``: all, or those ``followed`` reads."""
-        topics = list(getattr(followed, "topics", ())) if followed is not None else []
+    def _pages(
+        self, after: int, stop: int, followed: Projection | None = None, topics: Sequence[str] = ()
+    ) -> Iterator[list[tuple[int, Any]]]:
+        """Batches of ``(position, event)`` in ``(after, stop]``: all, those ``followed`` reads, or of ``topics``."""
+        if followed is not None:
+            topics = list(getattr(followed, "topics", ()))
         return log_pages.pages(self.event_log, after, stop, topics, self.read_batch)
+
+    def _pass_topics(self, riders: Sequence[Target]) -> list[str]:
+        """The topics the pass of the write-side views reads: every one while it folds aggregates
+        (the fold needs every event); else only those its projections have handlers for.
+
+        A projection that folds in its own way (its own ``__call__``) may want every event.
+        """
+        if self.folding or any(type(t.projection).__call__ is not Projection.__call__ for t in self.targets):
+            return []
+        return sorted({topic for t in [*self.writers, *riders] for topic in topics_of(t.projection.handlers)})
 
     def _write(self, scratch: SqlSession, batch: list[tuple[int, Any]]) -> None:
         """Fold events and give write-side projections each run of one aggregate's events as one save."""

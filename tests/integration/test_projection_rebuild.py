@@ -439,11 +439,21 @@ def test_claims_recorded_before_they_carried_their_task_queue_rebuild_the_same_v
 
     if in_lanes and runtime.settings.backend != "postgres":
         pytest.skip("lanes fold PostgreSQL rebuilds only")
+    from cairn.projections.rebuild import replay as replays
+
     mixed_workload(runtime)
     with acting_as("tests"):
         q = runtime.queue
         q.claim_work(QUEUE, "tests", "w4", 1, utcnow())  # still running: its claimed run stays
     assert claims_as_first_recorded(runtime) >= 6
+    # Claims recorded since carry it: a replay in one process folds for the old ones
+    # only, and goes on to read just what the worker views handle.
+    monkeypatch.setattr(replays, "FOLD_LINGER", 3)
+    with acting_as("tests"):
+        for _ in range(3):
+            define(runtime)
+            work_one(runtime, "exception", "worker-shutdown")
+        q.claim_work(QUEUE, "tests", "w5", 2, utcnow())
     assert cli(runtime, "projections", "verify").exit_code == 0
     # The worker views gone, and the tasks view they could once fall back on.
     with runtime.store.unit_of_work() as session:
@@ -451,14 +461,14 @@ def test_claims_recorded_before_they_carried_their_task_queue_rebuild_the_same_v
             session.execute_sql(f"DELETE FROM {table}")
 
     views = {"workers": runtime.worker_views, "queue": runtime.queue_views}
-    if in_lanes:  # the worker views in a lane of their own, apart from the task's fold
-        monkeypatch.setattr(lanes, "plan", lambda replay, limits: [[0], [1]])
-        replay = Replay(runtime.log, [Target(views["workers"]), Target(views["queue"])])
-    else:
-        replay = Replay(runtime.log, [Target(views["workers"])], lanes=1)
-    replay.build()
-    replay.swap()
-    monkeypatch.undo()
+    with monkeypatch.context() as patch:
+        if in_lanes:  # the worker views in a lane of their own, apart from the task's fold
+            patch.setattr(lanes, "plan", lambda replay, limits: [[0], [1]])
+            replay = Replay(runtime.log, [Target(views["workers"]), Target(views["queue"])])
+        else:
+            replay = Replay(runtime.log, [Target(views["workers"])], lanes=1, read_batch=3)
+        replay.build()
+        replay.swap()
     assert replay.staged or runtime.settings.backend != "postgres"
     assert len(replay.lane_report) == (2 if in_lanes else 0)
     if not in_lanes:
