@@ -32,9 +32,11 @@ import itertools
 import multiprocessing
 import os
 import queue
+import sys
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -198,16 +200,20 @@ def run(replay: Replay, division: list[list[int]], limits: Mapping[str | None, i
         env[key] = env[prefix + key] = value
     base = _Lane(0, type(replay.event_log), env, [], replay.suffix, dict(limits), replay.read_batch)
     processes = []
-    for number, lane in enumerate(division):
-        targets = [(type(replay.targets[i].projection), replay.targets[i].consumer, replay.targets[i].position) for i in lane]
-        process = context.Process(
-            target=_fold_lane,
-            args=(replace(base, number=number, targets=targets), messages),
-            name=f"cairn-rebuild-lane-{number}",
-            daemon=True,
-        )
-        process.start()
-        processes.append(process)
+    with _main_module_left_out():
+        for number, lane in enumerate(division):
+            targets = [
+                (type(replay.targets[i].projection), replay.targets[i].consumer, replay.targets[i].position)
+                for i in lane
+            ]
+            process = context.Process(
+                target=_fold_lane,
+                args=(replace(base, number=number, targets=targets), messages),
+                name=f"cairn-rebuild-lane-{number}",
+                daemon=True,
+            )
+            process.start()
+            processes.append(process)
     results: dict[int, dict[str, Any]] = {}
     progress = _Progress(replay, division)
     try:
@@ -243,6 +249,25 @@ def run(replay: Replay, division: list[list[int]], limits: Mapping[str | None, i
     written = [results[n]["written"] for n, lane in enumerate(division) if any(not replay.targets[i].read_side for i in lane)]
     replay.written = min(written) if written else replay.written
     return True
+
+
+@contextmanager
+def _main_module_left_out() -> Iterator[None]:
+    """Lanes started meanwhile do not run this process's main module first, as spawned processes do.
+
+    A lane needs nothing from it (what it runs and folds comes from this
+    package and the projections' modules), and the main module of a command
+    (``cairn``, a benchmark) imports the whole application: over half a
+    second of each lane's start.
+    """
+    main = sys.modules["__main__"]
+    saved = {name: main.__dict__[name] for name in ("__spec__", "__file__") if name in main.__dict__}
+    main.__spec__ = None
+    main.__dict__.pop("__file__", None)
+    try:
+        yield
+    finally:
+        main.__dict__.update(saved)
 
 
 class _Progress:
