@@ -45,6 +45,7 @@ _DOMAIN_TO_API: dict[type[Exception], type[errors.ApiError]] = {
     domain_errors.Conflict: errors.RequestConflict,
     domain_errors.InvalidInput: errors.InputError,
     domain_errors.Expired: errors.ResourceExpired,
+    domain_errors.ReplayedRequest: errors.AuthenticationFailed,
 }
 
 
@@ -143,6 +144,14 @@ class EndpointRunner:
             return self._failure(e, attempt)
 
     def _run_sync(self, attempt: _Attempt, request: Request, raw: bytes, contexts: ApiContexts) -> tuple[Call, Any]:
+        if self.endpoint.nonce_in_command:
+            with contexts.authentication.deferring_nonce():
+                return self._run_sync_here(attempt, request, raw, contexts)
+        return self._run_sync_here(attempt, request, raw, contexts)
+
+    def _run_sync_here(
+        self, attempt: _Attempt, request: Request, raw: bytes, contexts: ApiContexts
+    ) -> tuple[Call, Any]:
         call = self._prepare(attempt, request, raw, self._caller(request, raw, contexts), contexts)
         with acting_as(call.caller.client_id):
             result = self.endpoint.handler(call)
@@ -280,9 +289,14 @@ def build_app(
     runtime: Any, contexts: ApiContexts, services: Sequence[Service], extra_routes: Sequence[BaseRoute] = ()
 ) -> Starlette:
     """The app serving ``services``; ``runtime`` is started and stopped with it."""
-    routes: list[BaseRoute] = list(extra_routes)
+    # Starlette tries routes in order, a regular expression each: the API's
+    # mounts come before the pages and files, behind only the extra routes
+    # that lie under /api/ (some under a mount's path, which must win).
+    under_api = [r for r in extra_routes if getattr(r, "path", "").startswith("/api/")]
+    routes: list[BaseRoute] = list(under_api)
     for service in services:
         routes.append(Mount(service.base_path, routes=service_routes(service)))
+    routes += [r for r in extra_routes if r not in under_api]
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await runtime.start()

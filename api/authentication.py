@@ -9,6 +9,8 @@ whose key signed an accepted request, so its ``lastDateUsed`` moves.
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 
 from cairn.api.call import Caller
@@ -30,6 +32,10 @@ class Authentication:
         """The caller of a request to Cairn; raises AuthenticationFailed (401)."""
         with self.client_use.watching():
             return authenticate_now(self.authenticator, request, body)
+
+    def deferring_nonce(self) -> Any:
+        """Around a request whose Hawk nonce its first command may record (``hawk_nonces.py``)."""
+        return self.authenticator.deferring_nonce()
 
     def check(self, request: HawkRequest) -> AuthResult:
         """authenticateHawk: the outcome for a request another service received."""

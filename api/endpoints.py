@@ -52,6 +52,11 @@ class Endpoint:
     #: The handler authenticates the request itself, against clients of its
     #: own (testAuthenticate's fixed test client); the pipeline does not.
     own_authentication: bool = False
+    #: On PostgreSQL with shared nonces, the request's Hawk nonce is recorded
+    #: in the flight of its first command, not by a round trip before it
+    #: (``projections/auth/hawk_nonces.py``): for handlers that change nothing
+    #: outside units of work before their first command.
+    nonce_in_command: bool = False
     #: The OpenAPI responses of an endpoint that answers other than JSON
     #: (an image, a redirect); None for the JSON answers of every other.
     responses: dict[str, Any] | None = None

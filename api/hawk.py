@@ -159,6 +159,10 @@ class HawkAuthenticator:
         self._nonces = nonces if nonces is not None else NonceStore()
         self._clock = clock
 
+    def deferring_nonce(self) -> Any:
+        """Around one request: its nonce may be recorded by its first command (``Nonces.deferring``)."""
+        return self._nonces.deferring()
+
     def authenticate(self, request: HawkRequest) -> AuthResult:
         now = self._clock()
         try:

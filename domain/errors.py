@@ -30,3 +30,7 @@ class InvalidInput(DomainError):
 
 class Expired(DomainError):
     """The entity has expired."""
+
+
+class ReplayedRequest(DomainError):
+    """Authentication failed: nonce already used"""

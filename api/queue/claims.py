@@ -51,6 +51,7 @@ def _claim_body(call: QueueCall, task: Task, run_id: int) -> dict[str, Any]:
     output="claim-work-response",
     greedy=("taskQueueId",),
     params=QUEUE_PARAMS,
+    nonce_in_command=True,
 )
 def claim_work(call: QueueCall) -> Any:
     """Claim up to ``tasks`` pending runs; waits up to 20 seconds for work to arrive."""
@@ -134,6 +135,7 @@ def claim_task(call: QueueCall) -> dict[str, Any]:
     scopes="queue:reclaim-task:<taskId>/<runId>",
     output="task-reclaim-response",
     params=RUN_PARAMS,
+    nonce_in_command=True,
 )
 def reclaim_task(call: QueueCall) -> dict[str, Any]:
     """Extend a claim; a run that was cancelled or claimed away answers 409."""
@@ -158,6 +160,7 @@ def _report(call: QueueCall, state: str, reason: str) -> dict[str, Any]:
     scopes="queue:resolve-task:<taskId>/<runId>",
     output="task-status-response",
     params=RUN_PARAMS,
+    nonce_in_command=True,
 )
 def report_completed(call: QueueCall) -> dict[str, Any]:
     """Resolve a running run as completed; repeating it is harmless."""
@@ -173,6 +176,7 @@ def report_completed(call: QueueCall) -> dict[str, Any]:
     scopes="queue:resolve-task:<taskId>/<runId>",
     output="task-status-response",
     params=RUN_PARAMS,
+    nonce_in_command=True,
 )
 def report_failed(call: QueueCall) -> dict[str, Any]:
     """Resolve a running run as failed (the task ran and did not succeed)."""
@@ -189,6 +193,7 @@ def report_failed(call: QueueCall) -> dict[str, Any]:
     input="task-exception-request",
     output="task-status-response",
     params=RUN_PARAMS,
+    nonce_in_command=True,
 )
 def report_exception(call: QueueCall) -> dict[str, Any]:
     """Resolve a running run as exception; some reasons retry the task."""

@@ -81,6 +81,7 @@ def get_status(call: QueueCall) -> dict[str, Any]:
     input="create-task-request",
     output="task-status-response",
     params=TASK_PARAMS,
+    nonce_in_command=True,
 )
 def create_task(call: QueueCall) -> dict[str, Any]:
     """Create a task; repeating the same definition returns the current status.

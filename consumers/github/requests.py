@@ -30,12 +30,12 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from cairn.consumers.github.client import GithubError, GithubUnavailable, Installation
-from cairn.consumers.led_loop import LedLoop
+from cairn.consumers.led_loop import DueLoop
 from cairn.consumers.log_signal import LogSignal
 from cairn.domain.aggregate import acting_as
 from cairn.domain.github.model import GithubRequest
 from cairn.domain.github.service import GithubService
-from cairn.domain.timestamps import iso, parse_time, utcnow
+from cairn.domain.timestamps import iso, utcnow
 
 log = logging.getLogger("cairn.github")
 
@@ -64,7 +64,7 @@ def make_request(gh: Installation, request: GithubRequest) -> dict[str, Any]:
     raise GithubError(400, f"unknown kind of request: {request.kind}")
 
 
-class RequestDelivery(LedLoop):
+class RequestDelivery(DueLoop):
     name = NAME
     logger = log
 
@@ -75,22 +75,10 @@ class RequestDelivery(LedLoop):
         self.reads = reads
         self.installation = installation
         self.backoff = backoff
-        self.batch = batch
-        self.idle_wait = idle_wait
-        self.coalesce = coalesce
-        super().__init__(signal, conninfo)
+        super().__init__(signal, conninfo, batch=batch, idle_wait=idle_wait, coalesce=coalesce)
 
-    async def work(self) -> None:
-        seen = self.signal.generation
-        if await self.deliver_due() < self.batch:
-            await run_in_threadpool(self.signal.wait, seen, await self._until_next_due())
-            await self.pause(self.coalesce)
-
-    async def _until_next_due(self) -> float:
-        due = await run_in_threadpool(self.reads.next_request_due)
-        if due is None:
-            return self.idle_wait
-        return max(0.01, min(self.idle_wait, (parse_time(due) - utcnow()).total_seconds()))
+    def next_due(self) -> str | None:
+        return self.reads.next_request_due()
 
     async def deliver_due(self) -> int:
         """Make one batch of due requests, one at a time (GitHub asks for no concurrent writes)."""

@@ -30,12 +30,12 @@ from typing import Any, Protocol
 
 from starlette.concurrency import run_in_threadpool
 
-from cairn.consumers.led_loop import LedLoop
+from cairn.consumers.led_loop import DueLoop
 from cairn.consumers.log_signal import LogSignal
 from cairn.consumers.notify.delivery_failure import DeliveryFailed
 from cairn.domain.aggregate import acting_as
 from cairn.domain.notify.service import DENYLISTED, NotifyService
-from cairn.domain.timestamps import iso, parse_time, utcnow
+from cairn.domain.timestamps import iso, utcnow
 
 log = logging.getLogger("cairn.notify")
 
@@ -59,7 +59,7 @@ class Backoff:
         return min(self.ceiling, self.first * 2 ** max(0, failed - 1))
 
 
-class NotificationDelivery(LedLoop):
+class NotificationDelivery(DueLoop):
     name = NAME
     logger = log
 
@@ -81,25 +81,11 @@ class NotificationDelivery(LedLoop):
         self.reads = reads
         self.senders = senders
         self.backoff = backoff
-        self.batch = batch
-        self.idle_wait = idle_wait
-        self.coalesce = coalesce
-        super().__init__(signal, conninfo)
+        super().__init__(signal, conninfo, batch=batch, idle_wait=idle_wait, coalesce=coalesce)
         self._slots = asyncio.Semaphore(concurrency)
 
-    async def work(self) -> None:
-        seen = self.signal.generation
-        if await self.deliver_due() < self.batch:
-            await run_in_threadpool(self.signal.wait, seen, await self._until_next_due())
-            # Every commit wakes the loop: a busy log is read a few
-            # dozen times a second at most, not once per commit.
-            await self.pause(self.coalesce)
-
-    async def _until_next_due(self) -> float:
-        due = await run_in_threadpool(self.reads.next_due)
-        if due is None:
-            return self.idle_wait
-        return max(0.01, min(self.idle_wait, (parse_time(due) - utcnow()).total_seconds()))
+    def next_due(self) -> str | None:
+        return self.reads.next_due()
 
     async def deliver_due(self) -> int:
         """Deliver one batch of due notifications; returns how many were due."""

@@ -11,13 +11,14 @@ and how to insert the events (``_insert``); the rest is here.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent
 
+from cairn.projections.store.combined_writes import CombinedWrites
 from cairn.projections.store.queries import Query, load_queries
 from cairn.projections.store.session import Cursor, SqlSession, ViewWriter
 
@@ -28,11 +29,16 @@ class EventStore:
     dialect: str
     queries: dict[str, Query]
     view_writers: list[ViewWriter]
+    #: Joins a unit of work's writes into fewer statements, where the back end can.
+    combiner: CombinedWrites | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.queries = load_queries(self.dialect)
         self.view_writers = []
+        #: Called with the session of each new unit of work, before anything
+        #: else runs in it (the deferred Hawk nonce: ``hawk_nonces.py``).
+        self.begin_hooks: list[Callable[[SqlSession], None]] = []
         self._current: ContextVar[SqlSession | None] = ContextVar(
             f"cairn-{self.dialect}-session-{id(self)}", default=None
         )
@@ -57,10 +63,13 @@ class EventStore:
             yield current
             return
         with self._transaction(one_flight) as cursor:
-            session = SqlSession(cursor, self.queries, self.dialect)
+            session = SqlSession(cursor, self.queries, self.dialect, self.combiner)
             token = self._current.set(session)
             try:
+                for hook in self.begin_hooks:
+                    hook(session)
                 yield session
+                session.send_deferred()
             finally:
                 self._current.reset(token)
         session.committed()

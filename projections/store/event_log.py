@@ -31,11 +31,10 @@ T = TypeVar("T")
 
 register_moved_modules()
 
-#: Commands in one pipelined flight (``EventStore.unit_of_work``): off until a
-#: pooled connection's prepared statements are known to stay in step with the
-#: server after an error mid-flight (a 500 "prepared statement does not exist"
-#: was seen under hostile input on PostgreSQL).
-ONE_FLIGHT = False
+#: Commands in one pipelined flight (``EventStore.unit_of_work``): on
+#: PostgreSQL, BEGIN goes with the first read, the writes and COMMIT in one
+#: flight (``CairnPostgresRecorder._transaction``).
+ONE_FLIGHT = True
 
 
 class Transactional(Protocol):

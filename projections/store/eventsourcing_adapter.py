@@ -146,25 +146,16 @@ class LibrarySQLiteRecorder(library_sqlite.SQLiteApplicationRecorder):
 
 
 class LibraryPostgresRecorder(library_postgres.PostgresApplicationRecorder):
-    """The library's PostgreSQL recorder, with its lock, insert and id fetch at hand."""
-
-    @property
-    def table_lock_statements(self) -> list[Any]:
-        """What the library runs before an insert to take the log's lock."""
-        return self.lock_table_statements
-
-    @table_lock_statements.setter
-    def table_lock_statements(self, statements: list[Any]) -> None:
-        self.lock_table_statements = statements
+    """The library's PostgreSQL recorder, with its insert and id fetch at hand."""
 
     @property
     def events_select(self) -> Any:
         """The library's query for one aggregate's events, before its range and order clauses."""
         return self.select_events_statement
 
-    def insert_rows_as_library(self, curs: Any, stored_events: Sequence[StoredEvent]) -> None:
-        """The library's lock, notify and insert of ``stored_events``, as one array."""
-        library_postgres.PostgresApplicationRecorder._insert_stored_events(self, curs, stored_events)
+    def insert_rows_unlocked(self, curs: Any, stored_events: Sequence[StoredEvent]) -> None:
+        """The library's insert of ``stored_events``, as one array, without its lock and notify."""
+        library_postgres.PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events)
 
     def inserted_ids(self, curs: Any, stored_events: Sequence[StoredEvent]) -> Sequence[int] | None:
         """The notification ids an insert on ``curs`` returned."""

@@ -2,8 +2,9 @@
 
 The unit of work is ``EventStore``'s (``projections/store/base.py``): one
 transaction on one pooled connection, current for this context.
-The library's table lock is kept: events commit in notification-id order, so
-a reader following the log never passes over an id that fills in later.
+Events commit in notification-id order, so a reader following the log never
+passes over an id that fills in later: every insert holds one advisory lock
+from before its ids are drawn to its commit (``_insert``).
 """
 
 from __future__ import annotations
@@ -11,16 +12,18 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import psycopg
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import IntegrityError, StoredEvent
 from psycopg.pq import PipelineStatus, TransactionStatus
 from psycopg.sql import SQL, Identifier, Literal
 
+from cairn.domain.errors import ReplayedRequest
 from cairn.projections.store import eventsourcing_adapter as adapter
 from cairn.projections.store.base import EventStore
+from cairn.projections.store.combined_writes import CombinedWrites
 from cairn.projections.store.queries import load_schema
 from cairn.projections.store.session import SqlSession
 
@@ -33,18 +36,16 @@ class CairnPostgresRecorder(EventStore, adapter.LibraryPostgresRecorder):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # The library sets a lock timeout of 0 (none) before every lock: the
-        # default already, so one statement fewer per save.
-        self.table_lock_statements = [
-            stmt for stmt in self.table_lock_statements if "lock_timeout" not in stmt.as_string()
-        ]
+        #: The log's lock: see ``_insert``.
+        self.log_lock_key = log_lock_key(self.datastore.schema, self.events_table_name)
         #: The payload of this process's notifications: its own log listener
         #: has been told of its commits already (``LogSignal.listen``).
         self.notify_token = uuid.uuid4().hex
-        self._notify_statement = SQL("NOTIFY {0}, {1}").format(
-            Identifier(self.channel_name), Literal(self.notify_token)
+        self._notify_args = SQL("{0}, {1}").format(
+            Literal(self.channel_name), Literal(self.notify_token)
         ).as_string()
         self._insert_statements: dict[int, str] = {}
+        self.combiner = CombinedWrites()
         self._events_table = SQL("{}.{}").format(
             Identifier(self.datastore.schema), Identifier(self.events_table_name)
         ).as_string()
@@ -121,8 +122,8 @@ class CairnPostgresRecorder(EventStore, adapter.LibraryPostgresRecorder):
         ]
 
     def _insert(self, session: SqlSession, stored_events: Sequence[StoredEvent]) -> None:
-        """The library's lock, notify and insert, without its per-save costs; then
-        the queries deferred to log order.
+        """The log's lock, the NOTIFY and the insert, without the library's per-save
+        costs; then the queries deferred to log order.
 
         The library builds the NOTIFY anew each time and sends the events as
         one array of a composite type, which psycopg dumps as escaped text
@@ -131,13 +132,23 @@ class CairnPostgresRecorder(EventStore, adapter.LibraryPostgresRecorder):
         binary; the ids come back in the same order (``RETURNING``). Each
         count of rows is a statement of its own, prepared once used often,
         so only the common small saves take this way.
+
+        The log's lock: events must commit in the order of their
+        notification ids, so that a reader following the log never passes
+        over an id that fills in later. Every insert takes one advisory lock
+        (``log_lock_key``) before its ids are drawn, and holds it to the
+        commit. The library takes ``LOCK TABLE ... EXCLUSIVE`` instead, a
+        statement of its own; the advisory lock rides in the insert.
         """
+        session.release_writes()  # the views' writes, before the log's lock
         curs = session.cursor
         count = len(stored_events)
         if count > VALUES_ROWS:
             # A save this large (a resolution releasing many dependents) goes
-            # as the library sends it: one array, whatever the count.
-            self.insert_rows_as_library(curs, stored_events)
+            # as the library sends it, one array whatever the count, after
+            # the lock and the NOTIFY.
+            curs.execute(f"SELECT pg_advisory_xact_lock({self.log_lock_key}), pg_notify({self._notify_args})")
+            self.insert_rows_unlocked(curs, stored_events)
         else:
             self._insert_values(curs, stored_events)
         # Another cursor: the insert's ids are read from this one.
@@ -145,15 +156,20 @@ class CairnPostgresRecorder(EventStore, adapter.LibraryPostgresRecorder):
 
     def _insert_values(self, curs: Any, stored_events: Sequence[StoredEvent]) -> None:
         count = len(stored_events)
-        for statement in self.table_lock_statements:
-            curs.execute(statement, prepare=True)
-        curs.execute(self._notify_statement)
         statement = self._insert_statements.get(count)
         if statement is None:
-            rows = ", ".join(["(%s, %s, %s, %b)"] * count)
+            # One statement: the log's lock, the insert, the NOTIFY (pg_notify,
+            # sent at COMMIT like NOTIFY). The lock is a materialized CTE the
+            # insert's rows are joined to, so it is held before the first row
+            # draws its id; the rows keep their order (a join to one row).
+            rows = ", ".join(["(%s::text, %s::bigint, %s::text, %b::bytea)"] + ["(%s, %s, %s, %b)"] * (count - 1))
             statement = self._insert_statements[count] = (
-                f"INSERT INTO {self._events_table} (originator_id, originator_version, topic, state) "
-                f"VALUES {rows} RETURNING notification_id"
+                f"WITH log_lock AS MATERIALIZED (SELECT pg_advisory_xact_lock({self.log_lock_key})), "
+                f"inserted AS (INSERT INTO {self._events_table} (originator_id, originator_version, topic, state) "
+                f"SELECT v.* FROM (VALUES {rows}) AS v(originator_id, originator_version, topic, state), log_lock "
+                "RETURNING notification_id) "
+                f"SELECT notification_id FROM inserted, (SELECT pg_notify({self._notify_args})) AS notified "
+                "ORDER BY notification_id"
             )
         params: list[Any] = []
         for e in stored_events:
@@ -162,6 +178,20 @@ class CairnPostgresRecorder(EventStore, adapter.LibraryPostgresRecorder):
 
     @contextmanager
     def _transaction(self, one_flight: bool = False) -> Iterator[Any]:
+        try:
+            with self._connection_transaction(one_flight) as cursor:
+                yield cursor
+        except IntegrityError as e:
+            # The request's Hawk nonce, recorded in this flight
+            # (``hawk_nonces.py``), was recorded before: a replay, which no
+            # retry would change. Any other key is another writer's win.
+            cause = e.__cause__
+            if isinstance(cause, psycopg.Error) and cause.diag.table_name == "hawk_nonces":
+                raise ReplayedRequest() from None
+            raise
+
+    @contextmanager
+    def _connection_transaction(self, one_flight: bool) -> Iterator[Any]:
         with self.datastore.get_connection() as conn:
             if not one_flight:
                 with conn.transaction():
@@ -177,15 +207,18 @@ class CairnPostgresRecorder(EventStore, adapter.LibraryPostgresRecorder):
             # A failed write (another writer took this version) makes the
             # server skip the rest, COMMIT included: the error is raised at
             # the end, here, and the transaction is rolled back.
+            # A command that gives up (bad input, a conflict it found) leaves
+            # the pipeline with the transaction open, and ``conn.rollback()``
+            # ends it. Never a ROLLBACK statement in the pipeline: psycopg
+            # would read its result only at the pipeline's end, forget its
+            # prepared statements then, and send DEALLOCATE ALL after the
+            # next statement it prepares, which the one after would miss
+            # ("prepared statement _pg3_N does not exist").
             try:
                 with conn.pipeline():
                     cursor = conn.cursor()
                     cursor.execute("BEGIN")
-                    try:
-                        yield cursor
-                    except BaseException:
-                        cursor.execute("ROLLBACK")
-                        raise
+                    yield cursor
                     cursor.execute("COMMIT")
             except psycopg.IntegrityError:
                 conn.rollback()  # a failed write: psycopg's rollback also resets its prepared statements
@@ -206,15 +239,23 @@ class CairnPostgresRecorder(EventStore, adapter.LibraryPostgresRecorder):
         with self.datastore.get_connection() as conn:
             yield conn.cursor()
 
-    def _batched(self, session: SqlSession) -> AbstractContextManager[Any]:
+    @contextmanager
+    def _batched(self, session: SqlSession) -> Iterator[None]:
         # In one pipeline, view writes whose results nobody reads travel
         # together with the lock, notify and insert, and the rows numbered
         # in log order after them: a round trip for the lot rather than
         # one for each (a read inside it syncs at once). A unit of work in
         # one flight is in pipeline mode already, and its COMMIT goes too.
-        if _pipelined(session):
-            return nullcontext()
-        return session.cursor.connection.pipeline()
+        # The views' writes are held and joined into few statements
+        # (``combined_writes.py``), sent before the lock.
+        with nullcontext() if _pipelined(session) else session.cursor.connection.pipeline():
+            session.hold_writes()
+            try:
+                yield
+            except BaseException:
+                session.drop_writes()
+                raise
+            session.release_writes()
 
     def _inserted_ids(self, session: SqlSession, stored_events: Sequence[StoredEvent], inserted: Any) -> Any:
         # In one flight the ids arrive with the COMMIT, after the save has
@@ -227,6 +268,12 @@ class CairnPostgresRecorder(EventStore, adapter.LibraryPostgresRecorder):
 
 def _pipelined(session: SqlSession) -> bool:
     return session.cursor.connection.pgconn.pipeline_status != PipelineStatus.OFF
+
+
+def log_lock_key(schema: str, table: str) -> int:
+    """The advisory lock of the log in ``schema.table``: a signed 64-bit number of its name."""
+    digest = hashlib.sha256(f"cairn-log:{schema}.{table}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 class CairnPostgresFactory(adapter.LibraryPostgresFactory):

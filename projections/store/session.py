@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
+from cairn.projections.store.combined_writes import CombinedWrites
 from cairn.projections.store.queries import Query
 
 
@@ -16,12 +17,43 @@ class Cursor(Protocol):
 class SqlSession:
     """A cursor plus the back end's named queries: ``run``, ``rows``, ``one``."""
 
-    def __init__(self, cursor: Cursor, queries: Mapping[str, Query], dialect: str):
+    def __init__(
+        self, cursor: Cursor, queries: Mapping[str, Query], dialect: str, combiner: CombinedWrites | None = None
+    ):
         self.cursor = cursor
         self.queries = queries
         self.dialect = dialect
         self.after_commit: list[Callable[[], None]] = []
         self.in_log_order: list[tuple[str, Mapping[str, Any]]] = []
+        #: Where the back end can join writes into fewer statements (``combined_writes.py``).
+        self.combiner = combiner
+        self._held: list[tuple[Query, Mapping[str, Any]]] | None = None
+        self._deferred: list[tuple[Query, Mapping[str, Any]]] = []
+
+    def hold_writes(self) -> None:
+        """From now on, ``run`` holds its writes, to send them joined (if the back end can).
+
+        Held writes go before anything else the session runs, in their order,
+        and at ``release_writes``. While they are held, ``run`` returns -1,
+        not a row count.
+        """
+        if self.combiner is not None:
+            self._held = []
+
+    def release_writes(self) -> None:
+        """Send what is held, and hold no more."""
+        self._send_held()
+        self._held = None
+
+    def drop_writes(self) -> None:
+        """Forget what is held (the transaction is being rolled back), and hold no more."""
+        self._held = None
+
+    def _send_held(self) -> None:
+        if self._held:
+            held, self._held, self._deferred = self._deferred + self._held, [], []
+            assert self.combiner is not None
+            self.combiner.send(self.cursor, held)
 
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once the transaction has committed (never if it rolls back)."""
@@ -52,6 +84,9 @@ class SqlSession:
     def placed_in_log(self, cursor: Cursor | None = None) -> None:
         """Run the queries deferred to log order: on ``cursor`` if given, else as ``run`` does."""
         queued, self.in_log_order = self.in_log_order, []
+        if cursor is not None and self.combiner is not None:
+            self.combiner.send(cursor, [(self.queries[name], params) for name, params in queued])
+            return
         for name, params in queued:
             if cursor is None:
                 self.run(name, params)
@@ -59,14 +94,39 @@ class SqlSession:
                 cursor.execute(self.queries[name].sql, params)
 
     def run(self, name: str, params: Mapping[str, Any] | None = None) -> int:
+        if self._held is not None:
+            self._held.append((self.queries[name], params or {}))
+            return -1
         self.cursor.execute(self.queries[name].sql, params or {})
         return self.cursor.rowcount
 
+    def defer(self, name: str, params: Mapping[str, Any]) -> None:
+        """Run a write that nothing in the transaction reads, nor its result, before the commit.
+
+        It goes with the first writes ``hold_writes`` sends, joined with them
+        where the back end can, or else on its own right before the commit;
+        if it fails, the transaction does.
+        """
+        self._deferred.append((self.queries[name], params))
+
+    def send_deferred(self) -> None:
+        """The unit of work is about to commit: what is deferred goes now."""
+        deferred, self._deferred = self._deferred, []
+        if not deferred:
+            return
+        if self.combiner is not None:
+            self.combiner.send(self.cursor, deferred)
+            return
+        for query, params in deferred:
+            self.cursor.execute(query.sql, params)
+
     def run_many(self, name: str, params: Sequence[Mapping[str, Any]]) -> None:
+        self._send_held()
         if params:
             self.cursor.executemany(self.queries[name].sql, params)
 
     def rows(self, name: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        self._send_held()
         self.cursor.execute(self.queries[name].sql, params or {})
         return [dict(row) for row in self.cursor.fetchall()]
 
@@ -79,6 +139,7 @@ class SqlSession:
         query after one that waited on a row lock sees what the lock's
         holder committed.
         """
+        self._send_held()
         cursors = []
         for name, params in queries:
             cursor = self.cursor.connection.cursor()
@@ -92,6 +153,7 @@ class SqlSession:
 
     def execute_sql(self, sql: str) -> None:
         """Run literal DDL (schema creation, table swaps); never user input."""
+        self._send_held()
         self.cursor.execute(sql)
 
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from tests.acceptance.waiting import wait_for as eventually
 from tests.conftest import IN_CI
 
 CHROMIUM = os.environ.get("CAIRN_TEST_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
@@ -47,17 +47,6 @@ def browser() -> Iterator[Any]:
     driver.set_page_load_timeout(30)
     yield driver
     driver.quit()
-
-
-def eventually(check: Any, timeout: float = 30, what: str = "condition") -> Any:
-    give_up = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > give_up:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def sign_in(driver: Any, root_url: str, client_id: str, access_token: str) -> None:

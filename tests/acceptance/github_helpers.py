@@ -12,17 +12,18 @@ import copy
 import hashlib
 import hmac
 import json
-import time
 import uuid
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.acceptance import waiting
 from tests.acceptance.github_fake import APP_ID, PRIVATE_KEY, FakeGithub, FakeRepo
-from tests.acceptance.test_worker import WorkerProcess
+from tests.acceptance.worker_process import StartedWorkers
 from tests.conftest import LiveServer, reference_dir
 
 WEBHOOK_SECRET = "webhook-secret-for-tests"
@@ -86,15 +87,8 @@ policy:
 """
 
 
-def wait_for(check: Any, timeout: float = 60, what: str = "condition") -> Any:
-    give_up = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > give_up:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
+#: A delivery goes through the receiver, a consumer and the fake GitHub: a longer default wait.
+wait_for = partial(waiting.wait_for, timeout=60, interval=0.1)
 
 
 def handled(server: LiveServer, delivery_id: str, timeout: float = 60) -> Any:
@@ -105,7 +99,7 @@ def handled(server: LiveServer, delivery_id: str, timeout: float = 60) -> Any:
         delivery = service.delivery(delivery_id)
         return delivery if delivery is not None and delivery.handled else None
 
-    return wait_for(check, timeout, f"delivery {delivery_id} to be handled")
+    return wait_for(check, timeout=timeout, what=f"delivery {delivery_id} to be handled")
 
 
 def group_tasks(server: LiveServer, task_group_id: str) -> list[dict[str, Any]]:
@@ -146,13 +140,6 @@ def server(runtime: Any) -> Iterator[LiveServer]:
 
 @pytest.fixture
 def start_worker(server: LiveServer, tmp_path: Path) -> Iterator[Any]:
-    started: list[WorkerProcess] = []
-
-    def start(capacity: int = 2) -> WorkerProcess:
-        worker = WorkerProcess(server, tmp_path / f"worker-{len(started)}", capacity, WORKER_QUEUE)
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        worker.terminate()
+    workers = StartedWorkers(server, tmp_path, WORKER_QUEUE, capacity=2)
+    yield workers.start
+    workers.terminate()

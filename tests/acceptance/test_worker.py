@@ -9,8 +9,6 @@ notices a cancelled task within about that long.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -23,6 +21,8 @@ import taskcluster
 import taskcluster.download
 
 from tests.acceptance.queue_helpers import TASK_QUEUE, task_definition
+from tests.acceptance.waiting import wait_for
+from tests.acceptance.worker_process import StartedWorkers
 from tests.conftest import LiveServer
 
 RESOLVED = ("completed", "failed", "exception")
@@ -53,69 +53,17 @@ def server(runtime: Any) -> Iterator[LiveServer]:
     live.stop()
 
 
-class WorkerProcess:
-    def __init__(self, server: Any, directory: Path, capacity: int, task_queue: str):
-        directory.mkdir()
-        self.log_path = directory / "worker.stderr"
-        self.work_dir = directory / "work"
-        env = dict(os.environ)
-        env.update(
-            TASKCLUSTER_ROOT_URL=server.root_url,
-            TASKCLUSTER_CLIENT_ID="static/root",
-            TASKCLUSTER_ACCESS_TOKEN=server.options()["credentials"]["accessToken"],
-        )
-        cairn = [sys.executable, "-m", "cairn.cli"]
-        command = [
-            *cairn, "worker", "--task-queue", task_queue,
-            "--worker-group", "tests", "--worker-id", "w1", "--capacity", str(capacity),
-            "--work-dir", str(self.work_dir),
-        ]
-        with self.log_path.open("wb") as stderr:
-            self.process = subprocess.Popen(command, env=env, stdout=stderr, stderr=stderr)
-
-    def terminate(self, timeout: float = 15) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            return self.process.wait()
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-
 @pytest.fixture
 def start_worker(server, tmp_path):
-    started: list[WorkerProcess] = []
-
-    def start(capacity: int = 1, task_queue: str = TASK_QUEUE) -> WorkerProcess:
-        worker = WorkerProcess(server, tmp_path / f"worker-{len(started)}", capacity, task_queue)
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        worker.terminate()
-        print(worker.output())  # shown when the test fails
+    workers = StartedWorkers(server, tmp_path, TASK_QUEUE, capacity=1)
+    yield workers.start
+    workers.terminate()
 
 
 def create(queue: Any, payload: Any, **overrides: Any) -> str:
     task_id = overrides.pop("taskId", None) or taskcluster.slugId()
     queue.createTask(task_id, task_definition(payload=payload, **overrides))
     return task_id
-
-
-def wait_for(check: Any, timeout: float = 30, what: str = "condition") -> Any:
-    give_up = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > give_up:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def resolved(queue: Any, task_id: str, runs: int = 1) -> dict[str, Any]:
