@@ -32,6 +32,16 @@ class Projection:
     ignored_columns: ClassVar[Mapping[str, tuple[str, ...]]] = {}
     #: ... and the columns that name a row in a report (default: its primary key).
     row_keys: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+    #: The event classes whose handlers may read the aggregate they are given
+    #: (``reads_aggregate`` tells for each event), or None for every class. A
+    #: rebuild folds aggregates only while a projection it replays reads them
+    #: (``projections/rebuild/replay.py``); folding costs about as much as
+    #: reading the log.
+    aggregates_read_by: ClassVar[frozenset[type] | None] = None
+
+    def reads_aggregate(self, event: Any) -> bool:
+        """Whether the handler of ``event``, of a class in ``aggregates_read_by``, reads its aggregate."""
+        return True
 
     def __init__(self) -> None:
         self.handlers: dict[type, EventHandler] = {}
@@ -48,12 +58,13 @@ class Projection:
     ) -> None:
         handlers = self.handlers
         aggregates = aggregates or {}
+        placed_in_log = session.placed_in_log if session.eager_log_order else None
         for e in events:
             handler = handlers.get(type(e))
             if handler is not None:
                 handler(session, e, aggregates.get(e.originator_id))
-                if session.eager_log_order:
-                    session.placed_in_log()
+                if placed_in_log is not None:
+                    placed_in_log()
 
     def handles(self, event: Any) -> bool:
         return type(event) in self.handlers

@@ -172,12 +172,17 @@ class Task(CairnAggregate):
             worker_id=worker_id,
             taken_until=iso(now + timedelta(seconds=timeout)),
             started=iso(now),
+            task_queue_id=self.task_queue_id,
         )
 
     @event("RunClaimed")
     def _run_claimed(
-        self, run_id: int, worker_group: str, worker_id: str, taken_until: str, started: str
+        self, run_id: int, worker_group: str, worker_id: str, taken_until: str, started: str,
+        task_queue_id: str | None = None,
     ) -> None:
+        # ``task_queue_id`` restates the definition's, for views that follow
+        # claims without folding the task (a rebuild's worker views); events
+        # recorded before it was added lack it, hence the default.
         run = self.runs[run_id]
         run.update(state="running", workerGroup=worker_group, workerId=worker_id)
         run.update(takenUntil=taken_until, started=started)

@@ -7,6 +7,7 @@ one place, here, and nowhere by hand.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 
@@ -18,8 +19,7 @@ class TaskQueueId:
     @classmethod
     def parse(cls, task_queue_id: str) -> TaskQueueId:
         """Split an id at its first slash (a worker type has none)."""
-        provisioner_id, _, worker_type = task_queue_id.partition("/")
-        return cls(provisioner_id, worker_type)
+        return _parsed(cls, task_queue_id)
 
     def __str__(self) -> str:
         return f"{self.provisioner_id}/{self.worker_type}"
@@ -31,3 +31,10 @@ class TaskQueueId:
     def halves(self) -> dict[str, str]:
         """Only the two halves, for bodies that put ``taskQueueId`` elsewhere."""
         return {"provisionerId": self.provisioner_id, "workerType": self.worker_type}
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(cls: type[TaskQueueId], task_queue_id: str) -> TaskQueueId:
+    """``TaskQueueId.parse``, remembered: a busy queue's id is split for every task and claim on it."""
+    provisioner_id, _, worker_type = task_queue_id.partition("/")
+    return cls(provisioner_id, worker_type)

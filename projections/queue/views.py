@@ -64,14 +64,16 @@ class QueueViews(Projection):
     ) -> None:
         events = list(events)
         super().__call__(session, events, aggregates)
+        if not aggregates:
+            return
         # The task row is written once per save, from the state the aggregate reached.
         written: set[str] = set()
         for e in reversed(events):
-            task = (aggregates or {}).get(e.originator_id)
+            task = aggregates.get(e.originator_id)
             if isinstance(task, Task) and e.originator_id not in written:
                 written.add(e.originator_id)
                 if not task.expired:
-                    write_task_row(session, task)
+                    session.run("upsert_task", TaskRow(task))
 
     def defined(self, session: SqlSession, e: Any, task: Any) -> None:
         definition = e.definition
@@ -177,6 +179,8 @@ class TaskRow(dict):  # type: ignore[type-arg]
     since, or else from ``load``, the task as it was then.
     """
 
+    __slots__ = ("task", "version")
+
     def __init__(self, task: Task):
         super().__init__(task_id=task.task_id)
         self.task, self.version = task, task.version
@@ -197,6 +201,8 @@ class TaskRow(dict):  # type: ignore[type-arg]
                 raise RuntimeError(f"{task.id} changed before its row was written")
             task = load(task.id, self.version)
         d = task.definition
+        # The definition as it stands: as defined, unless its priority has changed since.
+        definition = d if task.priority == d["priority"] else task.current_definition()
         self.update(
             task_group_id=d["taskGroupId"],
             scheduler_id=d["schedulerId"],
@@ -207,7 +213,7 @@ class TaskRow(dict):  # type: ignore[type-arg]
             priority=task.priority,
             deadline=d["deadline"],
             expires=d["expires"],
-            definition=_json(task.current_definition()),
+            definition=_json(definition),
             status=_json(task.status()),
         )
 

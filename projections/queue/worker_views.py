@@ -50,6 +50,12 @@ class WorkerViews(Projection):
     #: statement here adds any): a rebuild need not make one that is gone
     #: again before anything else touches its table (``projections/rebuild/staging.py``).
     short_lived = {"insert_claimed_run": ("delete_claimed_run", ("task_id", "run_id"))}
+    #: Only a claim recorded before ``RunClaimed`` carried its task queue
+    #: needs the task: a rebuild of these views folds no aggregates otherwise.
+    aggregates_read_by = frozenset({Task.RunClaimed})
+
+    def reads_aggregate(self, event: Any) -> bool:
+        return "task_queue_id" not in event.__dict__
 
     def register(self) -> None:
         self.on(Task.Defined, self.task_defined)
@@ -66,7 +72,7 @@ class WorkerViews(Projection):
 
     def run_claimed(self, session: SqlSession, e: Any, task: Any) -> None:
         task_id = e.originator_id.removeprefix("task/")
-        queue_id = _task_queue_of(session, task_id, task)
+        queue_id = e.__dict__.get("task_queue_id") or _task_queue_of(session, task_id, task)
         if queue_id is None:
             return
         now = parse_time(e.started)

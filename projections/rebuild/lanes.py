@@ -2,7 +2,8 @@
 
 Projections do not read one another's tables, so a rebuild can divide them
 between processes. Each lane is a process of its own: it reads the log,
-folds aggregates if its write-side projections need them, stages its
+folds aggregates if its write-side projections read them
+(``Projection.aggregates_read_by``), stages its
 projections' tables in memory and COPYs them into the scratch tables this
 process created (``Replay.stage``). A lane makes its projections again
 from their classes, with no arguments: what a projection folds must not
@@ -17,7 +18,8 @@ process.
 How to divide is measured, not guessed: the first few thousand events are
 folded here once, timing each projection, the aggregate fold and the
 reading; the division is the one whose slowest lane is fastest. Each lane
-pays the reading and (with write-side projections) the fold again, and
+pays the reading and (with write-side projections that read aggregates)
+the fold again, and
 holds its own aggregates and staging database in memory, so a division
 that saves too little is not made; ``cairn projections rebuild --lanes 1``
 folds in one process.
@@ -30,9 +32,11 @@ import itertools
 import multiprocessing
 import os
 import queue
+import sys
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -62,7 +66,7 @@ def plan(replay: Replay, limits: Mapping[str | None, int]) -> list[list[int]]:
     if not all(_made_anew(t.projection) for t in replay.targets):
         return []
     costs, fold, reading = _sample(replay, {k: min(v, SAMPLE_EVENTS) for k, v in limits.items()})
-    folds = [not t.read_side for t in replay.targets]
+    folds = [not t.read_side and t.projection.aggregates_read_by is None for t in replay.targets]
 
     def cost(lane: list[int]) -> float:
         return reading + (fold if any(folds[i] for i in lane) else 0.0) + sum(costs[i] for i in lane)
@@ -196,16 +200,20 @@ def run(replay: Replay, division: list[list[int]], limits: Mapping[str | None, i
         env[key] = env[prefix + key] = value
     base = _Lane(0, type(replay.event_log), env, [], replay.suffix, dict(limits), replay.read_batch)
     processes = []
-    for number, lane in enumerate(division):
-        targets = [(type(replay.targets[i].projection), replay.targets[i].consumer, replay.targets[i].position) for i in lane]
-        process = context.Process(
-            target=_fold_lane,
-            args=(replace(base, number=number, targets=targets), messages),
-            name=f"cairn-rebuild-lane-{number}",
-            daemon=True,
-        )
-        process.start()
-        processes.append(process)
+    with _main_module_left_out():
+        for number, lane in enumerate(division):
+            targets = [
+                (type(replay.targets[i].projection), replay.targets[i].consumer, replay.targets[i].position)
+                for i in lane
+            ]
+            process = context.Process(
+                target=_fold_lane,
+                args=(replace(base, number=number, targets=targets), messages),
+                name=f"cairn-rebuild-lane-{number}",
+                daemon=True,
+            )
+            process.start()
+            processes.append(process)
     results: dict[int, dict[str, Any]] = {}
     progress = _Progress(replay, division)
     try:
@@ -241,6 +249,25 @@ def run(replay: Replay, division: list[list[int]], limits: Mapping[str | None, i
     written = [results[n]["written"] for n, lane in enumerate(division) if any(not replay.targets[i].read_side for i in lane)]
     replay.written = min(written) if written else replay.written
     return True
+
+
+@contextmanager
+def _main_module_left_out() -> Iterator[None]:
+    """Lanes started meanwhile do not run this process's main module first, as spawned processes do.
+
+    A lane needs nothing from it (what it runs and folds comes from this
+    package and the projections' modules), and the main module of a command
+    (``cairn``, a benchmark) imports the whole application: over half a
+    second of each lane's start.
+    """
+    main = sys.modules["__main__"]
+    saved = {name: main.__dict__[name] for name in ("__spec__", "__file__") if name in main.__dict__}
+    main.__spec__ = None
+    main.__dict__.pop("__file__", None)
+    try:
+        yield
+    finally:
+        main.__dict__.update(saved)
 
 
 class _Progress:

@@ -22,10 +22,9 @@ def pages(
     with ThreadPoolExecutor(1, thread_name_prefix="cairn-replay-read") as reader:
         coming = reader.submit(next, stored, None)
         try:
-            while (page := coming.result()) is not None:
+            while (rows := coming.result()) is not None:
                 coming = reader.submit(next, stored, None)
-                positions, rows = page
-                yield list(zip(positions, decode(rows)))
+                yield decode(rows)
         finally:
             coming.cancel() or coming.exception()
             reader.submit(stored.close).result()
@@ -33,8 +32,8 @@ def pages(
 
 def stored_rows(
     event_log: Any, after: int, stop: int, topics: list[str], read_batch: int
-) -> Iterator[tuple[list[int], list[Any]]]:
-    """Pages of positions and stored ``(originator_id, originator_version, topic, state)`` rows in
+) -> Iterator[list[tuple[int, str, int, str, bytes]]]:
+    """Pages of stored ``(position, originator_id, originator_version, topic, state)`` rows in
     ``(after, stop]``, in log order, of the ``topics`` given (else all).
 
     On PostgreSQL one query runs through the range with a server-side
@@ -48,8 +47,7 @@ def stored_rows(
             )
             if not notifications:
                 return
-            rows = [(n.originator_id, n.originator_version, n.topic, n.state) for n in notifications]
-            yield [n.id for n in notifications], rows
+            yield [(n.id, n.originator_id, n.originator_version, n.topic, n.state) for n in notifications]
             after = notifications[-1].id
         return
     import psycopg.rows
@@ -68,4 +66,4 @@ def stored_rows(
         with conn.cursor("cairn_replay", row_factory=psycopg.rows.tuple_row) as cursor:
             cursor.execute(sql + " ORDER BY notification_id", params, binary=True)
             while rows := cursor.fetchmany(read_batch):
-                yield [r[0] for r in rows], [r[1:] for r in rows]
+                yield rows

@@ -41,8 +41,13 @@ from cairn.projections.rebuild.staging import StagingSession, copy_into, open_st
 from cairn.projections.rebuild.state_folder import StateFolder
 from cairn.projections.rebuild.swap import swap_in
 from cairn.projections.rebuild.verify import Difference, compare
+from cairn.projections.store.moved_topics import topics_of
 from cairn.projections.store.queries import load_queries
 from cairn.projections.store.session import SqlSession
+
+#: Events after the last whose aggregate a writer read, past which a replay that folds
+#: only for such reads stops folding (``Replay._write_folding_when_read``).
+FOLD_LINGER = 50_000
 
 
 @dataclass
@@ -85,6 +90,16 @@ class Replay:
         self.queries = scratch_queries(self.store.queries, self.renames)
         self.folder = StateFolder(self.event_log)
         self.writers = [t for t in self.targets if not t.read_side]
+        #: Whether every save's aggregate is folded: if a writer may read the aggregate of any
+        #: event; otherwise only while one reads them (``_write``), for these event classes.
+        self.fold_always = any(t.projection.aggregates_read_by is None for t in self.writers)
+        self._aggregate_readers: dict[type, list[Projection]] = {}
+        for target in self.writers:
+            for kind in target.projection.aggregates_read_by or ():
+                self._aggregate_readers.setdefault(kind, []).append(target.projection)
+        self.folding = self.fold_always
+        #: The position of the last event whose aggregate a writer read, when not folding always.
+        self._read_aggregate_at = 0
         #: How the lanes went, when the log was folded in lanes: their projections, seconds and CPU seconds.
         self.lane_report: list[dict[str, Any]] = []
         #: CPU seconds the last staging spent applying held (``last_write_wins``) writes, by query.
@@ -248,6 +263,7 @@ class Replay:
     def _restart_unstaged(self) -> None:
         self.staged = False
         self.folder = StateFolder(self.event_log)
+        self.folding, self._read_aggregate_at = self.fold_always, 0
         self.written = 0
         for target in self.targets:
             target.position = 0
@@ -262,17 +278,19 @@ class Replay:
         applied = 0
         if self.writers and self.written < limits[None]:
             riders = [t for t in self.targets if t.read_side and t.position == self.written]
-            for batch in self._pages(self.written, limits[None]):
-                self._write(scratch, batch)
-                for target in riders:
-                    self._follow(scratch, target, batch, limits[target.consumer])
-                self.written = batch[-1][0]
-                applied += len(batch)
-                self.progress(len(batch))
-                if applied >= budget:
-                    break
-            else:
-                self.written = limits[None]
+            while self.written < limits[None] and applied < budget:
+                folding = self.folding
+                for batch in self._pages(self.written, limits[None], topics=self._pass_topics(riders)):
+                    self._write(scratch, batch)
+                    for target in riders:
+                        self._follow(scratch, target, batch, limits[target.consumer])
+                    self.progress(batch[-1][0] - self.written)
+                    self.written = batch[-1][0]
+                    applied += len(batch)
+                    if applied >= budget or self.folding != folding:
+                        break  # enough for now; or the events to read have changed
+                else:
+                    self.written = limits[None]
         for target in self.writers:
             target.position = self.written
         for target in self.targets:
@@ -305,13 +323,29 @@ class Replay:
         self.progress(reached - target.position)
         target.position = reached
 
-    def _pages(self, after: int, stop: int, followed: Projection | None = None) -> Iterator[list[tuple[int, Any]]]:
-        """Batches of ``(position, event)`` in ``(after, stop]``: all, or those ``followed`` reads."""
-        topics = list(getattr(followed, "topics", ())) if followed is not None else []
+    def _pages(
+        self, after: int, stop: int, followed: Projection | None = None, topics: Sequence[str] = ()
+    ) -> Iterator[list[tuple[int, Any]]]:
+        """Batches of ``(position, event)`` in ``(after, stop]``: all, those ``followed`` reads, or of ``topics``."""
+        if followed is not None:
+            topics = list(getattr(followed, "topics", ()))
         return log_pages.pages(self.event_log, after, stop, topics, self.read_batch)
+
+    def _pass_topics(self, riders: Sequence[Target]) -> list[str]:
+        """The topics the pass of the write-side views reads: every one while it folds aggregates
+        (the fold needs every event); else only those its projections have handlers for.
+
+        A projection that folds in its own way (its own ``__call__``) may want every event.
+        """
+        if self.folding or any(type(t.projection).__call__ is not Projection.__call__ for t in self.targets):
+            return []
+        return sorted({topic for t in [*self.writers, *riders] for topic in topics_of(t.projection.handlers)})
 
     def _write(self, scratch: SqlSession, batch: list[tuple[int, Any]]) -> None:
         """Fold events and give write-side projections each run of one aggregate's events as one save."""
+        if not self.fold_always:
+            self._write_folding_when_read(scratch, batch)
+            return
         save: list[Any] = []
         saving = None
         state: Any = None
@@ -325,6 +359,38 @@ class Replay:
             save.append(event)
         if save:
             end_save(scratch, save, state)
+
+    def _write_folding_when_read(self, scratch: SqlSession, batch: list[tuple[int, Any]]) -> None:
+        """``_write`` for writers that read aggregates of a few events only: folding only while they do.
+
+        No aggregate is folded until an event's handler reads it (say a
+        claim recorded before its event carried the task queue). From then
+        on every event is folded, as when folding always — the aggregates
+        folded before that point are loaded from the log as they are met —
+        until ``FOLD_LINGER`` events have gone by with none read: an old
+        log is folded as it always was, and the events recorded since are
+        not.
+        """
+        if self.folding and batch[0][0] - self._read_aggregate_at > FOLD_LINGER:
+            self.folding = False
+            self.folder = StateFolder(self.event_log)  # what it holds would be stale when next read
+        readers = self._aggregate_readers
+        save: list[Any] = []
+        saving = None
+        state: Any = None
+        for position, event in batch:
+            if event.originator_id != saving:
+                if save:
+                    self._save(scratch, save, state)
+                save, saving, state = [], event.originator_id, None
+            kind = type(event)
+            if kind in readers and any(p.reads_aggregate(event) for p in readers[kind]):
+                self.folding, self._read_aggregate_at = True, position
+            if self.folding:
+                state = self.folder.fold(event)
+            save.append(event)
+        if save:
+            self._save(scratch, save, state)
 
     def _save(self, scratch: SqlSession, events: list[Any], state: Any) -> None:
         aggregates = {events[0].originator_id: state}

@@ -120,6 +120,14 @@ def positional(sql: str) -> tuple[str, Callable[[Mapping[str, Any]], tuple[Any, 
     return numbered, operator.itemgetter(*names)
 
 
+def _key_getter(columns: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """What takes the values of ``columns`` from named parameters, as a tuple."""
+    if len(columns) == 1:
+        only = columns[0]
+        return lambda params: (params[only],)
+    return operator.itemgetter(*columns)  # type: ignore[return-value]
+
+
 @dataclass(frozen=True, slots=True)
 class _Statement:
     """What the session needs to know about one named query, worked out at its first run."""
@@ -171,11 +179,16 @@ class StagingSession(SqlSession):
         #: For each short-lived insert, the keys of the rows it has applied that its delete has not run for since.
         self.applied_keys: dict[str, set[tuple[Any, ...]]] = {insert: set() for insert in self.short_lived}
         self.held: dict[str, dict[tuple[Any, ...], Mapping[str, Any]]] = {name: {} for name in self.held_keys}
+        #: For each held query, what takes the key of its row from its parameters.
+        self.key_of = {name: _key_getter(key) for name, key in self.held_keys.items()}
         self.deferred_indexes = dict(deferred_indexes)
         self.load = load
         #: CPU seconds spent applying each held query's writes (which a lane plan charges to its projection).
         self.held_seconds: dict[str, float] = {name: 0.0 for name in self.held_keys}
         self.statements: dict[str, _Statement] = {}
+        #: Statements that do nothing (yet), and what they return: -1 for one naming no table,
+        #: 0 for a change to a table that has no rows (until a statement that may add some runs).
+        self.idle: dict[str, int] = {}
         #: The tables a statement that could add rows to has run on (all of them, with triggers).
         self.filled: set[str] = set(tables) if self.literal else set()
         #: name → (SQL with numbered placeholders, what takes the values, tables) of the statements that are simply run.
@@ -202,27 +215,34 @@ class StagingSession(SqlSession):
                         self._forget_reads_of(table)
             self.cursor.execute(sql, values(params or {}))
             return self.cursor.rowcount  # type: ignore[attr-defined,no-any-return]
+        idle = self.idle.get(name)
+        if idle is not None:
+            return idle
         statement = self.statements.get(name) or self._learn(name, params)
         if statement.changes is not None and statement.changes not in self.filled:
+            self.idle[name] = 0
             return 0  # an empty table
-        if statement.plain:
-            if name not in self.plain:
-                self.plain[name] = (*self._numbered(name), statement.tables)
-            return self.run(name, params)
-        if statement.key is not None:
+        key_of = self.key_of.get(name)
+        if key_of is not None:  # a held query
             held = self.held[name]
-            key = tuple(params[c] for c in statement.key)  # type: ignore[index]
+            key = key_of(params)
             if key in held and name in self.short_lived:  # a second row by one key: apply the first
                 self._apply_held(name)
+                held = self.held[name]
             held[key] = params
             if len(held) >= HELD_ROWS:
                 self._apply_held(name)
             return 1
         if statement.inert:
+            self.idle[name] = -1
             return -1
+        if statement.plain:
+            if name not in self.plain:
+                self.plain[name] = (*self._numbered(name), statement.tables)
+            return self.run(name, params)
         if statement.cancels is not None:
             insert = statement.cancels
-            key = tuple(params[c] for c in self.held_keys[insert])  # type: ignore[index]
+            key = self.key_of[insert](params)
             applied = self.applied_keys[insert]
             if self.held[insert].pop(key, None) is not None and key not in applied:
                 return 1
@@ -270,6 +290,7 @@ class StagingSession(SqlSession):
         self.flush()
         self.remembered.clear()
         self.filled.update(t for uses in self.uses.values() for t in uses)
+        self._filled_more()
         super().execute_sql(sql)
 
     def flush(self) -> None:
@@ -302,12 +323,18 @@ class StagingSession(SqlSession):
         change = _CHANGE.match(sql)
         changes = change[1] if change and change[1] in tables else None
         if changes is None and not _READ.match(sql):
-            self.filled |= tables  # it may add rows
+            if not tables <= self.filled:
+                self.filled |= tables  # it may add rows
+                self._filled_more()
         statement = _Statement(sql, tables, flush_first, self.held_keys.get(name), inert, cancels, changes)
         self.statements[name] = statement
         if statement.plain and (changes is None or changes in self.filled):
             self.plain[name] = (*self._numbered(name), tables)
         return statement
+
+    def _filled_more(self) -> None:
+        """A table may have rows now: statements that changed none must run again."""
+        self.idle = {name: result for name, result in self.idle.items() if result != 0}
 
     def _numbered(self, name: str) -> tuple[str, Callable[[Mapping[str, Any]], tuple[Any, ...]]]:
         numbered = self.numbered.get(name)

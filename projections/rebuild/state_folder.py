@@ -17,6 +17,7 @@ What it needs of the library's insides it gets from
 from __future__ import annotations
 
 import inspect
+import operator
 import types
 from collections.abc import Callable
 from typing import Any
@@ -77,17 +78,50 @@ def _parameters(method: Any) -> tuple[str, ...]:
 
 
 def _change(method: types.FunctionType) -> Applier:
-    """An event of an ``@event`` method: the method called with the attributes it names."""
-    names = _parameters(method)
+    """An event of an ``@event`` method: the method called with the attributes it names.
 
-    def apply(event: Any, aggregate: Any) -> Any:
+    When the method takes them all plainly, and the event has them all, they
+    are passed by position, in the method's order; an event recorded before
+    the method took one more (which then has a default) passes what it has
+    by name, as the library does.
+    """
+    names = _parameters(method)
+    taken = list(inspect.signature(method).parameters.values())[1:]  # after the aggregate's own
+    in_order = _values_in_order([p.name for p in taken])
+    if not all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in taken):
+
+        def apply(event: Any, aggregate: Any) -> Any:
+            state = event.__dict__
+            method(aggregate, **{name: state[name] for name in names if name in state})
+            aggregate.version = event.originator_version
+            aggregate.modified_on = event.timestamp
+            return aggregate
+
+        return apply
+
+    def apply_in_order(event: Any, aggregate: Any) -> Any:
         state = event.__dict__
-        method(aggregate, **{name: state[name] for name in names if name in state})
+        try:
+            args = in_order(state)
+        except KeyError:  # recorded before the method took one more
+            method(aggregate, **{name: state[name] for name in names if name in state})
+        else:
+            method(aggregate, *args)
         aggregate.version = event.originator_version
         aggregate.modified_on = event.timestamp
         return aggregate
 
-    return apply
+    return apply_in_order
+
+
+def _values_in_order(names: list[str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """What takes the values of ``names`` from a dict, as a tuple (KeyError if one is missing)."""
+    if len(names) == 1:
+        only = names[0]
+        return lambda state: (state[only],)
+    if not names:
+        return lambda state: ()
+    return operator.itemgetter(*names)  # type: ignore[return-value]
 
 
 def _creation() -> Applier:

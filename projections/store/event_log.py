@@ -13,8 +13,10 @@ import functools
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
+import orjson
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError, StoredEvent, Transcoder
 from eventsourcing.utils import resolve_topic
@@ -122,8 +124,9 @@ class SqlEventLog(LibraryApplication):
                 time.sleep(0.002 * (attempt + 1))
         raise AssertionError("unreachable")
 
-    def decode_events(self, rows: Iterable[tuple[str, int, str, bytes]]) -> list[Any]:
-        """Domain events from stored ``(originator_id, originator_version, topic, state)`` rows.
+    def decode_events(self, rows: Iterable[tuple[int, str, int, str, bytes]]) -> list[tuple[int, Any]]:
+        """``(position, domain event)`` from stored ``(position, originator_id, originator_version, topic,
+        state)`` rows, as the log's reader fetches them.
 
         What ``mapper.to_domain_event`` makes of each row, for replaying the
         log in bulk: what depends only on the topic (the class, how its ids
@@ -133,27 +136,36 @@ class SqlEventLog(LibraryApplication):
         """
         mapper = self.mapper
         if mapper.cipher is not None or mapper.compressor is not None:
-            return [mapper.to_domain_event(StoredEvent(*row)) for row in rows]
+            return [(row[0], mapper.to_domain_event(StoredEvent(*row[1:]))) for row in rows]
         decode = mapper.transcoder.decode
+        # Ours, inlined: a call less for each of a million events.
+        loads = orjson.loads if type(mapper.transcoder) is OrjsonTranscoder else None
+        from_iso = datetime.fromisoformat
         kinds = _REPLAY_KINDS
         new, set_state = object.__new__, object.__setattr__
         events = []
         append = events.append
-        for originator_id, originator_version, topic, state in rows:
+        for position, originator_id, originator_version, topic, state in rows:
             cls = kinds.get(topic)
             if cls is None:
                 cls = kinds[topic] = _replay_class(topic)
             if cls is False or type(originator_id) is not str:
-                append(mapper.to_domain_event(StoredEvent(originator_id, originator_version, topic, state)))
+                append((position, mapper.to_domain_event(StoredEvent(originator_id, originator_version, topic, state))))
                 continue
-            event_state = decode(state)
+            if loads is not None:
+                event_state = loads(state)
+                stamp = event_state.get("timestamp")
+                if type(stamp) is str:
+                    event_state["timestamp"] = from_iso(stamp)
+            else:
+                event_state = decode(state)
             if "class_version" in event_state:
                 del event_state["class_version"]
             event_state["originator_id"] = originator_id
             event_state["originator_version"] = originator_version
             event = new(cls)
             set_state(event, "__dict__", event_state)
-            append(event)
+            append((position, event))
         return events
 
 

@@ -186,6 +186,11 @@ def test_staging_never_makes_a_short_lived_row_that_nothing_saw():
     session.run("delete_claims", {"task_id": "t5"})
     assert rows("claims") == []
 
+    # A second row by one key while the first is still held: both are made, in order.
+    session.run("insert_pending", pending("t6"))
+    session.run("insert_pending", {**pending("t6"), "run_id": 1})
+    assert rows("pending") == [("t1", 0), ("t3", 0), ("t6", 0), ("t6", 1)]
+
 
 def test_a_held_task_row_is_written_as_the_task_was_when_it_was_saved():
     from cairn.domain.queue.service import normalise_definition
@@ -403,3 +408,73 @@ def _json(value: Any) -> str:
     import orjson
 
     return orjson.dumps(value).decode()
+
+
+def claims_as_first_recorded(runtime: Any) -> int:
+    """Rewrite every ``RunClaimed`` in the log as recorded before it carried its task queue; returns how many."""
+    import orjson
+
+    table = runtime.log.recorder.events_table_name
+    mark = "%s" if runtime.settings.backend == "postgres" else "?"
+    with runtime.store.unit_of_work() as session:
+        session.cursor.execute(
+            f"SELECT originator_id, originator_version, state FROM {table} WHERE topic LIKE {mark}",
+            ("%:Task.RunClaimed",),
+        )
+        rows = [dict(row) for row in session.cursor.fetchall()]
+        for row in rows:
+            state = orjson.loads(bytes(row["state"]))
+            assert state.pop("task_queue_id") == QUEUE
+            session.cursor.execute(
+                f"UPDATE {table} SET state = {mark} WHERE originator_id = {mark} AND originator_version = {mark}",
+                (orjson.dumps(state), row["originator_id"], row["originator_version"]),
+            )
+    return len(rows)
+
+
+@pytest.mark.parametrize("in_lanes", [False, True], ids=["one-process", "lanes"])
+def test_claims_recorded_before_they_carried_their_task_queue_rebuild_the_same_views(runtime, in_lanes, monkeypatch):
+    from cairn.projections.rebuild import lanes
+    from cairn.projections.rebuild.replay import Target
+
+    if in_lanes and runtime.settings.backend != "postgres":
+        pytest.skip("lanes fold PostgreSQL rebuilds only")
+    from cairn.projections.rebuild import replay as replays
+
+    mixed_workload(runtime)
+    with acting_as("tests"):
+        q = runtime.queue
+        q.claim_work(QUEUE, "tests", "w4", 1, utcnow())  # still running: its claimed run stays
+    assert claims_as_first_recorded(runtime) >= 6
+    # Claims recorded since carry it: a replay in one process folds for the old ones
+    # only, and goes on to read just what the worker views handle.
+    monkeypatch.setattr(replays, "FOLD_LINGER", 3)
+    with acting_as("tests"):
+        for _ in range(3):
+            define(runtime)
+            work_one(runtime, "exception", "worker-shutdown")
+        q.claim_work(QUEUE, "tests", "w5", 2, utcnow())
+    assert cli(runtime, "projections", "verify").exit_code == 0
+    # The worker views gone, and the tasks view they could once fall back on.
+    with runtime.store.unit_of_work() as session:
+        for table in ("claimed_runs", "queue_workers", "worker_recent_tasks", "task_queues", "tasks"):
+            session.execute_sql(f"DELETE FROM {table}")
+
+    views = {"workers": runtime.worker_views, "queue": runtime.queue_views}
+    with monkeypatch.context() as patch:
+        if in_lanes:  # the worker views in a lane of their own, apart from the task's fold
+            patch.setattr(lanes, "plan", lambda replay, limits: [[0], [1]])
+            replay = Replay(runtime.log, [Target(views["workers"]), Target(views["queue"])])
+        else:
+            replay = Replay(runtime.log, [Target(views["workers"])], lanes=1, read_batch=3)
+        replay.build()
+        replay.swap()
+    assert replay.staged or runtime.settings.backend != "postgres"
+    assert len(replay.lane_report) == (2 if in_lanes else 0)
+    if not in_lanes:
+        assert cli(runtime, "projections", "rebuild", "queue").exit_code == 0
+    result = cli(runtime, "projections", "verify")
+    assert result.exit_code == 0, result.output
+    with runtime.store.reading() as session:
+        assert session.rows("list_claimed_tasks", {"task_queue_id": QUEUE, "after_claimed": "", "after_task_id": "",
+                                                   "limit": 10})

@@ -53,6 +53,22 @@ def test_a_run_is_claimed_once_and_a_claim_never_outlives_the_deadline():
     assert task.runs[0]["takenUntil"] == task.definition["deadline"]
 
 
+def test_a_claim_records_its_task_queue_and_one_recorded_without_it_applies_the_same():
+    task = new_task()
+    task.schedule(NOW)
+    task.claim(0, "group", "w1", NOW, timeout=1200)
+    events = task.collect_events()
+    claimed = events[-1]
+    assert type(claimed) is Task.RunClaimed and claimed.task_queue_id == task.task_queue_id
+    # As recorded before the event carried it: the same task once applied.
+    old = object.__new__(Task.RunClaimed)
+    object.__setattr__(old, "__dict__", {k: v for k, v in vars(claimed).items() if k != "task_queue_id"})
+    replayed = None
+    for event in [*events[:-1], old]:
+        replayed = event.mutate(replayed)
+    assert vars(replayed) == vars(task)
+
+
 def test_an_unscheduled_task_is_canceled_as_its_run_0_and_cancel_is_idempotent():
     task = new_task()
     assert task.cancel(NOW) is True
