@@ -171,7 +171,14 @@ class Replay:
             self.catch_up(small_tail, rounds)
 
     def catch_up(self, small_tail: int = 200, rounds: int = 20) -> None:
-        """Catch the scratch tables up in committed chunks, round after round, to within ``small_tail``."""
+        """Catch the scratch tables up in committed chunks, round after round, to within ``small_tail``.
+
+        A round that applied no fewer events than the one before means the
+        writers add events faster than they are applied here: chasing them
+        would only lengthen every round, so the chase stops, and the swap
+        applies the rest while writers wait.
+        """
+        before: int | None = None
         for _ in range(rounds):
             with self.store.reading() as session:
                 limits = self.limits(session)
@@ -179,8 +186,9 @@ class Replay:
             while self.remaining(limits) > 0:
                 with self.store.unit_of_work() as session:
                     applied += self.advance(self.scratch(session), limits, self.chunk)
-            if applied <= small_tail:
+            if applied <= small_tail or (before is not None and applied >= before):
                 return
+            before = applied
 
     def scratch(self, session: SqlSession) -> ScratchSession:
         """``session``'s transaction, running the queries on the scratch tables."""

@@ -5,9 +5,9 @@ Why the swap loses nothing, with writers still running:
 - The scratch tables catch up in committed chunks, again and again, until
   the remaining tail is short; only then does the swap transaction begin.
 - On PostgreSQL, that transaction first takes ACCESS EXCLUSIVE locks on the
-  live tables being replaced and then ``LOCK TABLE <events> IN EXCLUSIVE
-  MODE`` — the lock every writer takes to insert events, held to its commit.
-  That is the writers' own order (views, then events). The locks are taken
+  live tables being replaced and then the log's advisory lock — the lock
+  every writer takes to insert events, held to its commit. That is the
+  writers' own order (views, then events). The locks are taken
   under a ``lock_timeout`` shorter than PostgreSQL's deadlock check, so when
   a writer holding one of these tables waits for another the swap holds, it
   is the swap that gives way — it rolls back to a savepoint and tries again —
@@ -103,7 +103,12 @@ def _lock_live(replay: Replay, session: SqlSession) -> bool:
         session.execute_sql(f"SET LOCAL lock_timeout = '{timeout_ms}ms'")
         session.execute_sql(f"LOCK TABLE {', '.join(replay.tables)} IN ACCESS EXCLUSIVE MODE")
         if replay.writers:
-            session.execute_sql(f"LOCK TABLE {replay.event_log.recorder.events_table_name} IN EXCLUSIVE MODE")
+            # The log's own lock (``projections/store/postgres.py``): held, no
+            # writer can draw a position, so every event up to the head is
+            # committed. Not LOCK TABLE on the events: writers hold the table
+            # (ROW EXCLUSIVE) while they queue for the log's lock, so the swap
+            # would wait on the whole queue, and time out under load.
+            session.execute_sql(f"SELECT pg_advisory_xact_lock({replay.event_log.recorder.log_lock_key})")
         session.execute_sql("SET LOCAL lock_timeout = 0")
     except psycopg.errors.LockNotAvailable:
         session.execute_sql("ROLLBACK TO SAVEPOINT cairn_swap_locks")
