@@ -104,7 +104,7 @@ class FloorServer(Server):
 
     def command(self) -> list[str]:
         return [sys.executable, "-m", "bench.floor_server", "--port", str(self.port),
-                "--database", self.url, "--token", self.token]
+                "--database", self.url, f"--token={self.token}"]  # a token may begin with "-"
 
 
 def measure(backend: str, lifecycles: int, concurrency: int) -> dict[str, Any]:
