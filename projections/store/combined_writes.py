@@ -36,6 +36,7 @@ from cairn.projections.store.queries import Query
 
 _PARAM = re.compile(r"%\((\w+)\)s")
 _WRITE = re.compile(r"^\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+\"?(\w+)", re.IGNORECASE)
+_SELECT = re.compile(r"^\s*SELECT\b", re.IGNORECASE)
 _TABLE = re.compile(r"\b(?:FROM|JOIN|INTO|UPDATE)\s+\"?(\w+)", re.IGNORECASE)
 
 Held = tuple[Query, Mapping[str, Any]]
@@ -121,7 +122,7 @@ class CombinedWrites:
             written = _WRITE.match(query.sql)
             shape = self._shapes[query.name] = _Shape(
                 writes=written[1].lower() if written else None,
-                select=query.sql.lstrip()[:7].upper() == "SELECT ",
+                select=_SELECT.match(query.sql) is not None,
                 names=frozenset(t.lower() for t in _TABLE.findall(query.sql)),
                 params=tuple(dict.fromkeys(_PARAM.findall(query.sql))),
             )

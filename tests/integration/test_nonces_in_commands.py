@@ -9,47 +9,22 @@ nothing; so must the copy of a request that was refused.
 
 from __future__ import annotations
 
-import json
 import threading
 from datetime import timedelta
 from typing import Any
 
 import httpx
-import mohawk
 import psycopg
 import pytest
 import taskcluster
 
 from cairn.domain.queue.task import task_key
 from cairn.domain.timestamps import iso, utcnow
-from tests.conftest import ROOT_TOKEN, free_port
+from tests.conftest import free_port
 from tests.integration.cairn_process import start_server, stop_server
+from tests.integration.signed_requests import Signed, refused_as_replay
 
 QUEUE = "replays/worker"
-
-
-class Signed:
-    """One signed request, sendable (and re-sendable) to any server behind ``name``."""
-
-    def __init__(self, name: str, method: str, path: str, body: Any = None):
-        self.method, self.path = method, path
-        self.content = b"" if body is None else json.dumps(body).encode()
-        content_type = "application/json" if body is not None else ""
-        credentials = {"id": "static/root", "key": ROOT_TOKEN, "algorithm": "sha256"}
-        header = mohawk.Sender(credentials, name + path, method, content=self.content,
-                               content_type=content_type).request_header
-        self.headers = {"Authorization": header, "Host": name.removeprefix("http://")}
-        if body is not None:
-            self.headers["Content-Type"] = content_type
-
-    def to(self, port: int) -> httpx.Response:
-        return httpx.request(self.method, f"http://127.0.0.1:{port}{self.path}", headers=self.headers,
-                             content=self.content, timeout=30)
-
-
-def replay_refused(response: httpx.Response) -> bool:
-    body = response.json()
-    return response.status_code == 401 and body["code"] == "AuthenticationFailed" and "nonce" in body["message"]
 
 
 def definition() -> dict[str, Any]:
@@ -87,8 +62,8 @@ def test_copies_of_lifecycle_commands_are_refused_everywhere_and_change_nothing(
     create = Signed(name, "PUT", f"/api/queue/v1/task/{taskcluster.slugId()}", definition())
     created = create.to(first)
     assert created.status_code == 200, created.text
-    assert replay_refused(create.to(second))
-    assert replay_refused(create.to(first))
+    assert refused_as_replay(create.to(second))
+    assert refused_as_replay(create.to(first))
 
     # A second task waits: a copied claimWork that took it would show.
     assert Signed(name, "PUT", f"/api/queue/v1/task/{taskcluster.slugId()}", definition()).to(second).status_code == 200
@@ -97,18 +72,18 @@ def test_copies_of_lifecycle_commands_are_refused_everywhere_and_change_nothing(
     claimed = claim.to(second)
     assert claimed.status_code == 200
     [task] = claimed.json()["tasks"]
-    assert replay_refused(claim.to(first))
-    assert replay_refused(claim.to(second))
+    assert refused_as_replay(claim.to(first))
+    assert refused_as_replay(claim.to(second))
     pending = Signed(name, "GET", f"/api/queue/v1/pending/{QUEUE}").to(first).json()
     assert pending["pendingTasks"] == 1
 
     task_id = task["status"]["taskId"]
     reclaim = Signed(name, "POST", f"/api/queue/v1/task/{task_id}/runs/0/reclaim")
     assert reclaim.to(first).status_code == 200
-    assert replay_refused(reclaim.to(second))
+    assert refused_as_replay(reclaim.to(second))
     report = Signed(name, "POST", f"/api/queue/v1/task/{task_id}/runs/0/completed")
     assert report.to(second).status_code == 200
-    assert replay_refused(report.to(first))
+    assert refused_as_replay(report.to(first))
 
     assert events_of(database_url, task_id) == ["Defined", "RunPending", "RunClaimed", "RunReclaimed",
                                                 "RunResolved"]
@@ -120,12 +95,12 @@ def test_the_copy_of_a_refused_command_is_refused_as_a_copy(two_servers):
     report = Signed(name, "POST", f"/api/queue/v1/task/{taskcluster.slugId()}/runs/0/completed")
     refused = report.to(first)
     assert refused.status_code == 404, refused.text
-    assert replay_refused(report.to(second))
-    assert replay_refused(report.to(first))
+    assert refused_as_replay(report.to(second))
+    assert refused_as_replay(report.to(first))
     # Refused before any command (the body breaks the schema): the same.
     bad = Signed(name, "PUT", f"/api/queue/v1/task/{taskcluster.slugId()}", {"taskQueueId": QUEUE})
     assert bad.to(second).status_code == 400
-    assert replay_refused(bad.to(first))
+    assert refused_as_replay(bad.to(first))
 
 
 def test_a_request_and_its_copy_sent_at_once_to_two_processes_succeed_once(two_servers):
@@ -141,5 +116,5 @@ def test_a_request_and_its_copy_sent_at_once_to_two_processes_succeed_once(two_s
         for thread in threads:
             thread.join()
         assert sorted(a.status_code for a in answers) == [200, 401], [a.text for a in answers]
-        assert replay_refused(next(a for a in answers if a.status_code == 401))
+        assert refused_as_replay(next(a for a in answers if a.status_code == 401))
         assert events_of(database_url, task_id) == ["Defined", "RunPending"]

@@ -13,25 +13,13 @@ import subprocess
 import sys
 import time
 
-import httpx
-import mohawk
 import psycopg
 
-from tests.conftest import ROOT_TOKEN, SECRET_KEY, free_port
+from tests.conftest import SECRET_KEY, free_port
 from tests.integration.cairn_process import start_server, stop_server
+from tests.integration.signed_requests import Signed, refused_as_replay
 
 PATH = "/api/auth/v1/scopes/current"
-
-
-def _signed(root_url: str) -> dict[str, str]:
-    """Headers of a request signed for ``root_url``, to send to any server behind that name."""
-    credentials = {"id": "static/root", "key": ROOT_TOKEN, "algorithm": "sha256"}
-    header = mohawk.Sender(credentials, root_url + PATH, "GET", content="", content_type="").request_header
-    return {"Authorization": header, "Host": root_url.removeprefix("http://")}
-
-
-def _send(port: int, headers: dict[str, str]) -> httpx.Response:
-    return httpx.get(f"http://127.0.0.1:{port}{PATH}", headers=headers, timeout=10)
 
 
 def _nonce_rows(database_url: str) -> int:
@@ -42,20 +30,15 @@ def _nonce_rows(database_url: str) -> int:
         return db.execute("SELECT count(*) FROM hawk_nonces").fetchone()[0]
 
 
-def _refused_as_replay(response: httpx.Response) -> bool:
-    body = response.json()
-    return response.status_code == 401 and body["code"] == "AuthenticationFailed" and "nonce" in body["message"]
-
-
 def test_a_replay_to_another_process_is_refused_and_old_nonces_are_forgotten(database_url, tmp_path):
     if database_url.startswith("sqlite"):
         # One process on SQLite; there the database store is a choice (memory is the default).
         port = free_port()
         server = start_server(database_url, tmp_path, port, hawk_nonce_store="database")
         try:
-            headers = _signed(f"http://127.0.0.1:{port}")
-            assert _send(port, headers).status_code == 200
-            assert _refused_as_replay(_send(port, headers))
+            request = Signed(f"http://127.0.0.1:{port}", "GET", PATH)
+            assert request.to(port).status_code == 200
+            assert refused_as_replay(request.to(port))
             assert _nonce_rows(database_url) >= 1
         finally:
             stop_server(server)
@@ -67,12 +50,12 @@ def test_a_replay_to_another_process_is_refused_and_old_nonces_are_forgotten(dat
                for n, port in enumerate((first, second))]
     try:
         # The second server takes a request signed for the shared name...
-        assert _send(second, _signed(name)).status_code == 200
+        assert Signed(name, "GET", PATH).to(second).status_code == 200
         # ...but not the copy of one the first has taken, nor a copy sent back.
-        headers = _signed(name)
-        assert _send(first, headers).status_code == 200
-        assert _refused_as_replay(_send(second, headers))
-        assert _refused_as_replay(_send(first, headers))
+        request = Signed(name, "GET", PATH)
+        assert request.to(first).status_code == 200
+        assert refused_as_replay(request.to(second))
+        assert refused_as_replay(request.to(first))
 
         # The reaper forgets nonces past their replay window, and only those.
         with psycopg.connect(database_url, autocommit=True) as db:
@@ -91,10 +74,10 @@ def test_a_replay_to_another_process_is_refused_and_old_nonces_are_forgotten(dat
     servers = [start_server(database_url, tmp_path / f"m{n}", port, root_url=name, hawk_nonce_store="memory")
                for n, port in enumerate((first, second))]
     try:
-        headers = _signed(name)
-        assert _send(first, headers).status_code == 200
-        assert _send(second, headers).status_code == 200
-        assert _refused_as_replay(_send(first, headers))
+        request = Signed(name, "GET", PATH)
+        assert request.to(first).status_code == 200
+        assert request.to(second).status_code == 200
+        assert refused_as_replay(request.to(first))
     finally:
         for server in servers:
             stop_server(server)
