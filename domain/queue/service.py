@@ -21,7 +21,24 @@ from cairn.domain.queue.task_group import TaskGroup, check_accepts, task_group_k
 from cairn.domain.queue.worker import worker_key
 from cairn.domain.timestamps import iso
 
-__all__ = ["Claim", "QueueReads", "QueueService", "normalise_definition"]
+__all__ = ["Claim", "QueueReads", "QueueService", "Resolution", "normalise_definition"]
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What a task's resolution decides on, read with its group's row locked."""
+
+    #: whether the reads assumed the task completed (dependents needing
+    #: ``all-completed`` are released only then)
+    completed: bool
+    #: dependents left waiting for nothing else, in taskId order
+    ready: list[str]
+    #: the group's row, locked, with its aggregate's stored ``version``
+    group: dict[str, Any] | None
+    #: the group's other unresolved tasks
+    unresolved: int
+    #: when the group expires: with its latest-expiring task
+    expires: str
 
 
 class QueueReads(Protocol):
@@ -33,12 +50,15 @@ class QueueReads(Protocol):
         """The group's row, locked; its ``version`` is the TaskGroup aggregate's stored version."""
     def lock_task(self, task_id: str) -> int | None:
         """Lock the task's row; the task aggregate's stored version (None if it has no row)."""
-    def after_resolution(
-        self, task_id: str, completed: bool, task_group_id: str
-    ) -> tuple[list[str], dict[str, Any] | None, tuple[int, str]]:
-        """What a task's resolution decides on, read in one go and in this order: its
-        ``ready_dependents``, its group's row locked (``lock_task_group``), then the
-        group's progress (``group_progress``) as it stands once that lock is held."""
+    def lock_task_to_resolve(self, task_id: str, completed: bool) -> tuple[int | None, Resolution]:
+        """``lock_task``, then what the task's resolution as ``completed`` (or not)
+        would decide on, read in the same flight and in this order: the group's
+        row locked, then the dependents and the group's progress as they stand
+        once that lock is held (see ``after_resolution``)."""
+    def after_resolution(self, task_id: str, completed: bool) -> Resolution:
+        """What a task's resolution decides on, read in one go: its group's row
+        locked, then its ready dependents and its group's progress as they stand
+        once that lock is held."""
     def take_pending(
         self, task_queue_id: str, count: int, worker_key: str
     ) -> tuple[list[tuple[str, int, int | None]], int]:
@@ -170,10 +190,10 @@ class QueueService:
 
     def cancel_task(self, task_id: str, now: datetime) -> Task:
         def cancel() -> Task:
-            version = self.reads.lock_task(task_id)
+            version, resolution = self.reads.lock_task_to_resolve(task_id, completed=False)
             task = self.task(task_id, version)
             if task.cancel(now):
-                self._save(task, *self._after_resolution(task, now))
+                self._save(task, *self._after_resolution(task, now, resolution))
             return task
 
         return self._run(cancel)
@@ -273,10 +293,17 @@ class QueueService:
 
     def report(self, task_id: str, run_id: int, state: str, reason: str, now: datetime) -> Task:
         def report() -> Task:
-            version = self.reads.lock_task(task_id)
+            # A report of success or failure resolves the task (an exception
+            # may retry it): what that resolution decides on is read in the
+            # flight that locks the task, rather than in one of its own.
+            resolution = None
+            if state in ("completed", "failed"):
+                version, resolution = self.reads.lock_task_to_resolve(task_id, completed=state == "completed")
+            else:
+                version = self.reads.lock_task(task_id)
             task = self.task(task_id, version)
             if task.report(run_id, state, reason, now):
-                self._save(task, *self._after_resolution(task, now))
+                self._save(task, *self._after_resolution(task, now, resolution))
             return task
 
         return self._run(report)
@@ -294,10 +321,10 @@ class QueueService:
 
     def exceed_deadline(self, task_id: str, now: datetime) -> None:
         def exceed() -> None:
-            version = self.reads.lock_task(task_id)
+            version, resolution = self.reads.lock_task_to_resolve(task_id, completed=False)
             task = self.log.get(task_key(task_id), version)
             if task is not None and task.exceed_deadline(now):
-                self._save(task, *self._after_resolution(task, now))
+                self._save(task, *self._after_resolution(task, now, resolution))
 
         self._run(exceed)
 
@@ -310,24 +337,26 @@ class QueueService:
 
         self._run(expire)
 
-    def _after_resolution(self, task: Task, now: datetime) -> list[Any]:
-        """Dependents released and group resolution caused by ``task`` resolving."""
+    def _after_resolution(self, task: Task, now: datetime, read: Resolution | None = None) -> list[Any]:
+        """Dependents released and group resolution caused by ``task`` resolving.
+
+        ``read``: what the resolution decides on, if it was read already (in
+        the flight that locked the task) for the outcome the task came to."""
         if not task.resolved:
             return []
         changed: list[Any] = []
-        group_id = task.task_group_id
-        ready, locked, (unresolved, expires) = self.reads.after_resolution(
-            task.task_id, task.state == "completed", group_id
-        )
-        for dependent_id in ready:
+        completed = task.state == "completed"
+        if read is None or read.completed != completed:
+            read = self.reads.after_resolution(task.task_id, completed)
+        for dependent_id in read.ready:
             dependent = self.log.get(task_key(dependent_id))
             if dependent is None or dependent.expired or dependent.runs or now >= dependent.deadline:
                 continue
             dependent.schedule(now)
             changed.append(dependent)
-        if locked is not None and unresolved == 0:
-            group = self.task_group(group_id, locked.get("version"))
-            group.resolve(expires=expires)
+        if read.group is not None and read.unresolved == 0:
+            group = self.task_group(task.task_group_id, read.group.get("version"))
+            group.resolve(expires=read.expires)
             changed.append(group)
         return changed
 

@@ -53,13 +53,6 @@ ORDER BY task_id LIMIT :limit;
 -- A group's expiry (its latest task's) and how many tasks it has.
 SELECT max(expires) AS expires, count(*) AS tasks FROM tasks WHERE task_group_id = :task_group_id;
 
--- name: group_progress
--- How many tasks of a group are unresolved, leaving one out, and when the
--- group expires (with its latest-expiring task).
-SELECT coalesce(sum(CASE WHEN NOT resolved AND task_id <> :excluding THEN 1 ELSE 0 END), 0) AS unresolved,
-       max(expires) AS expires
-FROM tasks WHERE task_group_id = :task_group_id;
-
 -- name: unresolved_group_task_ids
 -- The unresolved tasks of a group, to cancel them.
 SELECT task_id FROM tasks WHERE task_group_id = :task_group_id AND NOT resolved ORDER BY task_id;
@@ -191,14 +184,42 @@ DELETE FROM dependency_waits WHERE dependent = :dependent;
 DELETE FROM dependency_waits
 WHERE prerequisite = :prerequisite AND (requires = 'all-resolved' OR :completed);
 
--- name: ready_dependents
--- Dependents that a prerequisite's resolution leaves waiting for nothing else.
-SELECT w.dependent FROM dependency_waits w
-WHERE w.prerequisite = :prerequisite AND (w.requires = 'all-resolved' OR :completed)
-  AND NOT EXISTS (
-      SELECT 1 FROM dependency_waits o
-      WHERE o.dependent = w.dependent AND o.prerequisite <> :prerequisite)
-ORDER BY w.dependent;
+-- name: lock_group_of_task
+-- The group of a task whose resolution is being decided, locked, with the
+-- group aggregate's stored version.
+SELECT g.*,
+       (SELECT max(originator_version) FROM stored_events WHERE originator_id = 'task-group/' || g.task_group_id) AS version
+FROM task_groups g WHERE g.task_group_id = (SELECT task_group_id FROM tasks WHERE task_id = :task_id);
+
+-- name: lock_group_of_task (postgres)
+SELECT g.*,
+       (SELECT max(originator_version) FROM cairn_events WHERE originator_id = 'task-group/' || g.task_group_id) AS version
+FROM task_groups g WHERE g.task_group_id = (SELECT task_group_id FROM tasks WHERE task_id = :task_id)
+FOR UPDATE;
+
+-- name: resolution_reads
+-- What a task's resolution decides on, read once its group's row is locked:
+-- the dependents it leaves waiting for nothing else (a JSON array), and how
+-- many other tasks of its group are unresolved and when the group expires
+-- (with its latest-expiring task).
+SELECT (SELECT json_group_array(w.dependent) FROM dependency_waits w
+        WHERE w.prerequisite = :task_id AND (w.requires = 'all-resolved' OR :completed)
+          AND NOT EXISTS (
+              SELECT 1 FROM dependency_waits o
+              WHERE o.dependent = w.dependent AND o.prerequisite <> :task_id)) AS ready,
+       coalesce(sum(CASE WHEN NOT t.resolved AND t.task_id <> :task_id THEN 1 ELSE 0 END), 0) AS unresolved,
+       max(t.expires) AS expires
+FROM tasks t WHERE t.task_group_id = (SELECT task_group_id FROM tasks WHERE task_id = :task_id);
+
+-- name: resolution_reads (postgres)
+SELECT (SELECT coalesce(jsonb_agg(w.dependent), '[]') FROM dependency_waits w
+        WHERE w.prerequisite = :task_id AND (w.requires = 'all-resolved' OR :completed)
+          AND NOT EXISTS (
+              SELECT 1 FROM dependency_waits o
+              WHERE o.dependent = w.dependent AND o.prerequisite <> :task_id)) AS ready,
+       coalesce(sum(CASE WHEN NOT t.resolved AND t.task_id <> :task_id THEN 1 ELSE 0 END), 0) AS unresolved,
+       max(t.expires) AS expires
+FROM tasks t WHERE t.task_group_id = (SELECT task_group_id FROM tasks WHERE task_id = :task_id);
 
 -- name: list_dependents
 -- A page of the tasks that depend on one task.

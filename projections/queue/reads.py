@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 
+from cairn.domain.queue.service import Resolution
 from cairn.projections.read_model import ReadModel
 
 
@@ -28,20 +29,20 @@ class QueueReadModel(ReadModel):
         row = self._one("lock_task_row", {"task_id": task_id})
         return _version(row["version"]) if row else None
 
-    def after_resolution(
-        self, task_id: str, completed: bool, task_group_id: str
-    ) -> tuple[list[str], dict[str, Any] | None, tuple[int, str]]:
-        ready, locked, progress = self._rows_together(
-            ("ready_dependents", {"prerequisite": task_id, "completed": completed}),
-            ("lock_task_group", {"task_group_id": task_group_id}),
-            ("group_progress", {"task_group_id": task_group_id, "excluding": task_id}),
+    def lock_task_to_resolve(self, task_id: str, completed: bool) -> tuple[int | None, Resolution]:
+        locked, group, reads = self._rows_together(
+            ("lock_task_row", {"task_id": task_id}),
+            ("lock_group_of_task", {"task_id": task_id}),
+            ("resolution_reads", {"task_id": task_id, "completed": completed}),
         )
-        row = progress[0] if progress else None
-        return (
-            [r["dependent"] for r in ready],
-            locked[0] if locked else None,
-            (int(row["unresolved"]), row["expires"] or "") if row else (0, ""),
+        return (_version(locked[0]["version"]) if locked else None), _resolution(completed, group, reads)
+
+    def after_resolution(self, task_id: str, completed: bool) -> Resolution:
+        group, reads = self._rows_together(
+            ("lock_group_of_task", {"task_id": task_id}),
+            ("resolution_reads", {"task_id": task_id, "completed": completed}),
         )
+        return _resolution(completed, group, reads)
 
     def take_pending(self, task_queue_id: str, count: int, worker_key: str) -> tuple[list[tuple[str, int, int]], int]:
         rows = self._rows("take_pending", {"task_queue_id": task_queue_id, "count": count, "worker_key": worker_key})
@@ -95,6 +96,20 @@ class QueueReadModel(ReadModel):
     def claimed_count(self, task_queue_id: str) -> int:
         row = self._one("count_claimed", {"task_queue_id": task_queue_id})
         return int(row["n"]) if row else 0
+
+
+def _resolution(completed: bool, group: list[dict[str, Any]], reads: list[dict[str, Any]]) -> Resolution:
+    row = reads[0] if reads else {}
+    ready = row.get("ready") or []
+    if isinstance(ready, str):  # SQLite's JSON is text
+        ready = orjson.loads(ready)
+    return Resolution(
+        completed=completed,
+        ready=sorted(ready),
+        group=group[0] if group else None,
+        unresolved=int(row.get("unresolved") or 0),
+        expires=row.get("expires") or "",
+    )
 
 
 def _version(value: Any) -> int | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eventsourcing.persistence import IntegrityError
@@ -63,13 +64,14 @@ def test_a_stale_decision_loses_at_the_write_and_is_decided_again_on_what_was_re
     b.queue.report(TASK, 0, "failed", "failed", utcnow())
     # As if b's commit landed after a's decision read: the first read hands a
     # the stale version, so the stale copy decides, and the save must fail.
-    lock_task, calls = a.queue_reads.lock_task, []
+    lock, calls = a.queue_reads.lock_task_to_resolve, []
 
-    def stale_first(task_id: str) -> int | None:
+    def stale_first(task_id: str, completed: bool) -> tuple[int | None, Any]:
         calls.append(task_id)
-        return 3 if len(calls) == 1 else lock_task(task_id)
+        version, resolution = lock(task_id, completed)
+        return (3 if len(calls) == 1 else version), resolution
 
-    monkeypatch.setattr(a.queue_reads, "lock_task", stale_first)
+    monkeypatch.setattr(a.queue_reads, "lock_task_to_resolve", stale_first)
     with pytest.raises(Conflict, match="is failed, not running"):
         a.queue.report(TASK, 0, "completed", "completed", utcnow())
     assert len(calls) == 2  # decided twice: the retry read the log again
