@@ -5,10 +5,11 @@ Run as ``python -m bench.counted_serve serve --port N`` (the arguments of
 
 - PostgreSQL (psycopg 3): a *statement* is one ``Cursor.execute``, one row
   of ``executemany``, or one BEGIN, COMMIT or ROLLBACK; a *round trip* is
-  one stretch of waiting for the server's answer: a wait on the
-  connection's socket for reading, after having sent something. Statements
-  sent together in a pipeline and answered together are one round trip.
-  Waiting for notifications (LISTEN) is not a round trip.
+  one time the client waits for the server to answer what it sent
+  (``waits_for_answer``): out of pipeline mode, each statement; in
+  pipeline mode, each flight, ended by a sync or by reading a result.
+  Statements sent together in a pipeline are one round trip. Waiting for
+  notifications (LISTEN) is not a round trip.
 - SQLite: every statement the library runs, as its trace callback sees
   them (round trips do not apply: SQLite runs in the process).
 
@@ -29,7 +30,7 @@ import threading
 from typing import Any
 
 import psycopg
-from psycopg.waiting import Wait
+from psycopg.pq import PipelineStatus, TransactionStatus
 
 COUNTS: dict[str, Any] = {"statements": 0, "round_trips": 0, "by_statement": {}}
 _lock = threading.Lock()
@@ -43,22 +44,28 @@ def _add(key: str, n: int = 1, text: Any = None) -> None:
             COUNTS["by_statement"][name] = COUNTS["by_statement"].get(name, 0) + n
 
 
-def _counting(gen: Any) -> Any:
-    """Pass a psycopg generator through, counting each wait to read that follows sending."""
-    sent = True  # a generator handed to wait() has just sent, or is about to
-    try:
-        state = next(gen)
-        while True:
-            if state == Wait.R:
-                if sent:
-                    _add("round_trips")
-                    sent = False
-            else:
-                sent = True  # a wait to write (or to do both) sends more
-            ready = yield state
-            state = gen.send(ready)
-    except StopIteration as done:
-        return done.value
+#: psycopg's waits, in pipeline mode, for the answers to a flight.
+_FLIGHT_ENDS = frozenset({"_fetch_gen", "_sync_gen", "_exit_gen"})
+#: Its waits that send nothing, or wait for no answer.
+_NO_ANSWER = frozenset({"notifies", "_enter_gen", "_communicate_gen", "_set_autocommit_gen"})
+
+
+def waits_for_answer(conn: psycopg.Connection, gen: Any) -> bool:
+    """Whether ``conn.wait(gen)`` waits for the server to answer what was sent: a round trip.
+
+    Counted by what psycopg waits for rather than by what the socket does:
+    how a flight's answer is read (while sending, or after) depends on
+    timing, and a count that depends on timing cannot be compared.
+    """
+    name = getattr(gen, "__name__", "")
+    if conn.pgconn.pipeline_status != PipelineStatus.OFF:
+        if name == "_fetch_gen":  # reading a result: the flight so far is sent and answered, if any is due
+            pipeline = conn._pipeline
+            return pipeline is not None and bool(pipeline.result_queue)
+        return name in _FLIGHT_ENDS
+    if name in ("_commit_gen", "_rollback_gen"):  # nothing is sent with no transaction open
+        return conn.pgconn.transaction_status != TransactionStatus.IDLE
+    return name not in _NO_ANSWER
 
 
 def install() -> None:
@@ -75,9 +82,9 @@ def install() -> None:
         return executemany(self, query, params_seq, **kwargs)
 
     def counted_wait(self: Any, gen: Any, *args: Any, **kwargs: Any) -> Any:
-        if getattr(gen, "__name__", "") == "notifies":
-            return wait(self, gen, *args, **kwargs)
-        return wait(self, _counting(gen), *args, **kwargs)
+        if waits_for_answer(self, gen):
+            _add("round_trips")
+        return wait(self, gen, *args, **kwargs)
 
     def counted_exec_command(self: Any, command: Any, *args: Any, **kwargs: Any) -> Any:
         _add("statements", text=command)  # BEGIN, COMMIT, ROLLBACK, SAVEPOINT

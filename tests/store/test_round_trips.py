@@ -1,8 +1,8 @@
 """How many times a lifecycle's commands wait for PostgreSQL, counted on the connection.
 
-A round trip is one wait for the server's answer after sending, as
-``bench/counted_serve.py`` counts them for ``make bench``: statements sent
-together in a pipeline and answered together are one. Each command of a
+A round trip is one wait for the server's answer to what was sent, as
+``make bench`` counts them (``bench/counted_serve.py``): statements sent
+together in a pipeline are one. Each command of a
 task's lifecycle decides on one flight of reads (the first carrying BEGIN)
 and writes in one more (the last carrying COMMIT): a report that resolves
 the task reads what the resolution decides on in the flight that locks it.
@@ -17,8 +17,8 @@ from typing import Any
 
 import psycopg
 import pytest
-from psycopg.waiting import Wait
 
+from bench.counted_serve import waits_for_answer
 from cairn.domain.aggregate import acting_as
 from cairn.domain.timestamps import utcnow
 from cairn.projections.store import event_log
@@ -29,28 +29,14 @@ pytestmark = pytest.mark.parametrize("database_url", ["postgres"], indirect=True
 
 @contextmanager
 def round_trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
-    """Counts this thread's waits to read that follow a send, into the one-item list yielded."""
+    """Counts this thread's round trips into the one-item list yielded."""
     count = [0]
     me = threading.get_ident()
     wait = psycopg.Connection.wait
 
-    def counting(gen: Any) -> Any:
-        sent = True
-        try:
-            state = next(gen)
-            while True:
-                if state == Wait.R and sent:
-                    count[0] += 1
-                    sent = False
-                elif state != Wait.R:
-                    sent = True
-                state = gen.send((yield state))
-        except StopIteration as done:
-            return done.value
-
     def counted(self: Any, gen: Any, *args: Any, **kwargs: Any) -> Any:
-        if threading.get_ident() == me and getattr(gen, "__name__", "") != "notifies":
-            gen = counting(gen)
+        if threading.get_ident() == me and waits_for_answer(self, gen):
+            count[0] += 1
         return wait(self, gen, *args, **kwargs)
 
     with monkeypatch.context() as patched:
