@@ -51,13 +51,16 @@ INSERT INTO worker_recent_tasks (task_queue_id, worker_group, worker_id, task_id
 VALUES (:task_queue_id, :worker_group, :worker_id, :task_id, :run_id);
 
 -- name: prune_worker_recent_tasks
--- Keep only a worker's latest 20 claimed runs.
+-- Make room for a worker's newest claimed run: keep only its latest 19, so
+-- that with the run inserted next it has 20. Sent before that insert, it
+-- sees the same rows whether the two go one after the other or as parts of
+-- one statement (``projections/store/combined_writes.py``).
 DELETE FROM worker_recent_tasks
 WHERE task_queue_id = :task_queue_id AND worker_group = :worker_group AND worker_id = :worker_id
   AND seq <= (SELECT seq FROM worker_recent_tasks
               WHERE task_queue_id = :task_queue_id AND worker_group = :worker_group
                 AND worker_id = :worker_id
-              ORDER BY seq DESC LIMIT 1 OFFSET 20);
+              ORDER BY seq DESC LIMIT 1 OFFSET 19);
 
 -- name: worker_recent_tasks
 -- A worker's latest claimed runs, newest first.

@@ -81,8 +81,8 @@ class WorkerViews(Projection):
         queue_seen(session, queue_id, times)
         worker_seen(session, worker, times)
         recent = {**worker, "task_id": task_id, "run_id": e.run_id}
-        session.run_in_log_order("insert_worker_recent_task", recent)
         session.run_in_log_order("prune_worker_recent_tasks", worker)
+        session.run_in_log_order("insert_worker_recent_task", recent)
         session.run(
             "insert_claimed_run",
             {**worker, "task_id": task_id, "run_id": e.run_id, "claimed": e.started},

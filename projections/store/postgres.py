@@ -23,7 +23,7 @@ from psycopg.sql import SQL, Identifier, Literal
 from cairn.domain.errors import ReplayedRequest
 from cairn.projections.store import eventsourcing_adapter as adapter
 from cairn.projections.store.base import EventStore
-from cairn.projections.store.combined_writes import CombinedWrites
+from cairn.projections.store.combined_writes import CombinedWrites, LoggedInsert
 from cairn.projections.store.queries import load_schema
 from cairn.projections.store.session import SqlSession
 
@@ -138,43 +138,59 @@ class CairnPostgresRecorder(EventStore, adapter.LibraryPostgresRecorder):
         over an id that fills in later. Every insert takes one advisory lock
         (``log_lock_key``) before its ids are drawn, and holds it to the
         commit. The library takes ``LOCK TABLE ... EXCLUSIVE`` instead, a
-        statement of its own; the advisory lock rides in the insert.
+        statement of its own; the advisory lock rides in the insert, taken
+        once the views' writes sent with it are done.
         """
-        session.release_writes()  # the views' writes, before the log's lock
         curs = session.cursor
         count = len(stored_events)
         if count > VALUES_ROWS:
             # A save this large (a resolution releasing many dependents) goes
             # as the library sends it, one array whatever the count, after
-            # the lock and the NOTIFY.
+            # the views' writes, the lock and the NOTIFY.
+            session.release_writes()
             curs.execute(f"SELECT pg_advisory_xact_lock({self.log_lock_key}), pg_notify({self._notify_args})")
             self.insert_rows_unlocked(curs, stored_events)
-        else:
-            self._insert_values(curs, stored_events)
-        # Another cursor: the insert's ids are read from this one.
-        session.placed_in_log(curs.connection.cursor())
+            # Another cursor: the insert's ids are read from this one.
+            session.placed_in_log(curs.connection.cursor())
+            return
+        # One statement: the views' writes, then the log's lock, the insert
+        # and the NOTIFY, then the writes deferred to log order
+        # (``CombinedWrites.send_logged``).
+        held, in_log_order = session.take_writes()
+        _, rest = self.combiner.send_logged(curs, held, self._logged_insert(stored_events), in_log_order)
+        if rest:
+            self.combiner.send(curs.connection.cursor(), rest)
 
-    def _insert_values(self, curs: Any, stored_events: Sequence[StoredEvent]) -> None:
+    def _logged_insert(self, stored_events: Sequence[StoredEvent]) -> LoggedInsert:
         count = len(stored_events)
         statement = self._insert_statements.get(count)
         if statement is None:
-            # One statement: the log's lock, the insert, the NOTIFY (pg_notify,
-            # sent at COMMIT like NOTIFY). The lock is a materialized CTE the
-            # insert's rows are joined to, so it is held before the first row
-            # draws its id; the rows keep their order (a join to one row).
-            rows = ", ".join(["(%s::text, %s::bigint, %s::text, %b::bytea)"] + ["(%s, %s, %s, %b)"] * (count - 1))
+            # The lock is a materialized CTE the insert's rows are joined to,
+            # so it is held before the first row draws its id; the rows keep
+            # their order (a join to one row). pg_notify is sent at COMMIT,
+            # like NOTIFY.
+            rows = ", ".join(
+                [f"(%(e{i}_id)s::text, %(e{i}_v)s::bigint, %(e{i}_t)s::text, %(e{i}_s)b::bytea)" if i == 0 else
+                 f"(%(e{i}_id)s, %(e{i}_v)s, %(e{i}_t)s, %(e{i}_s)b)" for i in range(count)]
+            )
             statement = self._insert_statements[count] = (
-                f"WITH log_lock AS MATERIALIZED (SELECT pg_advisory_xact_lock({self.log_lock_key})), "
                 f"inserted AS (INSERT INTO {self._events_table} (originator_id, originator_version, topic, state) "
                 f"SELECT v.* FROM (VALUES {rows}) AS v(originator_id, originator_version, topic, state), log_lock "
-                "RETURNING notification_id) "
-                f"SELECT notification_id FROM inserted, (SELECT pg_notify({self._notify_args})) AS notified "
-                "ORDER BY notification_id"
+                "RETURNING notification_id)"
             )
-        params: list[Any] = []
-        for e in stored_events:
-            params += (e.originator_id, e.originator_version, e.topic, e.state)
-        curs.execute(statement, params)
+        params: dict[str, Any] = {}
+        for i, e in enumerate(stored_events):
+            params[f"e{i}_id"], params[f"e{i}_v"], params[f"e{i}_t"], params[f"e{i}_s"] = (
+                e.originator_id, e.originator_version, e.topic, e.state
+            )
+        return LoggedInsert(
+            key=count,
+            lock=f"SELECT pg_advisory_xact_lock({self.log_lock_key})",
+            insert=statement,
+            main=f"SELECT notification_id FROM inserted, (SELECT pg_notify({self._notify_args})) AS notified",
+            order="ORDER BY notification_id",
+            params=params,
+        )
 
     @contextmanager
     def _transaction(self, one_flight: bool = False) -> Iterator[Any]:

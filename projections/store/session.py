@@ -49,6 +49,14 @@ class SqlSession:
         """Forget what is held (the transaction is being rolled back), and hold no more."""
         self._held = None
 
+    def take_writes(self) -> tuple[list[tuple[Query, Mapping[str, Any]]], list[tuple[Query, Mapping[str, Any]]]]:
+        """What is held (the deferred first) and what waits for log order, no longer
+        kept here: the back end sends them, in that order, and holds no more."""
+        held = self._deferred + (self._held or [])
+        logged = [(self.queries[name], params) for name, params in self.in_log_order]
+        self._held, self._deferred, self.in_log_order = None, [], []
+        return held, logged
+
     def _send_held(self) -> None:
         if self._held:
             held, self._held, self._deferred = self._deferred + self._held, [], []
