@@ -250,20 +250,6 @@ class StagingSession(SqlSession):
         self._before_write(statement)
         return super().run(name, params)
 
-    def run_many(self, name: str, params: Sequence[Mapping[str, Any]]) -> None:
-        if not params:
-            return
-        statement = self.statements.get(name) or self._learn(name, params[0])
-        if statement.changes is not None and statement.changes not in self.filled:
-            return  # an empty table
-        if statement.key is not None:
-            for p in params:
-                self.run(name, p)
-            return
-        self._before_write(statement)
-        sql, values = self._numbered(name)
-        self.cursor.executemany(sql, map(values, params))  # type: ignore[attr-defined]
-
     def rows(self, name: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         if self.literal:
             return super().rows(name, params)

@@ -128,11 +128,6 @@ class SqlSession:
         for query, params in deferred:
             self.cursor.execute(query.sql, params)
 
-    def run_many(self, name: str, params: Sequence[Mapping[str, Any]]) -> None:
-        self._send_held()
-        if params:
-            self.cursor.executemany(self.queries[name].sql, params)
-
     def rows(self, name: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         self._send_held()
         self.cursor.execute(self.queries[name].sql, params or {})
