@@ -16,6 +16,7 @@ from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import psycopg
+import psycopg._queries as psycopg_queries
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from psycopg.pq import PipelineStatus, TransactionStatus
 from psycopg.sql import SQL, Identifier, Literal
@@ -29,6 +30,17 @@ from cairn.projections.store.session import SqlSession
 
 #: Events a save sends as rows of a VALUES list; more go as one array (see ``_insert``).
 VALUES_ROWS = 16
+
+# psycopg parses a statement's placeholders on every execute unless the
+# statement is short (4,096 characters) and has few parameters (50): its
+# cache is meant to keep out an ORM's one-off statements. A save's joined
+# statement is longer and has more, yet there is one per sequence of
+# queries, each sent again and again: parsed anew each time, it was 5% of
+# the server's time under load. Raised, such statements are cached too (the
+# cache keeps the 128 used last).
+if hasattr(psycopg_queries, "MAX_CACHED_STATEMENT_LENGTH") and hasattr(psycopg_queries, "MAX_CACHED_STATEMENT_PARAMS"):
+    psycopg_queries.MAX_CACHED_STATEMENT_LENGTH = max(psycopg_queries.MAX_CACHED_STATEMENT_LENGTH, 32_768)
+    psycopg_queries.MAX_CACHED_STATEMENT_PARAMS = max(psycopg_queries.MAX_CACHED_STATEMENT_PARAMS, 512)
 
 
 class CairnPostgresRecorder(EventStore, adapter.LibraryPostgresRecorder):
