@@ -150,8 +150,7 @@ class TrackedPosition:
 
     def advance(self, session: Any, position: int) -> None:
         if session is None:
-            with self.store.unit_of_work() as own:
-                own.run("set_consumer_position", {"name": self.name, "position": position})
+            self.store.write_alone("set_consumer_position", {"name": self.name, "position": position})
             self._known = position
         else:
             session.run("set_consumer_position", {"name": self.name, "position": position})

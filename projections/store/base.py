@@ -74,6 +74,20 @@ class EventStore:
                 self._current.reset(token)
         session.committed()
 
+    #: Whether a statement sent outside a unit of work commits by itself (``write_alone``).
+    statements_commit_alone = False
+
+    def write_alone(self, name: str, params: dict[str, Any]) -> None:
+        """One write that nothing else goes with (a follower's position): in the current
+        unit of work if there is one, else committed by itself, as one statement where
+        the back end commits each statement on its own (no BEGIN, no COMMIT)."""
+        if self._current.get() is not None or not self.statements_commit_alone:
+            with self.unit_of_work() as session:
+                session.run(name, params)
+            return
+        with self._read_cursor() as cursor:
+            cursor.execute(self.queries[name].sql, params)
+
     @contextmanager
     def reading(self) -> Iterator[SqlSession]:
         """A session for reads: the current transaction, or a fresh autocommit one."""

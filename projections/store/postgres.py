@@ -45,6 +45,7 @@ if hasattr(psycopg_queries, "MAX_CACHED_STATEMENT_LENGTH") and hasattr(psycopg_q
 
 class CairnPostgresRecorder(EventStore, adapter.LibraryPostgresRecorder):
     dialect = "postgres"
+    statements_commit_alone = True  # the library's pool keeps its connections in autocommit mode
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
