@@ -57,7 +57,7 @@ class NotifyParts:
     def make_notifier(self) -> LogFollower:
         rt = self.runtime
         consumer = TaskNotifier(rt.log, self.service, self.task_logs, rt.settings.root_url, self.configured)
-        return LogFollower(rt.log, rt.log_signal, consumer, conninfo=self._conninfo())
+        return LogFollower(rt.log, rt.log_signal, consumer, conninfo=self._conninfo(), reader=rt.log_reader)
 
     def make_delivery(self) -> NotificationDelivery:
         return NotificationDelivery(

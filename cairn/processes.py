@@ -58,7 +58,9 @@ def follower(runtime: Runtime, conninfo: str | None, consumer: Consumer, **optio
     """A log follower for ``consumer`` in ``runtime``, led through ``conninfo``."""
     from cairn.consumers.log_follower import LogFollower
 
-    return LogFollower(runtime.log, runtime.log_signal, consumer, conninfo=conninfo, **options)
+    return LogFollower(
+        runtime.log, runtime.log_signal, consumer, conninfo=conninfo, reader=runtime.log_reader, **options
+    )
 
 
 def _no_amqp(settings: Settings) -> str | None:

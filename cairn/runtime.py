@@ -23,6 +23,7 @@ from cairn.api.hawk import HawkAuthenticator
 from cairn.api.signed_urls import DataUrls
 from cairn.consumers.event_stream import EventStream
 from cairn.consumers.index_expiry import IndexExpiry
+from cairn.consumers.log_reader import LogReader
 from cairn.consumers.log_signal import LogSignal
 from cairn.consumers.pending_signal import PendingSignal
 from cairn.consumers.pulse_derivation import DerivedMessages
@@ -130,9 +131,11 @@ class Runtime:
         # Every commit in this process moves the log: followers wake at once.
         self.log_signal = LogSignal()
         self.store.view_writers.append(self._signal_on_commit)
+        # ... and read the new events once for all of them (consumers/log_reader.py).
+        self.log_reader = LogReader(self.log, self.log_signal)
         # Pulse messages are derived once in this process, for the event stream and the publisher.
         self.pulse_messages = DerivedMessages(self.log)
-        self.event_stream = EventStream(self.log, self.log_signal, self.pulse_messages)
+        self.event_stream = EventStream(self.log, self.log_signal, self.pulse_messages, reader=self.log_reader)
 
         self.auth_views = AuthViews()
         self.store.view_writers.append(self.auth_views)

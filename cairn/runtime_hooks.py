@@ -42,7 +42,8 @@ class HooksAndSecrets:
         conninfo = runtime.settings.database_url if runtime.settings.backend == "postgres" else None
         self.scheduler = HookScheduler(runtime.log, self.hook_reads, self.firing, runtime.log_signal, conninfo)
         self.listener = LogFollower(
-            runtime.log, runtime.log_signal, HookListener(runtime.log, self.hook_reads, self.firing), conninfo=conninfo
+            runtime.log, runtime.log_signal, HookListener(runtime.log, self.hook_reads, self.firing), conninfo=conninfo,
+            reader=runtime.log_reader,
         )
         # Bindings on exchanges Cairn does not publish: from RabbitMQ, when there is one.
         self.amqp_listener: HookAmqpListener | None = None

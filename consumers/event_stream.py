@@ -28,6 +28,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from cairn.consumers.log_follower import AggregateFolder, Guarantee, LogFollower, LoggedEvent, read_range
+from cairn.consumers.log_reader import LogReader
 from cairn.consumers.log_signal import LogSignal
 from cairn.consumers.pulse_derivation import (  # noqa: F401  (derive: the stream's function, for its readers)
     DerivedMessages,
@@ -77,7 +78,8 @@ class EventStream:
     topics: tuple[str, ...] = ()
 
     def __init__(
-        self, event_log: Any, signal: LogSignal, derived: DerivedMessages | None = None, buffer_size: int = 10_000
+        self, event_log: Any, signal: LogSignal, derived: DerivedMessages | None = None, buffer_size: int = 10_000,
+        reader: LogReader | None = None,
     ):
         self.log = event_log
         self.signal = signal
@@ -92,7 +94,7 @@ class EventStream:
         self._subscribed = threading.Event()
         self.follower = LogFollower(
             event_log, signal, self, batch_size=HISTORY_BATCH, coalesce=0, positions=self, leader=False,
-            gate=self._listened_to,
+            gate=self._listened_to, reader=reader,
         )
 
     def start(self) -> None:

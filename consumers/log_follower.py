@@ -20,6 +20,11 @@ lock, ``leadership.py``); the others stand by and take over when its
 connection goes. A consumer that serves only its own process (the event
 stream) passes ``positions=`` its own keeper and ``leader=False``.
 
+Reading: the followers of one process share a :class:`LogReader`
+(``log_reader.py``), which reads each range of new events from the
+database once, unfiltered, and decodes each event once; a follower takes
+its topics from it in memory.
+
 Waiting: commits in this process bump the :class:`LogSignal`; on PostgreSQL
 a LISTEN on the log's NOTIFY bumps it for every process's commits, and every
 wait has a timeout, so a lost notification costs a delay, never a stall.
@@ -35,9 +40,9 @@ such by themselves), and the follower retries from its position without end.
 A new consumer (a hook scheduler, a notifier, a GitHub handler) declares
 those four attributes, as every consumer always has, and is started by one
 line in ``cairn/processes.py`` — ``follower(runtime, conninfo, consumer)``,
-which is ``LogFollower(event_log, signal, consumer, conninfo=...)`` as
+which is ``LogFollower(event_log, signal, consumer, conninfo=..., reader=...)`` as
 before; the keywords added since (``positions``, ``leader``, ``gate``,
-``retry``) are optional. One that acts on the outside world raises
+``retry``, ``reader``) are optional. One that acts on the outside world raises
 :class:`Unavailable` when the outside world fails, and gives its effects ids
 that stay the same when an event is handed over again.
 """
@@ -58,6 +63,7 @@ import psycopg
 
 from cairn.consumers.dead_letters import RetryPolicy, record, record_dead_letter
 from cairn.consumers.leadership import Leadership
+from cairn.consumers.log_reader import Entry, LogReader
 from cairn.consumers.log_signal import LogSignal
 
 log = logging.getLogger("cairn.follower")
@@ -178,10 +184,13 @@ class LogFollower:
         leader: bool = True,
         gate: Callable[[float], bool] | None = None,
         retry: RetryPolicy = DEFAULT_RETRY,
+        reader: LogReader | None = None,
     ):
         self.log = event_log
         self.store = event_log.store
         self.signal = signal
+        #: Shared by the followers of one process (``Runtime.log_reader``): one read and decoding of new events for all.
+        self.reader = reader or LogReader(event_log, signal)
         self.consumer = consumer
         self.batch_size = batch_size
         self.idle_wait = idle_wait
@@ -203,17 +212,19 @@ class LogFollower:
     def position(self) -> int:
         return read_position(self.store, self.name)
 
-    def step(self) -> int:
-        """Process at most one batch; returns how many events were processed (or set aside)."""
+    def step(self, generation: int | None = None) -> int:
+        """Process at most one batch; returns how many events were processed (or set aside).
+
+        ``generation``: the signal's generation this step acts on, read
+        before it; None reads whatever is committed by now.
+        """
         after = self.positions.read()
-        # The head is read before the batch: an event committed in between is
-        # then past the head, and is read next time rather than skipped.
-        last = self._last_position(after)
-        batch = self._read(after)
+        found = self.reader.take(after, self.batch_size, self.consumer.topics, generation)
+        batch = self._decoded(found.entries)
         if batch is None:
             return 1
         if not batch:
-            self._move_over(after, last)
+            self._move_over(after, found.through)
             return 0
         try:
             self._deliver(batch)
@@ -224,23 +235,21 @@ class LogFollower:
             return self._one_at_a_time(batch)
         return len(batch)
 
-    def _read(self, after: int) -> list[LoggedEvent] | None:
-        """The next batch, cut short before an event that cannot be decoded; None if the first could not be."""
-        notifications = self.log.recorder.select_notifications(
-            start=after, limit=self.batch_size, topics=list(self.consumer.topics), inclusive_of_start=False
-        )
+    def _decoded(self, entries: list[Entry]) -> list[LoggedEvent] | None:
+        """The batch, cut short before an event that cannot be decoded; None if the first could not be."""
         batch = []
-        for n in notifications:
-            try:
-                batch.append(LoggedEvent(n.id, self.log.mapper.to_domain_event(n)))
-            except Exception as error:
+        for entry in entries:
+            event = self.reader.decode(entry)
+            if isinstance(event, Exception):
                 if batch:
                     break  # what came before it goes first; it is first next time
-                log.error("consumer %s cannot decode event %d; set aside", self.name, n.id, exc_info=error)
+                n = entry.notification
+                log.error("consumer %s cannot decode event %d; set aside", self.name, n.id, exc_info=event)
                 with self.store.unit_of_work() as session:
-                    record(session, self.name, n.id, n.originator_id, n.originator_version, n.topic, error, 1)
+                    record(session, self.name, n.id, n.originator_id, n.originator_version, n.topic, event, 1)
                     self.positions.advance(session, n.id)
                 return None
+            batch.append(LoggedEvent(entry.position, event))
         return batch
 
     def _deliver(self, batch: list[LoggedEvent]) -> None:
@@ -295,11 +304,6 @@ class LogFollower:
         else:
             self.positions.skip_to(last)
 
-    def _last_position(self, after: int) -> int:
-        if not self.consumer.topics:
-            return after
-        return self.log.recorder.max_notification_id() or 0
-
     def catch_up(self) -> int:
         total = 0
         while (n := self.step()) > 0:
@@ -326,19 +330,26 @@ class LogFollower:
             close()
 
     def _run(self) -> None:
+        # Woken by a commit's signal, a step acts on that generation and may
+        # take what another follower read since; after a wait that timed out
+        # (a notification may have been lost) it reads what is committed.
+        signalled = False
         while not self._stop.is_set():
             if not self.leadership.held():
                 self.positions.forget()
+                signalled = False
                 self._stop.wait(2.0)
                 continue
             if self.gate is not None and not self.gate(self.idle_wait):
+                signalled = False
                 continue
             seen = self.signal.generation
             try:
-                processed = self.step()
+                processed = self.step(seen if signalled else None)
             except Exception:
                 log.warning("consumer %s cannot go on for now; retrying from its position", self.name, exc_info=True)
                 self.positions.forget()
+                signalled = False
                 self._stop.wait(1.0)
                 continue
             # A short batch reached the head as it was read: wait for the next
@@ -350,9 +361,12 @@ class LogFollower:
                     # A quiet log: read the position again, in case an
                     # operator moved it (to replay a range, say).
                     self.positions.forget()
-                elif self.coalesce:
-                    # Let a burst of commits land, and take them as one batch.
-                    self._stop.wait(self.coalesce)
+                    signalled = False
+                else:
+                    signalled = True
+                    if self.coalesce:
+                        # Let a burst of commits land, and take them as one batch.
+                        self._stop.wait(self.coalesce)
 
 
 class AggregateFolder:
