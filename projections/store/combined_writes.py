@@ -52,6 +52,7 @@ _TABLE = re.compile(r"\b(?:FROM|JOIN|INTO|UPDATE)\s+\"?(\w+)", re.IGNORECASE)
 _INSERT_VALUES = re.compile(r"^\s*INSERT\s+INTO\s+\w+\s*\([^()]*\)\s*VALUES\s*\(", re.IGNORECASE)
 _CONFLICT = re.compile(r"\bON\s+CONFLICT\b", re.IGNORECASE)
 _WHERE = re.compile(r"\bWHERE\b", re.IGNORECASE)
+_RETURNING = re.compile(r"\bRETURNING\b", re.IGNORECASE)
 
 Held = tuple[Query, Mapping[str, Any]]
 
@@ -66,6 +67,8 @@ class _Shape:
     appends: bool
     #: the write made to wait for a ``log_lock`` CTE (None: it cannot be)
     after_lock: str | None
+    #: whether `` RETURNING 1`` can be added (it returns nothing yet, and ends in no comment)
+    can_return: bool
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,9 @@ class CombinedWrites:
         allowed; returns how many statements were sent, and the writes deferred to
         log order that could not join (to be sent after, on another cursor)."""
         sent, head, floating = self._send_all_but_last(cursor, held)
+        if not all(self._shape(query).can_return for query, _ in head):
+            sent += self._execute(cursor, head)  # the lock cannot wait for them: they go first, on their own
+            head = []
         written = {self._shape(query).writes for query, _ in head}
         tail: list[Held] = []
         rest = list(in_log_order)
@@ -220,6 +226,7 @@ class CombinedWrites:
                 params=tuple(dict.fromkeys(_PARAM.findall(query.sql))),
                 appends=_appends(query.sql),
                 after_lock=_after_lock(query.sql),
+                can_return=not _RETURNING.search(query.sql) and "--" not in query.sql,
             )
         return shape
 
@@ -254,6 +261,8 @@ def _appends(sql: str) -> bool:
 def _after_lock(sql: str) -> str | None:
     """The write made to wait for the ``log_lock`` CTE: an INSERT takes its row
     from it, an UPDATE or DELETE checks it first; None for any other shape."""
+    if "--" in sql or _RETURNING.search(sql):
+        return None
     found = _INSERT_VALUES.match(sql)
     if found is not None:
         end = _closing(sql, found.end())
@@ -269,7 +278,5 @@ def _after_lock(sql: str) -> str | None:
         depth += (char == "(") - (char == ")")
         if depth == 0 and (where := _WHERE.match(sql, i)) and (i == 0 or not sql[i - 1].isalnum()):
             condition = sql[where.end():]
-            if "RETURNING" in condition.upper():
-                return None
             return f"{sql[:where.end()]} ({condition.strip()}) AND EXISTS (SELECT FROM log_lock)"
     return None

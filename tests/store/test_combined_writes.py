@@ -229,3 +229,17 @@ def test_a_save_takes_the_log_lock_only_once_its_view_writes_are_done(db, postgr
         assert done.is_set()
         assert held == 0, "the save held the log's lock while it waited on a row"
     assert state(db)[0] == [("x", 1)]
+
+
+def test_a_write_that_returns_rows_goes_before_a_save_on_its_own(db):
+    returning = q("insert_a_returning", "INSERT INTO a (k, v) VALUES (%(k)s, %(v)s) RETURNING k")
+    fresh_tables(db)
+    fresh_log(db)
+    cursor = Counting(db.cursor())
+    sent, rest = CombinedWrites().send_logged(
+        cursor, [(returning, {"k": "x", "v": 1})], logged_insert("event"), [(INSERT_B, {"k": "y", "v": 2})]
+    )
+    assert sent == 2 and rest == []
+    assert cursor.sent[0] == returning.sql and "RETURNING 1" not in cursor.sent[1]
+    assert state(db)[:2] == ([("x", 1)], [("y", 2)])
+    assert db.execute("SELECT k FROM e").fetchall() == [("event",)]
