@@ -31,17 +31,12 @@ class QueueReadModel(ReadModel):
 
     def lock_task_to_resolve(self, task_id: str, completed: bool) -> tuple[int | None, Resolution]:
         locked, group, reads = self._rows_together(
-            ("lock_task_row", {"task_id": task_id}),
-            ("lock_group_of_task", {"task_id": task_id}),
-            ("resolution_reads", {"task_id": task_id, "completed": completed}),
+            ("lock_task_row", {"task_id": task_id}), *_resolution_queries(task_id, completed)
         )
         return (_version(locked[0]["version"]) if locked else None), _resolution(completed, group, reads)
 
     def after_resolution(self, task_id: str, completed: bool) -> Resolution:
-        group, reads = self._rows_together(
-            ("lock_group_of_task", {"task_id": task_id}),
-            ("resolution_reads", {"task_id": task_id, "completed": completed}),
-        )
+        group, reads = self._rows_together(*_resolution_queries(task_id, completed))
         return _resolution(completed, group, reads)
 
     def take_pending(self, task_queue_id: str, count: int, worker_key: str) -> tuple[list[tuple[str, int, int]], int]:
@@ -96,6 +91,14 @@ class QueueReadModel(ReadModel):
     def claimed_count(self, task_queue_id: str) -> int:
         row = self._one("count_claimed", {"task_queue_id": task_queue_id})
         return int(row["n"]) if row else 0
+
+
+def _resolution_queries(task_id: str, completed: bool) -> tuple[tuple[str, dict[str, Any]], ...]:
+    """The group's row locked, then what the resolution decides on, read once that lock is held."""
+    return (
+        ("lock_group_of_task", {"task_id": task_id}),
+        ("resolution_reads", {"task_id": task_id, "completed": completed}),
+    )
 
 
 def _resolution(completed: bool, group: list[dict[str, Any]], reads: list[dict[str, Any]]) -> Resolution:

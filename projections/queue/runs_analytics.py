@@ -17,10 +17,11 @@ this view.
 from __future__ import annotations
 
 import csv
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, Any
+
+import orjson
 
 from cairn.domain.queue.task import Task
 from cairn.domain.timestamps import parse_time
@@ -82,7 +83,7 @@ class RunsAnalytics(FollowedProjection):
         for name in LIFECYCLE:
             rows = statements.get(name)
             if rows:
-                session.run(name, {"rows": json.dumps(rows)})
+                session.run(name, {"rows": orjson.dumps(rows).decode()})
 
     def defined(self, _: SqlSession, e: Any, __: Any) -> tuple[str, dict[str, Any]]:
         d = e.definition
