@@ -20,14 +20,22 @@ SELECT * FROM tasks WHERE task_id = :task_id;
 -- Lock a task's row before deciding on its resolution, so that a dependent
 -- being created at the same time either sees the resolution or is seen by it;
 -- with the task aggregate's stored version (see projections/store/aggregate_cache.py).
+-- On PostgreSQL its group's row is locked first: every transaction that
+-- locks a group's row and a task's takes the group's first (the filter's
+-- subquery runs before the task's row is returned and locked), so a report
+-- cannot hold the task while it waits for a createTask holding the group.
 SELECT task_id, state,
        (SELECT max(originator_version) FROM stored_events WHERE originator_id = 'task/' || task_id) AS version
 FROM tasks WHERE task_id = :task_id;
 
 -- name: lock_task_row (postgres)
+WITH task_group AS MATERIALIZED (
+    SELECT 1 FROM task_groups
+    WHERE task_group_id = (SELECT task_group_id FROM tasks WHERE task_id = :task_id)
+    FOR UPDATE)
 SELECT task_id, state,
        (SELECT max(originator_version) FROM cairn_events WHERE originator_id = 'task/' || task_id) AS version
-FROM tasks WHERE task_id = :task_id FOR UPDATE;
+FROM tasks WHERE task_id = :task_id AND (SELECT count(*) FROM task_group) >= 0 FOR UPDATE;
 
 -- name: share_task_rows
 -- The prerequisites of a new task, locked against concurrent resolution.
@@ -132,11 +140,19 @@ FROM pending WHERE task_queue_id = :task_queue_id
 ORDER BY priority_rank DESC, seq LIMIT :count;
 
 -- name: take_pending (postgres)
-SELECT task_id, run_id,
-       (SELECT max(originator_version) FROM cairn_events WHERE originator_id = 'task/' || task_id) AS version,
+-- The task's row is key-share locked too, and a run whose task is locked for
+-- update is passed over: a cancel or a deadline resolving that task holds its
+-- row, then deletes the pending run, while the claim would hold the pending
+-- run, then update the task's row. Locked in this order, neither waits on the
+-- other while holding what the other needs. (A key-share lock does not stop a
+-- new dependent sharing the row.)
+SELECT p.task_id, p.run_id,
+       (SELECT max(originator_version) FROM cairn_events WHERE originator_id = 'task/' || p.task_id) AS version,
        (SELECT max(originator_version) FROM cairn_events WHERE originator_id = :worker_key) AS worker_version
-FROM pending WHERE task_queue_id = :task_queue_id
-ORDER BY priority_rank DESC, seq LIMIT :count FOR UPDATE OF pending SKIP LOCKED;
+FROM pending p JOIN tasks t ON t.task_id = p.task_id
+WHERE p.task_queue_id = :task_queue_id
+ORDER BY p.priority_rank DESC, p.seq LIMIT :count
+FOR UPDATE OF p SKIP LOCKED FOR KEY SHARE OF t SKIP LOCKED;
 
 -- name: count_pending
 -- How many runs of a queue are pending.
@@ -186,16 +202,25 @@ WHERE prerequisite = :prerequisite AND (requires = 'all-resolved' OR :completed)
 
 -- name: lock_group_of_task
 -- The group of a task whose resolution is being decided, locked, with the
--- group aggregate's stored version.
+-- group aggregate's stored version; on PostgreSQL the rows of the tasks
+-- still waiting for it are locked too (in one order, after the group's), so
+-- that of two of a dependent's prerequisites resolving at once, the second
+-- waits for the first to commit and then sees that the dependent waits for
+-- nothing else. This statement must run after the task's row is locked: a
+-- dependent created meanwhile is seen only by a snapshot taken after that.
 SELECT g.*,
        (SELECT max(originator_version) FROM stored_events WHERE originator_id = 'task-group/' || g.task_group_id) AS version
 FROM task_groups g WHERE g.task_group_id = (SELECT task_group_id FROM tasks WHERE task_id = :task_id);
 
 -- name: lock_group_of_task (postgres)
 SELECT g.*,
-       (SELECT max(originator_version) FROM cairn_events WHERE originator_id = 'task-group/' || g.task_group_id) AS version
+       (SELECT max(originator_version) FROM cairn_events WHERE originator_id = 'task-group/' || g.task_group_id) AS version,
+       (SELECT count(*) FROM (
+           SELECT 1 FROM tasks d
+           WHERE d.task_id IN (SELECT w.dependent FROM dependency_waits w WHERE w.prerequisite = :task_id)
+           ORDER BY d.task_id FOR UPDATE) AS waiting) AS dependents_locked
 FROM task_groups g WHERE g.task_group_id = (SELECT task_group_id FROM tasks WHERE task_id = :task_id)
-FOR UPDATE;
+FOR UPDATE OF g;
 
 -- name: resolution_reads
 -- What a task's resolution decides on, read once its group's row is locked:
