@@ -17,7 +17,7 @@ from typing import Any
 
 import psycopg
 import psycopg._queries as psycopg_queries
-from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent
 from psycopg.pq import PipelineStatus, TransactionStatus
 from psycopg.sql import SQL, Identifier, Literal
 
@@ -218,6 +218,10 @@ class CairnPostgresRecorder(EventStore, adapter.LibraryPostgresRecorder):
             if isinstance(cause, psycopg.Error) and cause.diag.table_name == "hawk_nonces":
                 raise ReplayedRequest() from None
             raise
+        except OperationalError as e:
+            if isinstance(e.__cause__, LOST_RACES):
+                raise LostRace(str(e)) from e.__cause__
+            raise
 
     @contextmanager
     def _connection_transaction(self, one_flight: bool) -> Iterator[Any]:
@@ -249,7 +253,7 @@ class CairnPostgresRecorder(EventStore, adapter.LibraryPostgresRecorder):
                     cursor.execute("BEGIN")
                     yield cursor
                     cursor.execute("COMMIT")
-            except psycopg.IntegrityError:
+            except (psycopg.IntegrityError, *LOST_RACES):
                 conn.rollback()  # a failed write: psycopg's rollback also resets its prepared statements
                 raise
             except psycopg.Error:
@@ -293,6 +297,17 @@ class CairnPostgresRecorder(EventStore, adapter.LibraryPostgresRecorder):
         if _pipelined(session):
             return None
         return self.inserted_ids(session.cursor, stored_events)
+
+
+#: What PostgreSQL answers a transaction it ended because of another: one of
+#: two waiting on each other's row locks, or a snapshot another's commit made
+#: stale. Its work is rolled back; deciding again on what the other left is
+#: all a retry needs, as for another writer's win on the log's unique key.
+LOST_RACES = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
+
+
+class LostRace(IntegrityError):
+    """A transaction PostgreSQL ended for another's sake (``LOST_RACES``): the command retries it."""
 
 
 def _pipelined(session: SqlSession) -> bool:
