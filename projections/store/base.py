@@ -53,8 +53,7 @@ class EventStore:
 
         ``one_flight`` (a command's): where the back end can, the
         transaction's writes are not sent one by one but queued, and go
-        with its COMMIT in one flight at the end; BEGIN goes with the
-        first read. Only for code that reads results and never needs a
+        in one flight at the end that also commits them. Only for code that reads results and never needs a
         write's outcome (a row count, an error) before the commit: an error
         surfaces at the next read or at the commit, and rolls it all back.
         """
@@ -70,9 +69,18 @@ class EventStore:
                     hook(session)
                 yield session
                 session.send_deferred()
+            except BaseException:
+                if session.wrote:
+                    self._abandon(cursor)
+                raise
             finally:
                 self._current.reset(token)
         session.committed()
+
+    def _abandon(self, cursor: Cursor) -> None:
+        """A unit of work failed after sending writes: make sure its transaction cannot commit.
+
+        By default the transaction's own context rolls it back on the way out."""
 
     #: Whether a statement sent outside a unit of work commits by itself (``write_alone``).
     statements_commit_alone = False

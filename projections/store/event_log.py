@@ -32,8 +32,9 @@ T = TypeVar("T")
 register_moved_modules()
 
 #: Commands in one pipelined flight (``EventStore.unit_of_work``): on
-#: PostgreSQL, BEGIN goes with the first read, the writes and COMMIT in one
-#: flight (``CairnPostgresRecorder._transaction``).
+#: PostgreSQL, the reads in one flight and the writes in one more, all one
+#: implicit transaction that the pipeline's end commits
+#: (``CairnPostgresRecorder._connection_transaction``).
 ONE_FLIGHT = True
 
 

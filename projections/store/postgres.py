@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 import psycopg._queries as psycopg_queries
 from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent
-from psycopg.pq import PipelineStatus, TransactionStatus
+from psycopg.pq import PipelineStatus
 from psycopg.sql import SQL, Identifier, Literal
 
 from cairn.domain.errors import ReplayedRequest
@@ -230,42 +230,45 @@ class CairnPostgresRecorder(EventStore, adapter.LibraryPostgresRecorder):
                 with conn.transaction():
                     yield conn.cursor()
                 return
-            # Pipeline mode around the transaction: BEGIN is queued and goes
-            # with the first read; every write after the last read (view
-            # rows, the log's lock, NOTIFY, the events) is queued, and the
-            # COMMIT queued behind them; the pipeline's end sends the lot
-            # and waits once. (psycopg's transaction() would sync on the way
-            # in and before the COMMIT: the pooled connections are in
-            # autocommit mode, so BEGIN and COMMIT are sent as statements.)
-            # A failed write (another writer took this version) makes the
-            # server skip the rest, COMMIT included: the error is raised at
-            # the end, here, and the transaction is rolled back.
+            # Pipeline mode, and neither BEGIN nor COMMIT: PostgreSQL runs
+            # all a pipeline sends up to its Sync as one implicit
+            # transaction, and psycopg sends the Sync only at the pipeline's
+            # end (a read in between asks the server to flush its answers,
+            # which ends nothing). So the reads go in a first flight, taking
+            # their row locks; every write after the last read (view rows,
+            # the log's lock, NOTIFY, the events) is queued and goes with the
+            # Sync, which commits: one wait for the lot, and two statements
+            # fewer than BEGIN and COMMIT of their own.
+            # A failed statement (another writer took this version) makes
+            # the server skip the rest and roll the transaction back at the
+            # Sync; the error is raised here, at the end.
             # A command that gives up (bad input, a conflict it found) leaves
-            # the pipeline with the transaction open, and ``conn.rollback()``
-            # ends it. Never a ROLLBACK statement in the pipeline: psycopg
-            # would read its result only at the pipeline's end, forget its
-            # prepared statements then, and send DEALLOCATE ALL after the
-            # next statement it prepares, which the one after would miss
-            # ("prepared statement _pg3_N does not exist").
+            # the pipeline, whose Sync then commits what it sent: its reads,
+            # harmlessly, or, once it has sent a write, nothing, because
+            # ``_abandon`` closes the connection first. Never a ROLLBACK
+            # statement in the pipeline: psycopg would read its result only
+            # at the pipeline's end, forget its prepared statements then, and
+            # send DEALLOCATE ALL after the next statement it prepares, which
+            # the one after would miss ("prepared statement _pg3_N does not
+            # exist").
             try:
                 with conn.pipeline():
-                    cursor = conn.cursor()
-                    cursor.execute("BEGIN")
-                    yield cursor
-                    cursor.execute("COMMIT")
+                    yield conn.cursor()
             except (psycopg.IntegrityError, *LOST_RACES):
-                conn.rollback()  # a failed write: psycopg's rollback also resets its prepared statements
-                raise
+                raise  # rolled back at the Sync, on a connection fit for reuse
             except psycopg.Error:
                 # Anything else psycopg raised mid-flight (a value it could not
                 # send, say) may leave its prepared-statement bookkeeping unlike
                 # the server's: this connection is not reused.
                 conn.close()
                 raise
-            except BaseException:
-                if conn.info.transaction_status != TransactionStatus.IDLE:
-                    conn.rollback()
-                raise
+
+    def _abandon(self, cursor: Any) -> None:
+        conn = cursor.connection
+        if not conn.closed and conn.pgconn.pipeline_status != PipelineStatus.OFF:
+            # The pipeline's Sync would commit what was sent: a connection
+            # closed before it, the server rolls the transaction back.
+            conn.close()
 
     @contextmanager
     def _read_cursor(self) -> Iterator[Any]:
@@ -278,7 +281,7 @@ class CairnPostgresRecorder(EventStore, adapter.LibraryPostgresRecorder):
         # together with the lock, notify and insert, and the rows numbered
         # in log order after them: a round trip for the lot rather than
         # one for each (a read inside it syncs at once). A unit of work in
-        # one flight is in pipeline mode already, and its COMMIT goes too.
+        # one flight is in pipeline mode already, and its commit goes too.
         # The views' writes are held and joined into few statements
         # (``combined_writes.py``), sent before the lock.
         with nullcontext() if _pipelined(session) else session.cursor.connection.pipeline():
@@ -291,7 +294,7 @@ class CairnPostgresRecorder(EventStore, adapter.LibraryPostgresRecorder):
             session.release_writes()
 
     def _inserted_ids(self, session: SqlSession, stored_events: Sequence[StoredEvent], inserted: Any) -> Any:
-        # In one flight the ids arrive with the COMMIT, after the save has
+        # In one flight the ids arrive with the commit, after the save has
         # returned: nothing in Cairn reads them from a save (followers read
         # the log), so none are waited for.
         if _pipelined(session):

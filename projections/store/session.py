@@ -29,6 +29,10 @@ class SqlSession:
         self.combiner = combiner
         self._held: list[tuple[Query, Mapping[str, Any]]] | None = None
         self._deferred: list[tuple[Query, Mapping[str, Any]]] = []
+        #: Whether a write has been sent (or handed to the back end to send):
+        #: a unit of work that fails after one must be rolled back, not just
+        #: left (see ``EventStore.unit_of_work``).
+        self.wrote = False
 
     def hold_writes(self) -> None:
         """From now on, ``run`` holds its writes, to send them joined (if the back end can).
@@ -55,11 +59,13 @@ class SqlSession:
         held = self._deferred + (self._held or [])
         logged = [(self.queries[name], params) for name, params in self.in_log_order]
         self._held, self._deferred, self.in_log_order = None, [], []
+        self.wrote = True
         return held, logged
 
     def _send_held(self) -> None:
         if self._held:
             held, self._held, self._deferred = self._deferred + self._held, [], []
+            self.wrote = True
             assert self.combiner is not None
             self.combiner.send(self.cursor, held)
 
@@ -92,6 +98,7 @@ class SqlSession:
     def placed_in_log(self, cursor: Cursor | None = None) -> None:
         """Run the queries deferred to log order: on ``cursor`` if given, else as ``run`` does."""
         queued, self.in_log_order = self.in_log_order, []
+        self.wrote = self.wrote or bool(queued)
         if cursor is not None and self.combiner is not None:
             self.combiner.send(cursor, [(self.queries[name], params) for name, params in queued])
             return
@@ -105,6 +112,7 @@ class SqlSession:
         if self._held is not None:
             self._held.append((self.queries[name], params or {}))
             return -1
+        self.wrote = True
         self.cursor.execute(self.queries[name].sql, params or {})
         return self.cursor.rowcount
 
@@ -122,6 +130,7 @@ class SqlSession:
         deferred, self._deferred = self._deferred, []
         if not deferred:
             return
+        self.wrote = True
         if self.combiner is not None:
             self.combiner.send(self.cursor, deferred)
             return
@@ -157,6 +166,7 @@ class SqlSession:
     def execute_sql(self, sql: str) -> None:
         """Run literal DDL (schema creation, table swaps); never user input."""
         self._send_held()
+        self.wrote = True
         self.cursor.execute(sql)
 
 

@@ -51,7 +51,7 @@ def test_a_command_that_gives_up_mid_flight_leaves_its_connection_as_good_as_new
             lifecycle(runtime, f"warm{n:018d}")
         assert one_connection._prepared._names, "nothing prepared: the test would prove nothing"
         for n in range(3):
-            # decided on reads in the flight, then refused: the flight ends without a COMMIT
+            # decided on reads in the flight, then refused: the flight ends having written nothing
             with pytest.raises(Conflict):
                 runtime.queue.report(f"warm{n:018d}", 0, "failed", "failed", utcnow())
             assert one_connection.info.transaction_status == 0  # idle: nothing left open
@@ -74,3 +74,29 @@ def test_each_committed_command_notifies_the_log_once_and_one_that_gives_up_not_
         heard = list(listener.notifies(timeout=1))
     token = runtime.log.recorder.notify_token
     assert [(n.channel, n.payload) for n in heard] == [("cairn_events", token)] * 3  # define, claim, report
+
+
+def test_a_command_that_fails_after_sending_its_writes_commits_none_of_them(runtime, monkeypatch):
+    """On PostgreSQL the flight's end would commit what it sent (an implicit transaction ends at
+    the pipeline's Sync): a command that fails after its save must roll the save back all the same."""
+    monkeypatch.setattr(event_log, "ONE_FLIGHT", True)
+    with acting_as("tests/one-flight"):
+        now = utcnow()
+        runtime.queue.define_task("failsafter000000000000", body(now), now)
+        [claim] = runtime.queue.claim_work(QUEUE, "group", "w1", 1, now)
+        events_before = len(list(runtime.log.events.get("task/failsafter000000000000")))
+        save = runtime.queue._save
+
+        def save_then_fail(*aggregates: Any) -> None:
+            save(*aggregates)
+            runtime.store.current_session().send_deferred()  # everything the save holds is sent
+            raise RuntimeError("failed after the save")
+
+        monkeypatch.setattr(runtime.queue, "_save", save_then_fail)
+        with pytest.raises(RuntimeError, match="after the save"):
+            runtime.queue.report("failsafter000000000000", 0, "completed", "completed", utcnow())
+        monkeypatch.setattr(runtime.queue, "_save", save)
+        assert len(list(runtime.log.events.get("task/failsafter000000000000"))) == events_before
+        assert runtime.queue_reads.task_rows(["failsafter000000000000"])["failsafter000000000000"]["state"] == "running"
+        assert runtime.queue.report("failsafter000000000000", 0, "completed", "completed", utcnow()).state == "completed"
+        assert runtime.queue_reads.task_rows(["failsafter000000000000"])["failsafter000000000000"]["state"] == "completed"
