@@ -22,6 +22,8 @@ from __future__ import annotations
 import re
 from datetime import datetime, time, timedelta, timezone
 
+import orjson
+
 FIRST = datetime(1, 1, 1, tzinfo=timezone.utc)
 LAST = datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=timezone.utc)
 
@@ -31,6 +33,9 @@ _DATE_TIME = re.compile(
 
 #: Exactly what ``iso`` writes (ASCII digits, UTC, milliseconds, ``Z``).
 _AS_WRITTEN = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z\Z", re.ASCII)
+
+
+_dumps, _UTC_Z = orjson.dumps, orjson.OPT_UTC_Z
 
 
 def _fields(text: str) -> tuple[datetime, timedelta]:
@@ -77,8 +82,13 @@ def parse_time(text: str) -> datetime:
 
 
 def iso(moment: datetime) -> str:
-    if moment.tzinfo is timezone.utc:  # the common case: within FIRST…LAST, written ending "+00:00"
-        return moment.isoformat(timespec="milliseconds")[:-6] + "Z"
+    if moment.tzinfo is timezone.utc:  # the common case: within FIRST…LAST
+        # orjson writes RFC 3339 about five times faster than ``isoformat``
+        # (a rebuild formats millions): microseconds, left out when zero.
+        text = _dumps(moment, option=_UTC_Z)  # b'"2026-01-02T03:04:05[.123456]Z"'
+        if len(text) == 29:
+            return (text[1:24] + b"Z").decode()
+        return (text[1:20] + b".000Z").decode()
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     moment = min(max(moment, FIRST), LAST)

@@ -329,8 +329,11 @@ class StagingSession(SqlSession):
         return numbered
 
     def placed_in_log(self, cursor: Cursor | None = None) -> None:
-        if self.in_log_order:
-            super().placed_in_log(cursor)
+        if self.in_log_order:  # run here, as they come: called after every event of the replay
+            queued, self.in_log_order = self.in_log_order, []
+            run = self.run
+            for name, params in queued:
+                run(name, params)
 
     def _apply_held(self, name: str) -> None:
         held, self.held[name] = self.held[name], {}
