@@ -52,10 +52,11 @@ class EventStore:
         """The current unit of work, or a new one.
 
         ``one_flight`` (a command's): where the back end can, the
-        transaction's writes are not sent one by one but queued, and go
-        in one flight at the end that also commits them. Only for code that reads results and never needs a
-        write's outcome (a row count, an error) before the commit: an error
-        surfaces at the next read or at the commit, and rolls it all back.
+        transaction's writes are not sent one by one but queued, and go in
+        one flight at the end, which also commits them. Only for code that
+        reads results and never needs a write's outcome (a row count, an
+        error) before the commit: an error surfaces at the next read or at
+        the commit, and rolls it all back.
         """
         current = self._current.get()
         if current is not None:

@@ -82,9 +82,10 @@ def test_a_command_that_fails_after_sending_its_writes_commits_none_of_them(runt
     monkeypatch.setattr(event_log, "ONE_FLIGHT", True)
     with acting_as("tests/one-flight"):
         now = utcnow()
-        runtime.queue.define_task("failsafter000000000000", body(now), now)
+        task_id = "failsafter000000000000"
+        runtime.queue.define_task(task_id, body(now), now)
         [claim] = runtime.queue.claim_work(QUEUE, "group", "w1", 1, now)
-        events_before = len(list(runtime.log.events.get("task/failsafter000000000000")))
+        events_before = len(list(runtime.log.events.get(f"task/{task_id}")))
         save = runtime.queue._save
 
         def save_then_fail(*aggregates: Any) -> None:
@@ -94,9 +95,9 @@ def test_a_command_that_fails_after_sending_its_writes_commits_none_of_them(runt
 
         monkeypatch.setattr(runtime.queue, "_save", save_then_fail)
         with pytest.raises(RuntimeError, match="after the save"):
-            runtime.queue.report("failsafter000000000000", 0, "completed", "completed", utcnow())
+            runtime.queue.report(task_id, 0, "completed", "completed", utcnow())
         monkeypatch.setattr(runtime.queue, "_save", save)
-        assert len(list(runtime.log.events.get("task/failsafter000000000000"))) == events_before
-        assert runtime.queue_reads.task_rows(["failsafter000000000000"])["failsafter000000000000"]["state"] == "running"
-        assert runtime.queue.report("failsafter000000000000", 0, "completed", "completed", utcnow()).state == "completed"
-        assert runtime.queue_reads.task_rows(["failsafter000000000000"])["failsafter000000000000"]["state"] == "completed"
+        assert len(list(runtime.log.events.get(f"task/{task_id}"))) == events_before
+        assert runtime.queue_reads.task_rows([task_id])[task_id]["state"] == "running"
+        assert runtime.queue.report(task_id, 0, "completed", "completed", utcnow()).state == "completed"
+        assert runtime.queue_reads.task_rows([task_id])[task_id]["state"] == "completed"
