@@ -219,14 +219,17 @@ class CombinedWrites:
         shape = self._shapes.get(query.name)
         if shape is None:
             written = _WRITE.match(query.sql)
+            # RETURNING 1 cannot be added to a write that returns rows already
+            # or ends in a comment; nor can such a write be made to wait for the lock.
+            can_return = not _RETURNING.search(query.sql) and "--" not in query.sql
             shape = self._shapes[query.name] = _Shape(
                 writes=written[1].lower() if written else None,
                 select=_SELECT.match(query.sql) is not None,
                 names=frozenset(t.lower() for t in _TABLE.findall(query.sql)),
                 params=tuple(dict.fromkeys(_PARAM.findall(query.sql))),
                 appends=_appends(query.sql),
-                after_lock=_after_lock(query.sql),
-                can_return=not _RETURNING.search(query.sql) and "--" not in query.sql,
+                after_lock=_after_lock(query.sql) if can_return else None,
+                can_return=can_return,
             )
         return shape
 
@@ -261,8 +264,6 @@ def _appends(sql: str) -> bool:
 def _after_lock(sql: str) -> str | None:
     """The write made to wait for the ``log_lock`` CTE: an INSERT takes its row
     from it, an UPDATE or DELETE checks it first; None for any other shape."""
-    if "--" in sql or _RETURNING.search(sql):
-        return None
     found = _INSERT_VALUES.match(sql)
     if found is not None:
         end = _closing(sql, found.end())
