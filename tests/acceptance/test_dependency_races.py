@@ -7,33 +7,13 @@ transactions waited on each other, shows within a few rounds.
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Callable
 
 import taskcluster
 
 from tests.acceptance.queue_helpers import task_definition
-
-
-def at_once(*calls: Callable[[], None]) -> list[BaseException]:
-    """Run ``calls`` in threads released together; the exceptions they raised."""
-    gate = threading.Barrier(len(calls))
-    errors: list[BaseException] = []
-
-    def run(call: Callable[[], None]) -> None:
-        gate.wait()
-        try:
-            call()
-        except BaseException as e:  # noqa: BLE001  (returned to the test, which asserts on it)
-            errors.append(e)
-
-    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return errors
+from tests.threads import at_once
 
 
 def fresh_queue(n: int) -> str:

@@ -8,12 +8,13 @@ holder committed (``QueueReads.after_resolution``).
 
 from __future__ import annotations
 
-import threading
+import functools
 
 from cairn.domain.aggregate import acting_as
 from cairn.domain.queue.task_group import task_group_key
 from cairn.domain.timestamps import utcnow
 from tests.domain.queue.stories import QUEUE, body
+from tests.threads import at_once
 
 TASKS = 8
 ROUNDS = 6
@@ -29,22 +30,12 @@ def test_the_last_tasks_of_a_group_resolving_at_once_resolve_it_exactly_once(run
             queue.define_task(task_id, body(now, taskGroupId=group), now)
         claimed = queue.claim_work(QUEUE, "group", "racer", TASKS, now)
         assert sorted(c.task.task_id for c in claimed) == sorted(task_ids)
-        gate = threading.Barrier(TASKS)
-        errors: list[BaseException] = []
 
         def resolve(task_id: str) -> None:
-            try:
-                with acting_as("tests/racer"):
-                    gate.wait()
-                    queue.report(task_id, 0, "completed", "completed", utcnow())
-            except BaseException as e:  # noqa: BLE001  (asserted below)
-                errors.append(e)
+            with acting_as("tests/racer"):
+                queue.report(task_id, 0, "completed", "completed", utcnow())
 
-        threads = [threading.Thread(target=resolve, args=(t,)) for t in task_ids]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(60)
+        errors = at_once(*(functools.partial(resolve, t) for t in task_ids))
         assert not errors, errors[0]
         resolved = [e for e in runtime.log.events.get(task_group_key(group)) if type(e).__name__ == "Resolved"]
         assert len(resolved) == 1, f"round {round_}: the group resolved {len(resolved)} times"
