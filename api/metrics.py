@@ -16,7 +16,11 @@ Read at scrape time:
   (``metrics_snapshot``), the only database work a scrape does;
 - ``cairn_claim_work_waiting``: claimWork calls waiting for work;
 - ``cairn_db_pool_*``: the PostgreSQL connection pool's size, idle
-  connections and requests waiting for one.
+  connections and requests waiting for one;
+- the process's own, as every Prometheus client exports them:
+  ``process_*`` (CPU seconds, resident memory, open files),
+  ``python_info`` and ``python_gc_*`` (collections and objects collected,
+  per generation; see :mod:`cairn.collector`).
 
 Each app has its own registry, so several runtimes in one process (tests)
 never share counters. With ``cairn serve --workers N`` each process answers
@@ -30,7 +34,15 @@ from collections import Counter as Tally
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
@@ -64,6 +76,9 @@ class Metrics:
             ["type"], registry=self.registry,
         )
         self.registry.register(_RuntimeCollector(runtime))
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
         runtime.store.view_writers.append(self._count_events)
 
     def observe_request(self, service: str, endpoint: str, status: int, seconds: float) -> None:

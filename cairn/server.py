@@ -21,6 +21,7 @@ from cairn.api.relay.handlers import relay
 from cairn.api.relay.shells import shell_routes
 from cairn.api.request_observer import RequestObserver
 from cairn.api.secrets.handlers import secrets
+from cairn.collector import settle_for_serving
 from cairn.contexts import api_contexts
 from cairn.runtime import Runtime
 from cairn.web.routes import web_routes
@@ -46,4 +47,6 @@ def app_from_env() -> Starlette:
 
     settings = Settings.from_env()
     configure_logging(settings.log_level, settings.log_format)
-    return create_app(Runtime(settings))
+    app = create_app(Runtime(settings))
+    settle_for_serving()
+    return app
