@@ -59,6 +59,8 @@ class _Snapshot:
     index: RoleIndex
     rows: dict[str, dict[str, Any]]
     records: dict[str, ClientRecord]
+    #: Static clients' records, their scopes expanded through this snapshot's roles once.
+    statics: dict[str, ClientRecord] = field(default_factory=dict)
 
 
 class AuthCache:
@@ -123,9 +125,11 @@ class AuthCache:
         static = self.static_clients.get(client_id)
         snapshot = self._current()
         if static is not None:
-            return ClientRecord(
-                client_id, static.access_token, snapshot.index.expand(static.scopes), FAR_FUTURE
-            )
+            record = snapshot.statics.get(client_id)
+            if record is None:
+                record = ClientRecord(client_id, static.access_token, snapshot.index.expand(static.scopes), FAR_FUTURE)
+                snapshot.statics[client_id] = record
+            return record
         signers = _signers.get()
         if signers is not None:
             signers.append(client_id)

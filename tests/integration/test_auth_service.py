@@ -17,7 +17,7 @@ from cairn.domain.errors import Conflict, InvalidInput, NotFound
 from cairn.domain.event_log import ConcurrentChange
 from cairn.domain.timestamps import iso, parse_time, utcnow
 from cairn.projections.auth import views as auth_views
-from cairn.projections.auth.cache import ClientUse
+from cairn.projections.auth.cache import ClientUse, StaticClient
 from cairn.projections.history import read_history
 from tests.conftest import SECRET_KEY
 
@@ -256,3 +256,18 @@ def test_a_rebuild_of_the_clients_view_reproduces_recorded_uses(auth, runtime):
     assert projections(runtime, "rebuild", "auth").exit_code == 0
     assert projections(runtime, "verify", "auth").exit_code == 0
     assert {c: auth_views.get_client(runtime.store, c) for c in rows} == rows
+
+
+def test_a_static_clients_scopes_follow_the_roles_it_assumes(auth, runtime):
+    cache = runtime.auth_cache
+    cache.static_clients["static/team-bot"] = StaticClient("static/team-bot", "a-token", ("assume:team-bot",))
+    auth.create_role("team-bot", "", ["queue:create-task:a/*"])
+    first = cache.lookup_client("static/team-bot")
+    assert "queue:create-task:a/*" in first.scopes
+    assert cache.lookup_client("static/team-bot") is first  # expanded once, while the roles stay as they are
+
+    auth.update_role("team-bot", "", ["queue:create-task:b/*"])
+    cache.invalidate()
+    changed = cache.lookup_client("static/team-bot")
+    assert "queue:create-task:b/*" in changed.scopes
+    assert "queue:create-task:a/*" not in changed.scopes
