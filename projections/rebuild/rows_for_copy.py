@@ -14,9 +14,10 @@ Only a plain upsert qualifies: ``INSERT INTO t (every column) VALUES
 (:one placeholder each) ON CONFLICT (the key's columns) DO UPDATE SET c =
 excluded.c, ...``. Its latest write of a key then makes the row, as the
 projection declares (the columns it leaves as inserted never change).
-Values go to the COPY as SQLite would have stored them: a value SQLite
-would convert for its column's type (a number for a text column, say)
-sends every row through SQLite as before; booleans become 0 and 1.
+Values go to the COPY as SQLite would have given them back: a value
+SQLite would convert for its column's type (a number for a text column,
+say) sends every row through SQLite as before. Booleans, which SQLite
+keeps as 0 and 1, go as they are: the COPY writes both alike.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def _affinity(declared: str) -> str:
     return "NUMERIC"
 
 
-#: The types of value SQLite stores as they are, by affinity (``bool`` is stored as 0 or 1).
+#: The types of value SQLite stores as they are, by affinity (``bool`` as the 0 or 1 it is equal to).
 _STORED_AS_GIVEN = {
     "TEXT": {str, _NONE},
     "INTEGER": {int, bool, _NONE},
@@ -95,12 +96,9 @@ class RowsForCopy:
         return cls(table, columns, [_affinity(declared[c]) for c in columns])
 
     def as_stored(self) -> list[tuple[Any, ...]] | None:
-        """The rows as SQLite would give them back, or None if SQLite would convert any value."""
-        columns = list(zip(*self.rows.values()))
-        for i, (values, affinity) in enumerate(zip(columns, self.affinities)):
-            types = set(map(type, values))
-            if not types <= _STORED_AS_GIVEN[affinity]:
+        """The rows, if SQLite would give each value back as it is (or, a boolean, as its 0 or 1); else None."""
+        rows = list(self.rows.values())
+        for values, affinity in zip(zip(*rows), self.affinities):
+            if not set(map(type, values)) <= _STORED_AS_GIVEN[affinity]:
                 return None
-            if bool in types:
-                columns[i] = tuple(v if v is None else int(v) for v in values)
-        return list(zip(*columns))
+        return rows
