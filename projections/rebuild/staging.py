@@ -191,6 +191,9 @@ class StagingSession(SqlSession):
         for name, key in last_write_wins.items():
             if name in self.held_keys and (waiting := RowsForCopy.of(queries[name].sql, key, cursor)) is not None:
                 self.for_copy[name] = waiting
+        for name, waiting in list(self.for_copy.items()):  # one held query's rows to a table, or none
+            if any(waiting.table in self.uses[other] for other in self.held_keys if other != name):
+                del self.for_copy[name]
         self.copied: dict[str, tuple[list[str], Iterable[tuple[Any, ...]]]] = {}
         self.deferred_indexes = dict(deferred_indexes)
         self.load = load

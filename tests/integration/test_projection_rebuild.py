@@ -188,6 +188,16 @@ def test_staging_keeps_task_rows_nothing_reads_for_the_copy(monkeypatch):
     assert converted.rows_for_copy("tasks__s") is None
     assert staging.execute("SELECT priority FROM tasks__s").fetchone()[0] == "3"
 
+    # Rows two held queries write to one table go through SQLite, in the order they are applied.
+    staging, deferred = open_staging(schema)
+    both = StagingSession(staging.cursor(), {**queries, "upsert_task_again": queries["upsert_task"]}, ["tasks__s"],
+                          {"upsert_task": ("task_id",), "upsert_task_again": ("task_id",)}, deferred, schema)
+    both.run("upsert_task", row("t1"))
+    both.run("upsert_task_again", row("t2"))
+    both.finish()
+    assert both.rows_for_copy("tasks__s") is None
+    assert staging.execute("SELECT count(*) FROM tasks__s").fetchone()[0] == 2
+
     # Only a plain upsert of every column qualifies.
     cursor = staging.cursor()
     upsert = queries["upsert_task"].sql
