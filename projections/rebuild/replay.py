@@ -250,7 +250,7 @@ class Replay:
             try:
                 while self.remaining(limits) > 0 and self.advance(scratch, limits, 1 << 62):
                     pass
-                scratch.flush()
+                scratch.finish()
             except sqlite3.OperationalError as e:
                 if "no such table" not in str(e):
                     raise
@@ -261,7 +261,7 @@ class Replay:
             if copy:
                 with self.store.unit_of_work() as session:
                     for table in self.tables:
-                        copy_into(staging, session, table + self.suffix)
+                        copy_into(staging, session, table + self.suffix, scratch.rows_for_copy(table + self.suffix))
                     for statement in scratch_schema(self.dialect, self.tables, self.suffix, "indexes"):
                         session.execute_sql(statement)
             return True

@@ -20,7 +20,9 @@ nobody can observe:
   have, as far as any statement can see. Parameters with a ``settle(load)``
   method are worked out only then (``queue_views.TaskRow``), from the
   aggregate they came from or, if it has changed since, from
-  ``load(aggregate id, version)``;
+  ``load(aggregate id, version)``. While no other statement touches its
+  table, the rows applied wait for the COPY outside SQLite
+  (``rows_for_copy.py``);
 - an insert a projection declares ``short_lived`` (a pending run, a claim)
   is held the same way, per row key, and a run of its paired delete with
   that key drops it instead: a row made and removed again before any other
@@ -44,6 +46,7 @@ it touches; a schema with triggers or foreign keys turns both off.
 
 from __future__ import annotations
 
+import itertools
 import operator
 import re
 import sqlite3
@@ -53,6 +56,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cairn.projections.rebuild.rows_for_copy import RowsForCopy
 from cairn.projections.store.queries import Query
 from cairn.projections.store.session import Cursor, SqlSession
 
@@ -181,6 +185,16 @@ class StagingSession(SqlSession):
         self.held: dict[str, dict[tuple[Any, ...], Mapping[str, Any]]] = {name: {} for name in self.held_keys}
         #: For each held query, what takes the key of its row from its parameters.
         self.key_of = {name: _key_getter(key) for name, key in self.held_keys.items()}
+        #: Held queries whose latest rows wait for the COPY while nothing else touches their table
+        #: (``rows_for_copy.py``); and, once the replay is done, those rows by table.
+        self.for_copy: dict[str, RowsForCopy] = {}
+        for name, key in last_write_wins.items():
+            if name in self.held_keys and (waiting := RowsForCopy.of(queries[name].sql, key, cursor)) is not None:
+                self.for_copy[name] = waiting
+        for name, waiting in list(self.for_copy.items()):  # one held query's rows to a table, or none
+            if any(waiting.table in self.uses[other] for other in self.held_keys if other != name):
+                del self.for_copy[name]
+        self.copied: dict[str, tuple[list[str], Iterable[tuple[Any, ...]]]] = {}
         self.deferred_indexes = dict(deferred_indexes)
         self.load = load
         #: CPU seconds spent applying each held query's writes (which a lane plan charges to its projection).
@@ -231,7 +245,7 @@ class StagingSession(SqlSession):
                 held = self.held[name]
             held[key] = params
             if len(held) >= HELD_ROWS:
-                self._apply_held(name)
+                self._apply_held(name, seen=False)
             return 1
         if statement.inert:
             self.idle[name] = -1
@@ -255,7 +269,7 @@ class StagingSession(SqlSession):
             return super().rows(name, params)
         statement = self.statements.get(name) or self._learn(name, params)
         for held in statement.flush_first:
-            if self.held[held]:
+            if self.held[held] or held in self.for_copy:
                 self._apply_held(held)
         try:
             key = tuple(params.items()) if params else ()
@@ -284,9 +298,25 @@ class StagingSession(SqlSession):
         for name in self.held:
             self._apply_held(name)
 
+    def finish(self) -> None:
+        """Apply every held write, as at the end of a replay: rows that wait for the COPY wait on,
+        unless SQLite would have stored any of their values otherwise (then they are applied too)."""
+        for name in self.held:
+            self._apply_held(name, seen=False)
+        for name, waiting in list(self.for_copy.items()):
+            rows = waiting.as_stored()
+            if rows is None:
+                self._apply_held(name)
+            else:
+                self.copied[waiting.table] = (waiting.columns, rows)
+
+    def rows_for_copy(self, table: str) -> tuple[list[str], Iterable[tuple[Any, ...]]] | None:
+        """The columns and rows of ``table`` that waited for the COPY (once ``finish`` has run), if they did."""
+        return self.copied.get(table)
+
     def _before_write(self, statement: _Statement) -> None:
         for held in statement.flush_first:
-            if self.held[held]:
+            if self.held[held] or held in self.for_copy:
                 self._apply_held(held)
         for table in statement.tables:
             if table in self.readers:
@@ -335,9 +365,12 @@ class StagingSession(SqlSession):
             for name, params in queued:
                 run(name, params)
 
-    def _apply_held(self, name: str) -> None:
+    def _apply_held(self, name: str, seen: bool = True) -> None:
+        """Apply a held query's writes. Those of one whose rows wait for the COPY join them, unless
+        the table is about to be ``seen`` (touched by another statement): then they all go into it."""
         held, self.held[name] = self.held[name], {}
-        if not held:
+        waiting = self.for_copy.get(name)
+        if not held and (waiting is None or not seen):
             return
         params = list(held.values())
         if name in self.applied_keys:
@@ -348,9 +381,16 @@ class StagingSession(SqlSession):
             if settle is not None:
                 settle(self.load)
         sql, values = self._numbered(name)
-        self.cursor.executemany(sql, map(values, params))  # type: ignore[attr-defined]
-        for table in self.uses[name]:
-            self._forget_reads_of(table)
+        if waiting is None:
+            self.cursor.executemany(sql, map(values, params))  # type: ignore[attr-defined]
+        else:
+            waiting.rows.update(zip(held, map(values, params)))
+            if seen:  # from now on applied as they come
+                del self.for_copy[name]
+                self.cursor.executemany(sql, waiting.rows.values())  # type: ignore[attr-defined]
+        if waiting is None or seen:
+            for table in self.uses[name]:
+                self._forget_reads_of(table)
         self.held_seconds[name] += time.thread_time() - started
 
     def _forget_reads_of(self, table: str) -> None:
@@ -359,31 +399,45 @@ class StagingSession(SqlSession):
             self.remembered[reader].clear()
 
 
-def copy_table(staging: sqlite3.Connection, cursor: Any, table: str) -> int:
-    """Every row of ``table`` from the staging database into PostgreSQL's, by binary COPY; returns how many.
+def copy_table(
+    staging: sqlite3.Connection,
+    cursor: Any,
+    table: str,
+    waiting: tuple[list[str], Iterable[tuple[Any, ...]]] | None = None,
+) -> int:
+    """Every row of ``table`` from the staging database — or the ``waiting`` columns and rows instead
+    (``StagingSession.rows_for_copy``) — into PostgreSQL's, by binary COPY; returns how many.
 
     Values go as the PostgreSQL table's column types (booleans are SQLite's
     0 and 1, which the boolean type takes as false and true).
     """
     cursor.execute(f"SELECT * FROM {table} LIMIT 0")
     types = {column.name: column.type_code for column in cursor.description}
-    rows = staging.cursor()
-    rows.row_factory = None
-    rows.execute(f"SELECT * FROM {table}")
-    columns = [d[0] for d in rows.description]
+    if waiting is None:
+        stored = staging.cursor()
+        stored.row_factory = None
+        stored.execute(f"SELECT * FROM {table}")
+        columns = [d[0] for d in stored.description]
+        rows: Iterable[Sequence[Any]] = itertools.chain.from_iterable(iter(lambda: stored.fetchmany(5000), []))
+    else:
+        columns, rows = waiting
     copied = 0
     with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
         copy.set_types([types[c] for c in columns])
-        while page := rows.fetchmany(5000):
-            for row in page:
-                copy.write_row(row)
-            copied += len(page)
+        for copied, row in enumerate(rows, 1):
+            copy.write_row(row)
     return copied
 
 
-def copy_into(staging: sqlite3.Connection, session: SqlSession, table: str) -> None:
-    """Every row of ``table`` from the staging database into PostgreSQL's; serial columns go on from there."""
-    copy_table(staging, session.cursor, table)
+def copy_into(
+    staging: sqlite3.Connection,
+    session: SqlSession,
+    table: str,
+    waiting: tuple[list[str], Iterable[tuple[Any, ...]]] | None = None,
+) -> None:
+    """Every row of ``table`` from the staging database (or ``waiting``, as ``copy_table`` takes it) into
+    PostgreSQL's; serial columns go on from there."""
+    copy_table(staging, session.cursor, table, waiting)
     session.cursor.execute(
         "SELECT column_name AS name FROM information_schema.columns "
         "WHERE table_schema = current_schema() AND table_name = %s AND column_default LIKE 'nextval%%'",

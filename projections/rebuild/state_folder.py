@@ -31,19 +31,29 @@ Applier = Callable[[Any, Any], Any]
 
 
 class StateFolder:
-    """The aggregates of the last ``capacity`` ids folded, each as the latest event left it."""
+    """The aggregates folded most recently, each as the latest event left it.
+
+    They are kept in two generations: an aggregate folded goes into the
+    newer; once that holds ``capacity // 2``, it becomes the older and the
+    older is let go; an aggregate folded from the older moves to the newer.
+    Every aggregate folded since the last ``capacity // 2`` others is kept,
+    and at most ``capacity`` are — as a least-recently-used cache would,
+    less moving each aggregate to its end whenever it is folded.
+    """
 
     def __init__(self, event_log: Any, capacity: int = 200_000):
         self.log = event_log
         self.capacity = capacity
-        # Insertion-ordered: an aggregate folded again moves to the end, the least recent is first.
-        self._cache: dict[str, Any] = {}
+        self._newer: dict[str, Any] = {}
+        self._older: dict[str, Any] = {}
         self._appliers: dict[type, Applier] = {}
 
     def fold(self, event: Any) -> Any:
         key = event.originator_id
-        cache = self._cache
-        aggregate = cache.pop(key, None)
+        newer = self._newer
+        aggregate = newer.get(key)
+        if aggregate is None:
+            aggregate = self._older.pop(key, None)
         if aggregate is None or aggregate.version != event.originator_version - 1:
             aggregate = None
             if event.originator_version > 1:
@@ -51,10 +61,9 @@ class StateFolder:
         apply = self._appliers.get(type(event))
         if apply is None:
             apply = self._appliers[type(event)] = applier(type(event))
-        aggregate = apply(event, aggregate)
-        cache[key] = aggregate
-        if len(cache) > self.capacity:
-            del cache[next(iter(cache))]
+        aggregate = newer[key] = apply(event, aggregate)
+        if len(newer) > self.capacity // 2:
+            self._older, self._newer = newer, {}
         return aggregate
 
 

@@ -135,6 +135,79 @@ def test_staging_skips_only_work_no_statement_can_observe():
     assert "tasks_by_group__s" not in indexes and "pending_order__s" not in indexes
 
 
+def test_staging_keeps_task_rows_nothing_reads_for_the_copy(monkeypatch):
+    from cairn.projections.queue.views import QueueViews
+    from cairn.projections.rebuild import staging as staging_module
+    from cairn.projections.rebuild.rows_for_copy import RowsForCopy
+    from cairn.projections.rebuild.scratch import scratch_names, scratch_queries
+    from cairn.projections.rebuild.staging import StagingSession, open_staging
+    from cairn.projections.store.queries import load_queries
+
+    monkeypatch.setattr(staging_module, "HELD_ROWS", 2)
+    schema = scratch_schema("sqlite", ["tasks"], "__s")
+    renames = scratch_names("sqlite", ["tasks"], "__s")
+    queries = scratch_queries(load_queries("sqlite"), renames)
+
+    def session() -> tuple[Any, StagingSession]:
+        staging, deferred = open_staging(schema)
+        return staging, StagingSession(
+            staging.cursor(), queries, ["tasks__s"], QueueViews.last_write_wins, deferred, schema
+        )
+
+    def row(task_id: str, **changes: Any) -> dict[str, Any]:
+        return {**dict(task_id=task_id, task_group_id="g", scheduler_id="-", project_id="none", task_queue_id="p/w",
+                       state="pending", resolved=False, priority="lowest", deadline=EXPIRES, expires=EXPIRES,
+                       definition="{}", status="{}"), **changes}
+
+    # Never read: the latest row of each task goes to the COPY, as SQLite would have stored it.
+    staging, kept = session()
+    for task_id in ("t1", "t2", "t3"):  # more than are held: applied, still outside the database
+        kept.run("upsert_task", row(task_id))
+    kept.run("upsert_task", row("t1", state="completed", resolved=True))
+    kept.finish()
+    assert staging.execute("SELECT count(*) FROM tasks__s").fetchone()[0] == 0
+    columns, rows = kept.rows_for_copy("tasks__s")
+    assert sorted((r[columns.index("task_id")], r[columns.index("state")], r[columns.index("resolved")])
+                  for r in rows) == [("t1", "completed", 1), ("t2", "pending", 0), ("t3", "pending", 0)]
+
+    # Read before the end: every row so far goes in first, and the rest as before.
+    staging, read = session()
+    for task_id in ("t1", "t2", "t3"):
+        read.run("upsert_task", row(task_id))
+    assert [r["state"] for r in read.rows("task_rows", {"ids": '["t1"]'})] == ["pending"]
+    read.run("upsert_task", row("t1", state="running"))
+    read.finish()
+    assert read.rows_for_copy("tasks__s") is None
+    assert {r[0]: r[1] for r in staging.execute("SELECT task_id, state FROM tasks__s")} == {
+        "t1": "running", "t2": "pending", "t3": "pending"}
+
+    # A value SQLite would convert for its column: the rows go through SQLite after all.
+    staging, converted = session()
+    converted.run("upsert_task", row("t1", priority=3))
+    converted.finish()
+    assert converted.rows_for_copy("tasks__s") is None
+    assert staging.execute("SELECT priority FROM tasks__s").fetchone()[0] == "3"
+
+    # Rows two held queries write to one table go through SQLite, in the order they are applied.
+    staging, deferred = open_staging(schema)
+    both = StagingSession(staging.cursor(), {**queries, "upsert_task_again": queries["upsert_task"]}, ["tasks__s"],
+                          {"upsert_task": ("task_id",), "upsert_task_again": ("task_id",)}, deferred, schema)
+    both.run("upsert_task", row("t1"))
+    both.run("upsert_task_again", row("t2"))
+    both.finish()
+    assert both.rows_for_copy("tasks__s") is None
+    assert staging.execute("SELECT count(*) FROM tasks__s").fetchone()[0] == 2
+
+    # Only a plain upsert of every column qualifies.
+    cursor = staging.cursor()
+    upsert = queries["upsert_task"].sql
+    assert RowsForCopy.of(upsert, ("task_id",), cursor) is not None
+    assert RowsForCopy.of(upsert + " WHERE tasks__s.state = 'pending'", ("task_id",), cursor) is None
+    assert RowsForCopy.of(upsert.replace(", status)", ")").replace(", :status)", ")"), ("task_id",), cursor) is None
+    assert RowsForCopy.of(upsert.replace("excluded.state", "'x'"), ("task_id",), cursor) is None
+    assert RowsForCopy.of(upsert, ("task_group_id",), cursor) is None
+
+
 def test_staging_never_makes_a_short_lived_row_that_nothing_saw():
     from cairn.projections.queue.views import QueueViews
     from cairn.projections.rebuild.scratch import scratch_names, scratch_queries
@@ -217,6 +290,32 @@ def test_a_held_task_row_is_written_as_the_task_was_when_it_was_saved():
         saved[task.version].schedule(utcnow())
         task.claim(0, "tests", "w1", utcnow(), 1200)  # the next save is under way when something reads the table
     assert [r["state"] for r in session.rows("task_rows", {"ids": f'["{task_id}"]'})] == ["pending"]
+
+
+def test_a_rebuild_copies_task_rows_nothing_read_into_postgresql_from_memory(runtime, monkeypatch):
+    if runtime.settings.backend != "postgres":
+        pytest.skip("PostgreSQL rebuilds alone are staged")
+    from cairn.projections.rebuild import staging
+
+    from_memory = []
+    copy_table = staging.copy_table
+
+    def copy_noting(staging_db: Any, cursor: Any, table: str, waiting: Any = None) -> int:
+        if waiting is not None:
+            from_memory.append(table)
+        return copy_table(staging_db, cursor, table, waiting)
+
+    monkeypatch.setattr(staging, "copy_table", copy_noting)
+    with acting_as("tests"):
+        for _ in range(3):
+            define(runtime)  # depending on nothing: no statement reads the task rows
+        work_one(runtime)
+        work_one(runtime, "exception", "worker-shutdown")
+        runtime.queue.claim_work(QUEUE, "tests", "w2", 1, utcnow())
+    assert cli(runtime, "projections", "rebuild", "queue").exit_code == 0
+    assert from_memory == ["tasks__rebuild"]
+    result = cli(runtime, "projections", "verify", "queue")
+    assert result.exit_code == 0, result.output
 
 
 def test_verify_passes_finds_a_tampered_row_and_rebuild_fixes_it(runtime):
