@@ -28,6 +28,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import orjson
+import psycopg
 import psycopg_pool
 import uvicorn
 from starlette.applications import Starlette
@@ -41,6 +42,8 @@ from cairn.api.hawk import HawkAuthenticator
 from cairn.domain.auth.credentials import ClientRecord
 from cairn.projections.auth.hawk_nonces import NonceStore
 
+CREATE_TABLE = "CREATE TABLE IF NOT EXISTS floor (body {blob})"
+
 
 class Inserts:
     """One durable single-row INSERT per call, on PostgreSQL (a pool) or SQLite (one writer)."""
@@ -52,13 +55,13 @@ class Inserts:
                                       check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.execute("CREATE TABLE IF NOT EXISTS floor (body BLOB)")
+            self.db.execute(CREATE_TABLE.format(blob="BLOB"))
             self.lock = threading.Lock()
         else:
             self.pool = psycopg_pool.ConnectionPool(url, min_size=8, max_size=32, open=True,
                                                     kwargs={"autocommit": True})
             with self.pool.connection() as conn:
-                conn.execute("CREATE TABLE IF NOT EXISTS floor (body BYTEA)")
+                conn.execute(CREATE_TABLE.format(blob="BYTEA"))
 
     def insert(self, body: bytes) -> None:
         if self.sqlite:
@@ -75,7 +78,8 @@ class AsyncInserts:
     def __init__(self, url: str):
         if url.startswith("sqlite:///"):
             raise ValueError("the floor on the event loop needs PostgreSQL")
-        Inserts(url).pool.close()  # creates the table
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(CREATE_TABLE.format(blob="BYTEA"))
         self.pool = psycopg_pool.AsyncConnectionPool(url, min_size=8, max_size=32, open=False,
                                                      kwargs={"autocommit": True})
 

@@ -33,10 +33,9 @@ def serve(host: str, port: int, workers: int) -> None:
     """Start the Cairn server: the HTTP API and every background process (see `cairn run --help`)."""
     import uvicorn
 
-    from cairn.collector import settle_for_serving
     from cairn.http_protocol import CairnHttpProtocol, with_served_root_url
     from cairn.runtime import Runtime
-    from cairn.server import create_app
+    from cairn.server import serving_app
     from cairn.startup_checks import CannotStart, check_backing_services
 
     try:
@@ -55,8 +54,7 @@ def serve(host: str, port: int, workers: int) -> None:
                     log_level=settings.log_level, access_log=False, log_config=None, http=CairnHttpProtocol)
         return
     runtime = Runtime(settings)
-    app = create_app(runtime)
-    settle_for_serving()
+    app = serving_app(runtime)
     uvicorn.run(
         app, host=host, port=port, log_level=settings.log_level, access_log=False, log_config=None,
         http=CairnHttpProtocol,

@@ -53,15 +53,12 @@ def run(process: str, host: str, port: int) -> None:
 def _serve_web(settings: Settings, host: str, port: int) -> None:
     import uvicorn
 
-    from cairn.collector import settle_for_serving
     from cairn.runtime import Runtime
-    from cairn.server import create_app
+    from cairn.server import serving_app
 
     runtime = Runtime(settings)
     runtime.processes.select(["web"])
-    app = create_app(runtime)
-    settle_for_serving()
-    uvicorn.run(app, host=host, port=port, log_level=settings.log_level, access_log=False)
+    uvicorn.run(serving_app(runtime), host=host, port=port, log_level=settings.log_level, access_log=False)
 
 
 async def run_alone(settings: Settings, process: str) -> None:

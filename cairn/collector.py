@@ -2,9 +2,10 @@
 
 A request allocates and frees thousands of small containers; nearly all
 of them are freed by reference counting, and the few cycles it makes die
-young. With the interpreter's defaults (a collection of the youngest
-generation every 700 net allocations) a collection runs several times a
-request, and every tenth of them also walks the older objects: the
+young. With the interpreter's defaults the youngest generation is
+collected every 700 net allocations (once per 20 createTask calls made
+one at a time, more often under concurrent load), the older generations
+every so many of those, and a full collection walks every object: the
 modules, schemas and routes loaded at start, which never become garbage.
 Under the async load that was about 5% of the server's CPU (perf's
 samples in the collector; ``bench/README.md``).

@@ -40,6 +40,13 @@ def create_app(runtime: Runtime) -> Starlette:
     return app
 
 
+def serving_app(runtime: Runtime) -> Starlette:
+    """``create_app`` for a process that serves it until it ends: its collector settled once all is loaded."""
+    app = create_app(runtime)
+    settle_for_serving()
+    return app
+
+
 def app_from_env() -> Starlette:
     """The app of one of several server processes (``cairn serve --workers N``)."""
     from cairn.logging_setup import configure_logging
@@ -47,6 +54,4 @@ def app_from_env() -> Starlette:
 
     settings = Settings.from_env()
     configure_logging(settings.log_level, settings.log_format)
-    app = create_app(Runtime(settings))
-    settle_for_serving()
-    return app
+    return serving_app(Runtime(settings))
