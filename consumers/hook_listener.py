@@ -8,6 +8,9 @@ tracked, so nothing is missed across restarts; a redelivered message fires
 a hook once (the hook remembers the messages it fired for, and the task id
 is fixed by the message). A hook fires only for messages recorded since its
 bindings were defined.
+
+While no hook is bound, it follows hooks' definitions only: it decodes
+nothing else, and its position moves in memory, written down now and then.
 """
 
 from __future__ import annotations
@@ -16,18 +19,24 @@ import logging
 from typing import Any
 
 from cairn.consumers.event_stream import derive
-from cairn.consumers.log_follower import AggregateFolder, Guarantee, LoggedEvent
+from cairn.consumers.log_follower import AggregateFolder, Guarantee, LoggedEvent, read_range
 from cairn.domain.aggregate import acting_as
 from cairn.domain.hooks.firing import HookFiring
-from cairn.domain.hooks.model import hook_key
+from cairn.domain.hooks.model import Hook, hook_key
 from cairn.domain.pulse_messages import PulseMessage
 from cairn.domain.pulse_routing import RoutingKeyPattern
 from cairn.domain.timestamps import iso, utcnow
+from cairn.projections.store.moved_topics import topics_of
 
 log = logging.getLogger("cairn.hooks.listener")
 
 NAME = "hook-listener"
 ACTOR = "cairn/hooks"
+#: The events that change which hooks are bound, and to what.
+DEFINITIONS = (Hook.Created, Hook.Recreated, Hook.DefinitionChanged, Hook.Removed)
+DEFINITION_TOPICS = topics_of(DEFINITIONS)
+#: Events read at a time when a batch of definitions bound a hook (see ``handle``).
+READ_SIZE = 1000
 
 
 def binding_matches(binding: dict[str, str], message: PulseMessage) -> bool:
@@ -40,18 +49,47 @@ def binding_matches(binding: dict[str, str], message: PulseMessage) -> bool:
 class HookListener:
     name = NAME
     guarantee: Guarantee = "at-least-once"
-    topics: tuple[str, ...] = ()
 
     def __init__(self, event_log: Any, reads: Any, firing: HookFiring):
         self.log = event_log
         self.reads = reads
         self.firing = firing
         self.folder = AggregateFolder(event_log)
+        #: The hooks with bindings, as last read; None: to be read.
+        self._bound: list[dict[str, Any]] | None = None
 
-    def handle(self, session: Any, batch: list[LoggedEvent]) -> None:
-        bound = self.reads.with_bindings()
+    def bound(self, batch: list[LoggedEvent]) -> list[dict[str, Any]]:
+        """The hooks with bindings, read again only if a hook's definition changed since.
+
+        Whatever process changed it, the change is an event in the log this
+        listener follows, and the hooks view is written in that event's own
+        transaction: reading the view again on seeing such an event in a
+        batch, before handling the batch, finds that change and any before it.
+        """
+        if self._bound is None or any(isinstance(logged.event, DEFINITIONS) for logged in batch):
+            self._bound = self.reads.with_bindings()
+        return self._bound
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        """Every topic while a hook is bound (or that is not known yet); while none is, hooks' definitions only.
+
+        So while nothing is bound the listener's follower moves over the
+        log without decoding it, and wakes on the first change to a hook.
+        """
+        return DEFINITION_TOPICS if self._bound == [] else ()
+
+    def handle(self, session: Any, batch: list[LoggedEvent]) -> bool:
+        definitions_only = self._bound == []
+        bound = self.bound(batch)
         if not bound:
-            return
+            return False  # nothing is bound, so no event here can fire a hook, now or redelivered
+        if definitions_only:
+            # Taken while nothing was bound, so every other event was passed
+            # over; this batch bound a hook, so the events from its first
+            # definition on may fire it: read them all.
+            batch = [logged for chunk in read_range(self.log, batch[0].position - 1, batch[-1].position, READ_SIZE)
+                     for logged in chunk]
         for logged in batch:
             try:
                 items = derive(self.folder, [logged])
@@ -65,6 +103,7 @@ class HookListener:
                         continue
                     if any(binding_matches(b, item.message) for b in row["definition"]["bindings"]):
                         self._fire(row["hook_group_id"], row["hook_id"], item.message, when)
+        return True
 
     def _fire(self, group: str, hook_id: str, message: PulseMessage, when: Any) -> None:
         try:

@@ -99,8 +99,15 @@ class Consumer(Protocol):
     guarantee: Guarantee
     topics: tuple[str, ...]
 
-    def handle(self, session: Any, batch: list[LoggedEvent]) -> None:
-        """Process a batch; ``session`` is the transaction for exactly-once consumers."""
+    def handle(self, session: Any, batch: list[LoggedEvent]) -> bool | None:
+        """Process a batch; ``session`` is the transaction for exactly-once consumers.
+
+        An at-least-once consumer may return False when it did nothing at
+        all for the batch (no event asked anything of it): its position then
+        moves in memory and is written down now and then, as over events
+        not of its topics, rather than in a statement of its own each time.
+        Redelivered after a crash, such a batch must again ask nothing.
+        """
 
 
 class Positions(Protocol):
@@ -259,7 +266,10 @@ class LogFollower:
                 session.placed_in_log()
                 self.positions.advance(session, batch[-1].position)
         else:
-            self.consumer.handle(None, batch)
+            after = self.positions.read()
+            if self.consumer.handle(None, batch) is False:
+                self._move_over(after, batch[-1].position)
+                return
             self.positions.advance(None, batch[-1].position)
             self._recorded_at = time.monotonic()
 
@@ -294,8 +304,9 @@ class LogFollower:
             self.positions.advance(session, logged.position)
 
     def _move_over(self, after: int, last: int) -> None:
-        # Events exist past us, but none of our topics: move over them,
-        # writing the position down now and then rather than every time.
+        # Events exist past us, but none of our topics (or none that asked
+        # anything of the consumer): move over them, writing the position
+        # down now and then rather than every time.
         if last <= after:
             return
         if last - after >= self.batch_size or time.monotonic() - self._recorded_at > 5:

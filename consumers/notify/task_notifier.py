@@ -61,7 +61,9 @@ class TaskNotifier:
         self._routes: OrderedDict[str, bool] = OrderedDict()
         self._remembered = remembered
 
-    def handle(self, session: Any, batch: list[LoggedEvent]) -> None:
+    def handle(self, session: Any, batch: list[LoggedEvent]) -> bool:
+        """Record what the batch's tasks' routes ask for; False if no event in it asked anything."""
+        acted = False
         with acting_as(ACTOR):
             for logged in batch:
                 e = logged.event
@@ -70,11 +72,13 @@ class TaskNotifier:
                 if self._routes.get(e.originator_id) is False:
                     continue
                 try:
-                    self.notify_for(e)
+                    acted = self.notify_for(e) > 0 or acted
                 except (OperationalError, InterfaceError):
                     raise  # the database: the follower retries the batch
                 except Exception:
+                    acted = True  # given up on, as before: not tried again on the next batch
                     log.exception("notifications of %s v%s not recorded", e.originator_id, e.originator_version)
+        return acted
 
     def _remember(self, task_key: str, definition: dict[str, Any]) -> None:
         prefix = PREFIX + "."
