@@ -64,6 +64,7 @@ PRIVATE_ATTRIBUTES = {
     "ProcessingEvent": ("events", "aggregates", "saved_kwargs"),
     "SQLiteConnection": ("_sqlite_conn",),
     "PostgresApplicationRecorder": ("lock_table_statements", "select_events_statement"),
+    "PostgresDatastore": ("pool",),
 }
 
 
@@ -163,7 +164,20 @@ class LibraryPostgresRecorder(library_postgres.PostgresApplicationRecorder):
 
 
 LibrarySQLiteFactory = library_sqlite.SQLiteFactory
-LibraryPostgresFactory = library_postgres.PostgresFactory
+
+
+class LibraryPostgresFactory(library_postgres.PostgresFactory):
+    """The library's PostgreSQL factory, whose pool makes its connections of ``connection_class``."""
+
+    #: None: the library's own.
+    connection_class: type | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.connection_class is not None:
+            # The library makes its pool closed and opens it at first use,
+            # so every connection the pool makes is of this class.
+            self.datastore.pool.connection_class = self.connection_class
 
 
 # --- folding events outside the library (rebuilds)

@@ -27,6 +27,7 @@ from cairn.projections.store.base import EventStore
 from cairn.projections.store.combined_writes import CombinedWrites, LoggedInsert
 from cairn.projections.store.queries import load_schema
 from cairn.projections.store.session import SqlSession
+from cairn.projections.store.write_first import WriteFirstConnection
 
 #: Events a save sends as rows of a VALUES list; more go as one array (see ``_insert``).
 VALUES_ROWS = 16
@@ -325,3 +326,4 @@ def log_lock_key(schema: str, table: str) -> int:
 
 class CairnPostgresFactory(adapter.LibraryPostgresFactory):
     application_recorder_class = CairnPostgresRecorder
+    connection_class = WriteFirstConnection
