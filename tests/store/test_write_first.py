@@ -1,7 +1,7 @@
 """PostgreSQL connections that send a pipeline's statements without polling first (``write_first.py``).
 
 The store's connections are of that kind; a flight of statements then polls
-the socket once for its answers instead of once per statement; answers,
+the socket only for its answers, not before each statement; answers,
 errors and order are psycopg's own; a flight far larger than the sockets'
 buffers, both ways, still completes; and a wait that keeps asking stops
 being answered without a poll.
@@ -77,9 +77,11 @@ def test_a_flight_polls_for_its_answers_not_before_each_statement(database_url, 
         with polls(monkeypatch) as first_polls:
             first_answers = flight(first)
     assert plain_answers == first_answers == [2 * n for n in range(STATEMENTS)]
-    assert len(plain_polls) > STATEMENTS  # psycopg's own: a poll before each statement it sends
-    assert len(first_polls) <= 3, first_polls
-    assert int(Wait.R) in first_polls  # the answers are still waited for
+    either = int(Wait.RW)
+    assert plain_polls.count(either) > STATEMENTS  # psycopg's own: "read or write?" polled before each statement
+    assert first_polls.count(either) == 0, first_polls
+    # The answers are still waited for (how many polls that takes depends on how they arrive).
+    assert int(Wait.R) in first_polls
 
 
 @on_postgres
