@@ -19,7 +19,7 @@ import logging
 from typing import Any
 
 from cairn.consumers.event_stream import derive
-from cairn.consumers.log_follower import AggregateFolder, Guarantee, LoggedEvent, read_range
+from cairn.consumers.log_follower import AggregateFolder, Guarantee, LoggedEvent, Retake
 from cairn.domain.aggregate import acting_as
 from cairn.domain.hooks.firing import HookFiring
 from cairn.domain.hooks.model import Hook, hook_key
@@ -35,8 +35,6 @@ ACTOR = "cairn/hooks"
 #: The events that change which hooks are bound, and to what.
 DEFINITIONS = (Hook.Created, Hook.Recreated, Hook.DefinitionChanged, Hook.Removed)
 DEFINITION_TOPICS = topics_of(DEFINITIONS)
-#: Events read at a time when a batch of definitions bound a hook (see ``handle``).
-READ_SIZE = 1000
 
 
 def binding_matches(binding: dict[str, str], message: PulseMessage) -> bool:
@@ -87,9 +85,8 @@ class HookListener:
         if definitions_only:
             # Taken while nothing was bound, so every other event was passed
             # over; this batch bound a hook, so the events from its first
-            # definition on may fire it: read them all.
-            batch = [logged for chunk in read_range(self.log, batch[0].position - 1, batch[-1].position, READ_SIZE)
-                     for logged in chunk]
+            # definition on may fire it: take them again, of every topic now.
+            raise Retake(batch[0].position - 1)
         for logged in batch:
             try:
                 items = derive(self.folder, [logged])

@@ -76,6 +76,18 @@ class Unavailable(Exception):
     """The outside world failed, not the event (a broker down): retry later, never set the event aside."""
 
 
+class Retake(Exception):
+    """From a consumer's ``handle``: its topics changed with this batch; take the log again after ``after``, with them.
+
+    Nothing of the batch is recorded as handled; ``after`` must not be before
+    the position the batch was taken after.
+    """
+
+    def __init__(self, after: int):
+        super().__init__(after)
+        self.after = after
+
+
 #: Failures of the database itself, retried like :class:`Unavailable`.
 UNAVAILABLE: tuple[type[BaseException], ...] = (
     Unavailable,
@@ -235,12 +247,18 @@ class LogFollower:
             return 0
         try:
             self._deliver(batch)
+        except Retake as again:
+            return self._retake(again.after)
         except UNAVAILABLE:
             raise
         except Exception:
             log.warning("consumer %s failed on a batch of %d; taking it one event at a time", self.name, len(batch))
             return self._one_at_a_time(batch)
         return len(batch)
+
+    def _retake(self, after: int) -> int:
+        self.positions.skip_to(after)
+        return self.batch_size  # taken again at once, not after a wait for the next commit
 
     def _decoded(self, entries: list[Entry]) -> list[LoggedEvent] | None:
         """The batch, cut short before an event that cannot be decoded; None if the first could not be."""
@@ -283,6 +301,8 @@ class LogFollower:
                 try:
                     self._deliver([logged])
                     break
+                except Retake as again:
+                    return self._retake(again.after)
                 except UNAVAILABLE:
                     raise
                 except Exception as error:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import types
 from typing import Any
 
+from cairn.consumers.dead_letters import dead_letters
 from cairn.consumers.hook_listener import HookListener
 from cairn.consumers.log_follower import LogFollower, read_position
 from cairn.consumers.log_reader import LogReader
@@ -134,7 +135,9 @@ def test_the_hook_listener_reads_the_bound_hooks_again_only_when_a_hook_changes(
     with acting_as("tests"):
         parts.hooks.update("tests-quiet", "other", hook_definition(description="changed"), utcnow())
     drain(follower)
-    assert len(read_count) == 2  # read again when hooks changed, before their batch was handled
+    # Read again when the definitions arrived, and once more when the batch was
+    # taken again with every topic, to reach the task between them.
+    assert len(read_count) == 3
     fires = reads.fires("tests-quiet", "on-build", 0, 10)
     assert [f["fired_by"] for f in fires] == ["pulseMessage"], fires
 
@@ -145,7 +148,7 @@ def test_the_hook_listener_reads_the_bound_hooks_again_only_when_a_hook_changes(
         parts.hooks.update("tests-quiet", "on-build", hook_definition(bindings=[], **OBJECT), utcnow())
     run_tasks(runtime, 1, routes=["builds.linux"])
     drain(follower)
-    assert len(read_count) == 3
+    assert len(read_count) == 4
     assert len(reads.fires("tests-quiet", "on-build", 0, 10)) == 2  # unbound: no third fire
 
 
@@ -164,3 +167,37 @@ def test_the_task_notifier_records_its_position_at_once_only_after_a_batch_that_
     follower.step()
     assert read_position(store, "task-notifier") > written  # recorded with the batch that asked
     assert len(runtime.notify.reads.of_task(task_id)) == 1
+
+
+def test_an_event_that_cannot_be_decoded_between_a_binding_and_its_task_is_set_aside_and_the_task_fires(
+    runtime, monkeypatch
+):
+    parts = runtime.hooks_and_secrets
+    listener = HookListener(runtime.log, parts.hook_reads, parts.firing)
+    follower = LogFollower(runtime.log, runtime.log_signal, listener, reader=LogReader(runtime.log, runtime.log_signal))
+    run_tasks(runtime, 1)
+    drain(follower)
+    assert listener.topics != ()  # nothing bound: hooks' definitions only
+
+    binding = {"exchange": TASK_DEFINED, "routingKeyPattern": "route.builds.#"}
+    with acting_as("tests"):
+        parts.hooks.create("tests-quiet", "on-build", hook_definition(bindings=[binding], **OBJECT), utcnow())
+    run_tasks(runtime, 1)  # one of its events is made undecodable below
+    bad = head(runtime) - 3
+    run_tasks(runtime, 1, routes=["builds.linux"])
+    with acting_as("tests"):
+        parts.hooks.create("tests-quiet", "other", hook_definition(), utcnow())
+    to_domain_event = runtime.log.mapper.to_domain_event
+
+    def decode(notification: Any) -> Any:
+        if notification.id == bad:
+            raise KeyError("no event class for this topic")
+        return to_domain_event(notification)
+
+    monkeypatch.setattr(runtime.log.mapper, "to_domain_event", decode)
+    drain(follower)
+
+    assert [(d.position, d.attempts) for d in dead_letters(runtime.store, "hook-listener")] == [(bad, 1)]
+    fires = parts.hook_reads.fires("tests-quiet", "on-build", 0, 10)
+    assert [f["fired_by"] for f in fires] == ["pulseMessage"], fires
+    assert follower.positions.read() == head(runtime)
