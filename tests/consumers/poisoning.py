@@ -36,3 +36,15 @@ def eventually(check: Any, seconds: float = 15.0, what: str = "the condition") -
     while not check():
         assert time.monotonic() < give_up, f"timed out waiting for {what}"
         time.sleep(0.02)
+
+
+def undecodable(runtime: Any, monkeypatch: Any, position: int) -> None:
+    """From now on the event at ``position`` cannot be decoded, as if its class were gone."""
+    to_domain_event = runtime.log.mapper.to_domain_event
+
+    def decode(notification: Any) -> Any:
+        if notification.id == position:
+            raise KeyError("no event class for this topic")
+        return to_domain_event(notification)
+
+    monkeypatch.setattr(runtime.log.mapper, "to_domain_event", decode)

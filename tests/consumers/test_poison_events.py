@@ -24,7 +24,7 @@ from cairn.domain.timestamps import iso, utcnow
 from cairn.processes import follower
 from tests.acceptance.queue_helpers import claim_one, task_definition
 from tests.acceptance.test_event_stream import read_events
-from tests.consumers.poisoning import FAST, eventually, run_tasks
+from tests.consumers.poisoning import FAST, eventually, run_tasks, undecodable
 from tests.integration.test_projection_rebuild import cli
 
 RUNNING = "exchange/taskcluster-queue/v1/task-running"
@@ -87,14 +87,7 @@ def test_a_view_sets_the_event_aside_and_folds_the_rest(runtime, monkeypatch):
 def test_an_event_that_cannot_be_decoded_is_set_aside_at_once(runtime, monkeypatch):
     before, bad, after = run_tasks(runtime, 3)
     (claimed,) = positions_of(runtime, Task.RunClaimed, bad)
-    to_domain_event = runtime.log.mapper.to_domain_event
-
-    def decode(notification: Any) -> Any:
-        if notification.id == claimed:
-            raise KeyError("no event class for this topic")
-        return to_domain_event(notification)
-
-    monkeypatch.setattr(runtime.log.mapper, "to_domain_event", decode)
+    undecodable(runtime, monkeypatch, claimed)
     (view,) = runtime.view_followers
     view.catch_up()
 

@@ -21,7 +21,7 @@ from cairn.consumers.log_reader import LogReader
 from cairn.domain.aggregate import acting_as
 from cairn.domain.timestamps import utcnow
 from tests.acceptance.hooks_helpers import hook_definition
-from tests.consumers.poisoning import run_tasks
+from tests.consumers.poisoning import run_tasks, undecodable
 
 TASK_DEFINED = "exchange/taskcluster-queue/v1/task-defined"
 OBJECT = {"triggerSchema": {"type": "object"}}
@@ -187,14 +187,7 @@ def test_an_event_that_cannot_be_decoded_between_a_binding_and_its_task_is_set_a
     run_tasks(runtime, 1, routes=["builds.linux"])
     with acting_as("tests"):
         parts.hooks.create("tests-quiet", "other", hook_definition(), utcnow())
-    to_domain_event = runtime.log.mapper.to_domain_event
-
-    def decode(notification: Any) -> Any:
-        if notification.id == bad:
-            raise KeyError("no event class for this topic")
-        return to_domain_event(notification)
-
-    monkeypatch.setattr(runtime.log.mapper, "to_domain_event", decode)
+    undecodable(runtime, monkeypatch, bad)
     drain(follower)
 
     assert [(d.position, d.attempts) for d in dead_letters(runtime.store, "hook-listener")] == [(bad, 1)]
