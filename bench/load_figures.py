@@ -69,9 +69,12 @@ def measure(server: Server, lifecycles: int, concurrency: int, warmup: int = 200
             pid = server.process.pid
             database = DatabaseCpu(server.database) if server.database else None
             follower = asyncio.create_task(database.follow()) if database else None
-            cpu, own, machine = procstat.tree_cpu_seconds(pid), procstat.own_cpu_seconds(), procstat.machine_busy_seconds()
+            switches = procstat.tree_context_switches(pid)
+            cpu, own = procstat.tree_cpu_seconds(pid), procstat.own_cpu_seconds()
+            machine = procstat.machine_busy_seconds()
             segment = await generator.run(lifecycles, unit)
             cpu = procstat.tree_cpu_seconds(pid) - cpu
+            switches = [after - before for after, before in zip(procstat.tree_context_switches(pid), switches)]
             own = procstat.own_cpu_seconds() - own
             machine = procstat.machine_busy_seconds() - machine
             if database:
@@ -91,6 +94,8 @@ def measure(server: Server, lifecycles: int, concurrency: int, warmup: int = 200
             "lifecycle_p50_ms": statistics.median(latencies) * 1000,
             "lifecycle_p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
             "server_cpu_ms_per_lifecycle": cpu / lifecycles * 1000,
+            "server_voluntary_switches_per_lifecycle": switches[0] / lifecycles,
+            "server_involuntary_switches_per_lifecycle": switches[1] / lifecycles,
             "generator_cpu_ms_per_lifecycle": own / lifecycles * 1000,
             "server_cores_busy": cpu / segment.seconds,
             "generator_cores_busy": own / segment.seconds,

@@ -98,6 +98,18 @@ def _floor_ratio(r: dict[str, Any]) -> tuple[str, bool | None]:
     return f"{ratio:.2f}×", ratio <= 1.7
 
 
+def _switches(r: dict[str, Any]) -> tuple[str, bool | None]:
+    a = r["async_load"]
+    voluntary = a["server_voluntary_switches_per_lifecycle"]
+    involuntary = a["server_involuntary_switches_per_lifecycle"]
+    text = f"{voluntary + involuntary:.1f} ({voluntary:.1f} + {involuntary:.1f})"
+    floor = r.get("floor_server")
+    if floor:
+        floor_switches = floor["server_voluntary_switches_per_lifecycle"] + floor["server_involuntary_switches_per_lifecycle"]
+        text += f"; floor server {floor_switches:.1f}"
+    return text, None
+
+
 def _statements(r: dict[str, Any]) -> tuple[str, bool | None]:
     from bench.statement_counts import summary
 
@@ -165,6 +177,7 @@ def figures(threads: int, concurrency: int, server_workers: int) -> list[Figure]
         Figure("  database limit, many connections (3 txns/lifecycle)", "", _concurrent_limit),
         Figure("  ratio to that limit", "≥ 50%", _async_vs_limit),
         Figure("  server CPU per lifecycle", "≤ 1.5 ms", _ms(("async_load", "server_cpu_ms_per_lifecycle"), 1.5)),
+        Figure("  server context switches per lifecycle (waiting + preempted)", "", _switches),
         Figure("  floor: 3 authenticated requests that change nothing", "", _request_floor),
         Figure("  floor server (Hawk + one INSERT per request): CPU, rate", "", _floor_server),
         Figure("  server CPU as a ratio to that floor", "≤ 1.7×", _floor_ratio),
@@ -205,6 +218,9 @@ How to read it:
   still leave the generator and the database to share the cores; that one holds the database's work per
   lifecycle as Cairn's statements make it. A target above the first two ceilings cannot be met here by any
   server.
+- Context switches: the server's threads' switches out of their core over the same lifecycles, from /proc:
+  waiting (for the GIL another thread holds, a lock, a socket, the database) and preempted. Each wait for the
+  GIL is a futex call and a switch through the kernel; more threads handing the GIL to each other show here.
 - Floor: the server's CPU for auth.currentScopes under the same load: Hawk (and, with the database nonce
   store, recording the nonce), routing, JSON out, and nothing else. A lifecycle makes three requests, so
   three of these are what its server CPU cannot go below without a cheaper HTTP and Hawk path.
