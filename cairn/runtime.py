@@ -141,7 +141,9 @@ class Runtime:
         self.store.view_writers.append(self.auth_views)
 
         self.pending_signal = PendingSignal()
-        self.queue_views = QueueViews(wake=self.pending_signal.notify)
+        # On PostgreSQL its wake-ups carry this process's token: its own listener passes over them.
+        sender = getattr(self.log.recorder, "notify_token", "")
+        self.queue_views = QueueViews(wake=self.pending_signal.notify, sender=sender)
         self.store.view_writers.append(self.queue_views)
         self.queue_reads = QueueReadModel(self.store)
         self.queue = QueueService(self.log, self.queue_reads, settings.claim_timeout)
@@ -228,7 +230,7 @@ class Runtime:
         self.pending_signal.attach(asyncio.get_running_loop())
         await run_in_threadpool(create_anonymous_role, self.log, self.auth, self.settings.anonymous_role)
         if self.settings.backend == "postgres":
-            self.pending_signal.listen(self.settings.database_url)
+            self.pending_signal.listen(self.settings.database_url, own=self.log.recorder.notify_token)
             self.log_signal.listen(self.settings.database_url, channel=self.log.recorder.channel_name,
                                    own=self.log.recorder.notify_token)
         await self.processes.start()

@@ -10,6 +10,12 @@ PostgreSQL, other processes' commits arrive by ``LISTEN cairn_pending``; a
 listener that loses its connection reconnects, and waiters re-check on a
 fallback timeout, so a lost notification delays work but never strands it.
 A listener that reconnects wakes every waiter, for what it may have missed.
+
+A notification's payload is the sending process's token, a space and the
+task queue (a bare task queue is taken as another process's: task queue ids
+hold no spaces). The listener passes over its own process's: the queue
+views woke those waiters at the commit already, and waking them again cost
+the listener's thread and the event loop a hand-over of the GIL each.
 """
 
 from __future__ import annotations
@@ -91,14 +97,17 @@ class PendingSignal:
 
     # PostgreSQL
 
-    def listen(self, conninfo: str) -> None:
-        self._listener = threading.Thread(target=self._listen, args=(conninfo,), daemon=True, name="cairn-listen")
+    def listen(self, conninfo: str, own: str | None = None) -> None:
+        """Wake the waiters of every queue notified on ``cairn_pending``, but for those sent by ``own``."""
+        self._listener = threading.Thread(
+            target=self._listen, args=(conninfo, own), daemon=True, name="cairn-listen"
+        )
         self._listener.start()
 
     def stop(self) -> None:
         self._stopping.set()
 
-    def _listen(self, conninfo: str) -> None:
+    def _listen(self, conninfo: str, own: str | None) -> None:
         while not self._stopping.is_set():
             try:
                 with psycopg.connect(conninfo, autocommit=True) as conn:
@@ -107,7 +116,9 @@ class PendingSignal:
                     self.notify_all()
                     while not self._stopping.is_set():
                         for note in conn.notifies(timeout=1.0, stop_after=256):
-                            self.notify([note.payload])
+                            sender, _, queue = note.payload.rpartition(" ")
+                            if own is None or sender != own:
+                                self.notify([queue])
             except psycopg.Error:
                 log.warning("lost the pending-work listener; reconnecting", exc_info=True)
                 self._stopping.wait(1.0)

@@ -115,11 +115,12 @@ VALUES (:task_queue_id, :priority_rank, :task_id, :run_id, :inserted)
 ON CONFLICT (task_id, run_id) DO NOTHING;
 
 -- name: notify_pending
--- Wake the claimWork calls waiting on a task queue (PostgreSQL only).
+-- Wake the claimWork calls waiting on a task queue (PostgreSQL only): the
+-- payload is the task queue, after the sending process's token and a space.
 SELECT 1;
 
 -- name: notify_pending (postgres)
-SELECT pg_notify('cairn_pending', :task_queue_id);
+SELECT pg_notify('cairn_pending', :payload);
 
 -- name: delete_pending
 -- A task's pending run was claimed, resolved or expired.

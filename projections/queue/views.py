@@ -43,8 +43,14 @@ class QueueViews(Projection):
     #: again before anything else touches its table.
     short_lived = {"insert_pending": ("delete_pending", ("task_id",)), "insert_claim": ("delete_claims", ("task_id",))}
 
-    def __init__(self, wake: Callable[[list[str]], None] = lambda queues: None) -> None:
+    def __init__(self, wake: Callable[[list[str]], None] = lambda queues: None, sender: str = "") -> None:
+        """``wake`` is called with the task queues that got pending work, once it committed.
+
+        ``sender`` names this process in the notifications other processes
+        hear (``consumers/pending_signal.py``), so that it can pass over its own.
+        """
         self.wake = wake
+        self.sender = sender
         super().__init__()
 
     def register(self) -> None:
@@ -102,7 +108,8 @@ class QueueViews(Projection):
                 "inserted": e.scheduled,
             },
         )
-        session.run("notify_pending", {"task_queue_id": task.task_queue_id})
+        queue = task.task_queue_id
+        session.run("notify_pending", {"payload": f"{self.sender} {queue}" if self.sender else queue})
         session.on_commit(functools.partial(self.wake, [task.task_queue_id]))
 
     def run_claimed(self, session: SqlSession, e: Any, task: Any) -> None:

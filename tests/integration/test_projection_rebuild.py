@@ -129,7 +129,7 @@ def test_staging_skips_only_work_no_statement_can_observe():
     assert session.one("get_task_queue_row", queue)["expires"] == EXPIRES
 
     # Wake-ups name no table; the API's indexes wait for PostgreSQL, the replay's own are built.
-    assert session.run("notify_pending", queue) == -1
+    assert session.run("notify_pending", {"payload": "p/w"}) == -1
     session.run("delete_pending", {"task_id": "t1"})
     indexes = {r[0] for r in staging.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert "tasks_by_group__s" not in indexes and "pending_order__s" not in indexes
