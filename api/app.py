@@ -32,6 +32,7 @@ from cairn.api.call import Call, Caller, require
 from cairn.api.contexts import ApiContexts
 from cairn.api.endpoints import Endpoint, Service
 from cairn.api.request_threads import give_request_threads, in_request_thread, stop_request_threads
+from cairn.api.routing import IndexedRouter
 from cairn.api.schemas import load_schemas
 from cairn.domain import errors as domain_errors
 from cairn.domain.aggregate import acting_as
@@ -295,7 +296,7 @@ def build_app(
     under_api = [r for r in extra_routes if getattr(r, "path", "").startswith("/api/")]
     routes: list[BaseRoute] = list(under_api)
     for service in services:
-        routes.append(Mount(service.base_path, routes=service_routes(service)))
+        routes.append(Mount(service.base_path, app=IndexedRouter(service_routes(service))))
     routes += [r for r in extra_routes if r not in under_api]
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -308,11 +309,12 @@ def build_app(
 
     settings = runtime.settings
     app = Starlette(
-        routes=routes,
         exception_handlers={404: not_found, 405: not_found},
-        lifespan=lifespan,
         middleware=[Middleware(Admission, max_requests=settings.max_requests, max_long_polls=settings.max_long_polls)],
     )
+    # The routes, tried by the request's first path segment (``routing.py``): the router is
+    # Starlette's own but for that, and the first request builds the middleware around it.
+    app.router = IndexedRouter(routes, lifespan=lifespan)
     app.state.contexts = contexts
     give_request_threads(app, runtime.settings.request_threads)
     return app
