@@ -35,12 +35,6 @@ from starlette.types import Receive, Scope, Send
 #: Parameters whose values never hold a slash: each is one segment of a path.
 ONE_SEGMENT = (StringConvertor, IntegerConvertor, FloatConvertor, UUIDConvertor)
 
-#: Shapes of request paths remembered per router, the routes each may match.
-#: Paths with ids within their first literal segments make new shapes; past
-#: this many, the router starts afresh.
-MAX_SHAPES = 4096
-
-
 def shape(route: BaseRoute) -> tuple[tuple[str, ...], int | None]:
     """The literal segments that start every path ``route`` matches, and their number of segments (None: any)."""
     if isinstance(route, Route):
@@ -73,10 +67,18 @@ class IndexedRouter(Router):
         self._index()
 
     def _index(self) -> None:
-        self._shapes = [shape(route) for route in self.routes]
-        #: How many of a request path's segments the shapes look at.
-        self._depth = max((len(literal) for literal, _ in self._shapes), default=0)
-        self._candidates: dict[tuple[tuple[str, ...], int], list[BaseRoute]] = {}
+        # A tree of the routes' leading literal segments: a request walks it
+        # down its own segments as far as they go, and each node reached holds,
+        # by number of segments, the routes whose literal segments it has walked.
+        root = _Node()
+        for position, route in enumerate(self.routes):
+            literal, count = shape(route)
+            node = root
+            for segment in literal:
+                node = node.children.setdefault(segment, _Node())
+            node.own.append((position, route, count))
+        root.gather([])
+        self._root = root
         self._indexed = len(self.routes)
 
     def candidates(self, path: str) -> list[BaseRoute]:
@@ -84,16 +86,13 @@ class IndexedRouter(Router):
         if len(self.routes) != self._indexed:
             self._index()
         segments = path[1:].split("/") if path.startswith("/") else [path]
-        key = (tuple(segments[: self._depth]), len(segments))
-        found = self._candidates.get(key)
-        if found is None:
-            if len(self._candidates) >= MAX_SHAPES:
-                self._candidates.clear()
-            found = self._candidates[key] = [
-                route for route, (literal, count) in zip(self.routes, self._shapes)
-                if tuple(segments[: len(literal)]) == literal and (count is None or count == len(segments))
-            ]
-        return found
+        node = self._root
+        for segment in segments:
+            child = node.children.get(segment)
+            if child is None:
+                break
+            node = child
+        return node.by_count.get(len(segments), node.any_count)
 
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -107,3 +106,26 @@ class IndexedRouter(Router):
                     await route.handle(scope, receive, send)
                     return
         await super().app(scope, receive, send)
+
+
+class _Node:
+    """Routes whose leading literal segments lead here, and those on the way."""
+
+    def __init__(self) -> None:
+        self.children: dict[str, _Node] = {}
+        #: (position among the routes, route, number of segments or None) of routes ending here.
+        self.own: list[tuple[int, BaseRoute, int | None]] = []
+        #: The routes here and above, in order: those that may match a path of that many segments.
+        self.by_count: dict[int, list[BaseRoute]] = {}
+        #: ... and of any other number of segments.
+        self.any_count: list[BaseRoute] = []
+
+    def gather(self, above: list[tuple[int, BaseRoute, int | None]]) -> None:
+        reached = sorted(above + self.own, key=lambda entry: entry[0])
+        self.any_count = [route for _, route, count in reached if count is None]
+        counts = {count for _, _, count in reached if count is not None}
+        self.by_count = {
+            n: [route for _, route, count in reached if count is None or count == n] for n in counts
+        }
+        for child in self.children.values():
+            child.gather(reached)
