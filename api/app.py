@@ -116,6 +116,8 @@ class EndpointRunner:
     async def handle(self, request: Request) -> Response:
         # A sync handler runs with authentication and input checks in one
         # worker-thread call: a hop to the thread pool costs more than Hawk.
+        # A short one runs right here on the event loop where the settings say
+        # so (SQLite: ``request_threads.py``).
         attempt = _Attempt(dict(request.path_params))
         try:
             contexts: ApiContexts = request.app.state.contexts
@@ -125,7 +127,10 @@ class EndpointRunner:
             limit = contexts.max_body_bytes if signed else min(contexts.max_body_bytes, contexts.unsigned_body_bytes)
             raw = await self._read_body(request, limit, signed)
             if not self.is_async:
-                call, outcome = await in_request_thread(request, self._run_sync, attempt, request, raw, contexts)
+                if self.endpoint.short and contexts.short_work_on_loop:
+                    call, outcome = self._run_sync(attempt, request, raw, contexts)
+                else:
+                    call, outcome = await in_request_thread(request, self._run_sync, attempt, request, raw, contexts)
                 if not inspect.iscoroutine(outcome):
                     return outcome
                 # A handler that has to wait (claimWork's long poll) hands back

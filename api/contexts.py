@@ -24,6 +24,8 @@ class ApiContexts:
     #: The largest body of a request that is not signed (its sender unknown while it is read).
     unsigned_body_bytes: int
     validate_output: bool = False
+    #: Whether short endpoints' blocking work runs on the event loop (``Settings.short_work_on_loop``).
+    short_work_on_loop: bool = False
 
     def of(self, service_name: str) -> Any:
         return self.services[service_name]

@@ -11,6 +11,19 @@ The pool is asyncio's own executor rather than anyio's worker threads: a
 hop to it costs a fraction of the CPU of one through anyio's limiter
 (``bench/README.md``). The caller's context variables
 (who is acting, for the events a command records) go with the call.
+
+On SQLite, the short requests (``Endpoint.short``: the queue's task
+commands and task reads) run on the event loop instead. There every write
+waits for the one writer and no statement waits on a network; Python's
+sqlite3 lets go of the GIL around each statement, and with a request
+thread that meant handing the GIL to the event loop and taking it back at
+each of a command's statements, a pair of context switches each. On the
+loop a command runs its statements without hand-overs: under the async
+load, server CPU per lifecycle fell by a third (``bench/README.md``). The
+price: while one runs, nothing else on the loop does, for the command's
+milliseconds or, if another process holds SQLite's lock, until SQLite's
+busy timeout. On PostgreSQL each command waits for round trips, which the
+loop must not sit out: there they stay on request threads.
 """
 
 from __future__ import annotations

@@ -125,4 +125,5 @@ def api_contexts(runtime: Runtime) -> ApiContexts:
         max_body_bytes=runtime.settings.max_body_bytes,
         unsigned_body_bytes=runtime.settings.unsigned_body_bytes,
         validate_output=runtime.validate_output,
+        short_work_on_loop=runtime.settings.short_work_on_loop,
     )

@@ -68,6 +68,12 @@ class Settings:
         8,
         "Requests whose blocking work (Hawk, checks, the database) runs at once; more wait their turn.",
     )
+    short_work: str = _setting(
+        "",
+        "Where a short request's blocking work runs (the queue's task commands and task reads): 'loop' (on the "
+        "event loop, no hand-over to a request thread) or 'threads' (on the request threads, like every other "
+        "request); empty for loop on SQLite, threads on PostgreSQL.",
+    )
     anonymous_role: str = _setting(
         "public",
         "The 'anonymous' role a new deployment creates at its first start, granted to every request: 'public' "
@@ -117,6 +123,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.anonymous_role not in ("", "public", "private"):
             raise ValueError(f"{PREFIX}ANONYMOUS_ROLE must be 'public', 'private' or empty, not {self.anonymous_role!r}")
+        if self.short_work not in ("", "loop", "threads"):
+            raise ValueError(f"{PREFIX}SHORT_WORK must be 'loop' or 'threads', not {self.short_work!r}")
         if self.hawk_nonce_store not in ("", "database", "memory"):
             raise ValueError(
                 f"{PREFIX}HAWK_NONCE_STORE must be 'database' or 'memory', not {self.hawk_nonce_store!r}"
@@ -126,6 +134,17 @@ class Settings:
     def nonce_store(self) -> str:
         """Where Hawk nonces are remembered: the setting, else by back end."""
         return self.hawk_nonce_store or ("database" if self.backend == "postgres" else "memory")
+
+    @property
+    def short_work_on_loop(self) -> bool:
+        """Whether short requests' blocking work runs on the event loop: the setting, else by back end.
+
+        On SQLite every command waits for the one writer and none waits on a
+        network, so a request thread only adds hand-overs of the GIL (one at
+        each statement, which SQLite runs without it); on PostgreSQL the
+        event loop would wait out each round trip (``api/request_threads.py``).
+        """
+        return (self.short_work or ("threads" if self.backend == "postgres" else "loop")) == "loop"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -52,6 +52,7 @@ def _claim_body(call: QueueCall, task: Task, run_id: int) -> dict[str, Any]:
     greedy=("taskQueueId",),
     params=QUEUE_PARAMS,
     nonce_in_command=True,
+    short=True,
 )
 def claim_work(call: QueueCall) -> Any:
     """Claim up to ``tasks`` pending runs; waits up to 20 seconds for work to arrive."""
@@ -136,6 +137,7 @@ def claim_task(call: QueueCall) -> dict[str, Any]:
     output="task-reclaim-response",
     params=RUN_PARAMS,
     nonce_in_command=True,
+    short=True,
 )
 def reclaim_task(call: QueueCall) -> dict[str, Any]:
     """Extend a claim; a run that was cancelled or claimed away answers 409."""
@@ -161,6 +163,7 @@ def _report(call: QueueCall, state: str, reason: str) -> dict[str, Any]:
     output="task-status-response",
     params=RUN_PARAMS,
     nonce_in_command=True,
+    short=True,
 )
 def report_completed(call: QueueCall) -> dict[str, Any]:
     """Resolve a running run as completed; repeating it is harmless."""
@@ -177,6 +180,7 @@ def report_completed(call: QueueCall) -> dict[str, Any]:
     output="task-status-response",
     params=RUN_PARAMS,
     nonce_in_command=True,
+    short=True,
 )
 def report_failed(call: QueueCall) -> dict[str, Any]:
     """Resolve a running run as failed (the task ran and did not succeed)."""
@@ -194,6 +198,7 @@ def report_failed(call: QueueCall) -> dict[str, Any]:
     output="task-status-response",
     params=RUN_PARAMS,
     nonce_in_command=True,
+    short=True,
 )
 def report_exception(call: QueueCall) -> dict[str, Any]:
     """Resolve a running run as exception; some reasons retry the task."""

@@ -33,6 +33,7 @@ def definition_from_row(row: dict[str, Any]) -> dict[str, Any]:
     scopes="queue:get-task:<taskId>",
     output="task",
     params=TASK_PARAMS,
+    short=True,
 )
 def get_task(call: QueueCall) -> dict[str, Any]:
     """The task definition, as created (with defaults filled in)."""
@@ -48,6 +49,7 @@ def get_task(call: QueueCall) -> dict[str, Any]:
     scopes="queue:status:<taskId>",
     output="task-status-response",
     params=TASK_PARAMS,
+    short=True,
 )
 def get_status(call: QueueCall) -> dict[str, Any]:
     """The status of a task and its runs."""
@@ -82,6 +84,7 @@ def get_status(call: QueueCall) -> dict[str, Any]:
     output="task-status-response",
     params=TASK_PARAMS,
     nonce_in_command=True,
+    short=True,
 )
 def create_task(call: QueueCall) -> dict[str, Any]:
     """Create a task; repeating the same definition returns the current status.
