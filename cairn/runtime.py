@@ -141,6 +141,8 @@ class Runtime:
         self.store.view_writers.append(self.auth_views)
 
         self.pending_signal = PendingSignal()
+        #: On SQLite while serving: the thread that checkpoints the WAL (``projections/store/sqlite.py``).
+        self.wal_checkpointer: Any = None
         # On PostgreSQL its wake-ups carry this process's token: its own listener passes over them.
         sender = getattr(self.log.recorder, "notify_token", "")
         self.queue_views = QueueViews(wake=self.pending_signal.notify, sender=sender)
@@ -233,6 +235,9 @@ class Runtime:
             self.pending_signal.listen(self.settings.database_url, own=self.log.recorder.notify_token)
             self.log_signal.listen(self.settings.database_url, channel=self.log.recorder.channel_name,
                                    own=self.log.recorder.notify_token)
+        else:
+            # The WAL's pages go back into the database beside the commits, not in one of them.
+            self.wal_checkpointer = self.log.recorder.checkpoint_beside_commits(self.settings.sqlite_path)
         await self.processes.start()
 
     def make_pulse_publisher(self) -> PulsePublisher:
@@ -242,6 +247,12 @@ class Runtime:
         await self.processes.stop()
         self.pending_signal.stop()
         self.log_signal.stop()
+        self._checkpoint_with_commits()
+
+    def _checkpoint_with_commits(self) -> None:
+        checkpointer, self.wal_checkpointer = self.wal_checkpointer, None
+        if checkpointer is not None:
+            self.log.recorder.checkpoint_with_commits(checkpointer)
 
     def close(self) -> None:
         # Background threads must not outlive the runtime, even when the
@@ -250,4 +261,5 @@ class Runtime:
         self.github_flow.close()
         self.pending_signal.stop()
         self.log_signal.stop()
+        self._checkpoint_with_commits()
         self.log.close()

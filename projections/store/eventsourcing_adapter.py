@@ -123,16 +123,20 @@ class LibrarySQLiteRecorder(library_sqlite.SQLiteApplicationRecorder):
         """A ``sqlite3`` connection of the library's pool, returned to it afterwards."""
         pool = self.datastore.pool
         conn = pool.get_connection(is_writer=None)
-        if not getattr(conn, "cairn_configured", False):
+        if getattr(conn, "cairn_configured", None) != self.connection_generation:
             self.configure_connection(conn._sqlite_conn)
-            conn.cairn_configured = True
+            conn.cairn_configured = self.connection_generation
         try:
             yield conn._sqlite_conn
         finally:
             pool.put_connection(conn)
 
+    #: Bumped when connections must be set up again (``configure_connection``) before their next use.
+    connection_generation = 0
+
     def configure_connection(self, connection: sqlite3.Connection) -> None:
-        """Set up a connection of the pool, once, before its first use here."""
+        """Set up a connection of the pool before its first use here, and again once ``connection_generation``
+        has moved."""
 
     def insert_rows(self, cursor: Any, stored_events: Sequence[StoredEvent]) -> Sequence[int] | None:
         """Insert the events on ``cursor``; their notification ids."""

@@ -11,6 +11,7 @@ pool serialises every connection request behind a thread waiting to write.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -24,6 +25,11 @@ from cairn.projections.store.base import EventStore
 from cairn.projections.store.queries import load_schema
 from cairn.projections.store.session import SqlSession
 
+log = logging.getLogger("cairn.store")
+
+#: Seconds between the checkpoints of a ``WalCheckpointer``.
+CHECKPOINT_INTERVAL = 1.0
+
 
 class CairnSQLiteRecorder(EventStore, adapter.LibrarySQLiteRecorder):
     dialect = "sqlite"
@@ -32,12 +38,33 @@ class CairnSQLiteRecorder(EventStore, adapter.LibrarySQLiteRecorder):
         super().__init__(*args, **kwargs)
         self._writer = threading.Lock()
 
+    #: Pages the WAL may hold before a commit copies them back into the
+    #: database (SQLite's automatic checkpoint, 1000 by default); 0 while a
+    #: ``WalCheckpointer`` does that beside the commits.
+    autocheckpoint_pages = 1000
+
     def configure_connection(self, connection: sqlite3.Connection) -> None:
         # WAL with synchronous=NORMAL: a commit survives the process being
         # killed (it is in the WAL file); only a power cut or OS crash can
         # lose the last commits, never corrupt the database. FULL would
         # cost an fsync per commit, which is PostgreSQL's job in production.
         connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute(f"PRAGMA wal_autocheckpoint={int(self.autocheckpoint_pages)}")
+
+    def checkpoint_beside_commits(self, path: str, interval: float = CHECKPOINT_INTERVAL) -> WalCheckpointer:
+        """Stop commits from checkpointing the WAL of the database at ``path``; a thread does it every
+        ``interval`` seconds instead."""
+        checkpointer = WalCheckpointer(path, interval)
+        checkpointer.start()
+        self.autocheckpoint_pages = 0
+        self.connection_generation += 1
+        return checkpointer
+
+    def checkpoint_with_commits(self, checkpointer: WalCheckpointer) -> None:
+        """Undo ``checkpoint_beside_commits``: commits checkpoint again, the thread stops."""
+        self.autocheckpoint_pages = type(self).autocheckpoint_pages
+        self.connection_generation += 1
+        checkpointer.stop()
 
     def view_schema(self) -> list[str]:
         return load_schema(self.dialect)
@@ -70,6 +97,54 @@ class CairnSQLiteRecorder(EventStore, adapter.LibrarySQLiteRecorder):
         ids = self.insert_rows(session.cursor, stored_events)
         session.placed_in_log()
         return ids
+
+
+class WalCheckpointer:
+    """Copies the WAL's new pages back into the database file, in a thread of its own.
+
+    By default the commit that takes the WAL past 1000 pages does this
+    itself: the copy and two fsyncs, while the committing request (on
+    SQLite, often the event loop: ``api/request_threads.py``) and every
+    other writer wait. A serving process moves that here. A passive
+    checkpoint waits for no reader or writer: it copies what no reader
+    still needs, and the next commit after a complete one starts the WAL
+    from its beginning again, so the file stays about a second of commits
+    long. A checkpoint that fails is logged and tried again at the next turn.
+    """
+
+    def __init__(self, path: str, interval: float = CHECKPOINT_INTERVAL):
+        self.path = path
+        self.interval = interval
+        #: Checkpoints that ran, and the last one's (busy, WAL pages, pages copied).
+        self.checkpoints = 0
+        self.last: tuple[int, int, int] | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="cairn-wal-checkpoint")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(10)
+
+    def _run(self) -> None:
+        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            while not self._stop.wait(self.interval):
+                try:
+                    self.checkpoint(connection)
+                except sqlite3.Error:
+                    log.warning("checkpointing the SQLite WAL failed; trying again", exc_info=True)
+        finally:
+            connection.close()
+
+    def checkpoint(self, connection: sqlite3.Connection) -> tuple[int, int, int]:
+        row = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        self.last = (int(row[0]), int(row[1]), int(row[2]))
+        self.checkpoints += 1
+        return self.last
 
 
 class CairnSQLiteFactory(adapter.LibrarySQLiteFactory):

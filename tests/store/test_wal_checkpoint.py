@@ -1,0 +1,104 @@
+"""On SQLite, a serving process checkpoints the WAL in a thread of its own, not inside a commit.
+
+A commit that takes the WAL past SQLite's threshold copies it back into the
+database with two fsyncs, while every other writer, and on SQLite the event
+loop, waits. While a runtime serves, its connections never checkpoint; a
+thread does, passively, every interval.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import slugid
+
+from cairn.domain.aggregate import acting_as
+from cairn.domain.timestamps import iso
+from cairn.runtime import Runtime
+from tests.conftest import test_settings as settings_for
+
+
+def _define_tasks(runtime: Runtime, count: int) -> None:
+    now = datetime.now(UTC)
+    definition = {
+        "taskQueueId": "cairn-test/wal",
+        "created": iso(now),
+        "deadline": iso(now + timedelta(days=1)),
+        "payload": {"filler": "x" * 2000},
+        "metadata": {"name": "n", "description": "d", "owner": "o@example.com", "source": "https://example.com"},
+    }
+    with acting_as("tests/wal"):
+        for _ in range(count):
+            runtime.queue.define_task(slugid.nice(), definition, now)
+
+
+def _autocheckpoint(runtime: Runtime) -> int:
+    with runtime.log.recorder.raw_connection() as connection:
+        return connection.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+
+
+def _until(check: Any, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
+def test_commits_leave_the_wal_to_the_checkpointer(tmp_path: Path) -> None:
+    path = tmp_path / "cairn.db"
+    runtime = Runtime(settings_for(f"sqlite:///{path}", tmp_path))
+    try:
+        recorder = runtime.log.recorder
+        assert _autocheckpoint(runtime) == 1000  # SQLite's own, until a checkpointer runs
+        # The checkpointer runs rarely here: what the commits write stays in the WAL until it does.
+        checkpointer = recorder.checkpoint_beside_commits(str(path), interval=3600)
+        assert _autocheckpoint(runtime) == 0  # a pooled connection set up again before its next use
+        _define_tasks(runtime, 300)  # far more than 1000 pages of WAL
+        wal = Path(f"{path}-wal")
+        with sqlite3.connect(path) as reader:
+            pages = reader.execute("PRAGMA wal_checkpoint(NOOP)").fetchone()[1]
+        assert pages > 1000, "a commit checkpointed the WAL"
+        assert wal.stat().st_size > 1000 * 4096
+
+        # Its turn: what no reader needs goes back into the database, and the WAL starts over.
+        with sqlite3.connect(path, isolation_level=None) as connection:
+            busy, in_wal, copied = checkpointer.checkpoint(connection)
+        assert busy == 0 and copied == in_wal and in_wal >= pages
+        _define_tasks(runtime, 1)
+        with sqlite3.connect(path) as reader:
+            assert reader.execute("PRAGMA wal_checkpoint(NOOP)").fetchone()[1] < 100  # begun again
+
+        recorder.checkpoint_with_commits(checkpointer)
+        assert _autocheckpoint(runtime) == 1000
+        assert not checkpointer._thread.is_alive()
+    finally:
+        runtime.close()
+
+
+def test_the_checkpointer_runs_every_interval(tmp_path: Path) -> None:
+    path = tmp_path / "cairn.db"
+    runtime = Runtime(settings_for(f"sqlite:///{path}", tmp_path))
+    checkpointer = runtime.log.recorder.checkpoint_beside_commits(str(path), interval=0.05)
+    try:
+        _define_tasks(runtime, 50)
+        _until(lambda: checkpointer.last is not None and checkpointer.last[2] > 0, 10, "a checkpoint that copied pages")
+        runs = checkpointer.checkpoints
+        _until(lambda: checkpointer.checkpoints >= runs + 3, 10, "more turns")
+    finally:
+        runtime.log.recorder.checkpoint_with_commits(checkpointer)
+        runtime.close()
+
+
+def test_a_serving_runtime_checkpoints_beside_its_commits_on_sqlite_only(server: Any) -> None:
+    runtime = server.runtime
+    if runtime.settings.backend == "sqlite":
+        assert runtime.wal_checkpointer is not None and runtime.wal_checkpointer._thread.is_alive()
+        assert _autocheckpoint(runtime) == 0
+        assert os.path.exists(runtime.settings.sqlite_path + "-wal")
+    else:
+        assert runtime.wal_checkpointer is None
