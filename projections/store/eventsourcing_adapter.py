@@ -44,6 +44,9 @@ PRIVATE_NAMES: tuple[tuple[Any, str, tuple[str, ...] | None], ...] = (
     (library_sqlite.SQLiteApplicationRecorder, "construct_create_table_statements", ("self",)),
     (library_sqlite.SQLiteConnectionPool, "get_connection", ("self", "timeout", "is_writer")),
     (library_sqlite.SQLiteConnectionPool, "put_connection", ("self", "conn")),
+    (library_sqlite.SQLiteConnectionPool, "_create_connection", ("self",)),
+    (library_sqlite.SQLiteConnection, "__init__", ("self", "sqlite_conn", "max_age")),
+    (library_sqlite, "SQLITE3_DEFAULT_LOCK_TIMEOUT", None),
     (library_postgres.PostgresApplicationRecorder, "_insert_stored_events", ("self", "curs", "stored_events")),
     (library_postgres.PostgresApplicationRecorder, "_fetch_ids_after_insert_events", ("self", "curs", "stored_events")),
     (library_persistence, "find_id_convertor", ("domain_event_cls", "originator_id_cls")),
@@ -63,6 +66,11 @@ PRIVATE_NAMES: tuple[tuple[Any, str, tuple[str, ...] | None], ...] = (
 PRIVATE_ATTRIBUTES = {
     "ProcessingEvent": ("events", "aggregates", "saved_kwargs"),
     "SQLiteConnection": ("_sqlite_conn",),
+    "SQLiteConnectionPool": (
+        "db_name", "lock_timeout", "max_age", "is_sqlite_memory_mode", "is_journal_mode_wal",
+        "journal_mode_was_changed_to_wal",
+    ),
+    "SQLiteDatastore": ("pool",),
     "PostgresApplicationRecorder": ("lock_table_statements", "select_events_statement"),
     "PostgresDatastore": ("pool",),
 }
@@ -167,7 +175,52 @@ class LibraryPostgresRecorder(library_postgres.PostgresApplicationRecorder):
         return self._fetch_ids_after_insert_events(curs, stored_events)
 
 
-LibrarySQLiteFactory = library_sqlite.SQLiteFactory
+#: Prepared statements each SQLite connection keeps (sqlite3's default is 128; Cairn names a few hundred queries).
+STATEMENT_CACHE = 512
+
+
+class StatementCachingSQLitePool(library_sqlite.SQLiteConnectionPool):
+    """The library's SQLite pool, but for the statements its connections keep prepared.
+
+    The library opens every connection with ``cached_statements=True``, which
+    sqlite3 reads as a cache of one statement: each statement of a command
+    was parsed and planned again at every use (under load on SQLite, a third
+    of the server's CPU per task lifecycle: ``bench/README.md``). This makes
+    connections as the library does (WAL, rows as ``sqlite3.Row``, the lock
+    timeout) with a cache of ``STATEMENT_CACHE``.
+    """
+
+    def _create_connection(self) -> library_sqlite.SQLiteConnection:
+        try:
+            connection = sqlite3.connect(
+                database=self.db_name,
+                uri=True,
+                check_same_thread=False,
+                isolation_level=None,  # autocommit: transactions begin explicitly
+                cached_statements=STATEMENT_CACHE,
+                timeout=self.lock_timeout or library_sqlite.SQLITE3_DEFAULT_LOCK_TIMEOUT,
+            )
+        except (sqlite3.Error, TypeError) as e:
+            raise library_persistence.InterfaceError(e) from e
+        if not self.is_sqlite_memory_mode and not self.is_journal_mode_wal:
+            if connection.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                connection.execute("PRAGMA journal_mode=WAL")
+                self.journal_mode_was_changed_to_wal = True
+            self.is_journal_mode_wal = True
+        connection.row_factory = sqlite3.Row
+        return library_sqlite.SQLiteConnection(sqlite_conn=connection, max_age=self.max_age)
+
+
+class LibrarySQLiteFactory(library_sqlite.SQLiteFactory):
+    """The library's SQLite factory, whose pool keeps its connections' statements prepared."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The pool makes its connections at first use: every one is made by the subclass.
+        pool = self.datastore.pool
+        if type(pool) is not library_sqlite.SQLiteConnectionPool or pool.num_in_pool:
+            raise RuntimeError(f"the library made an SQLite pool unlike the one this adapter knows: {pool!r}")
+        pool.__class__ = StatementCachingSQLitePool
 
 
 class LibraryPostgresFactory(library_postgres.PostgresFactory):

@@ -72,6 +72,32 @@ def test_a_sqlite_connection_of_the_pool_wraps_a_sqlite3_connection(tmp_path) ->
             assert hasattr(conn, attribute)
     finally:
         recorder.datastore.pool.put_connection(conn)
+    for attribute in adapter.PRIVATE_ATTRIBUTES["SQLiteDatastore"]:
+        assert hasattr(recorder.datastore, attribute)
+    for attribute in adapter.PRIVATE_ATTRIBUTES["SQLiteConnectionPool"]:
+        assert hasattr(recorder.datastore.pool, attribute)
+
+
+def test_sqlite_connections_keep_their_statements_prepared(tmp_path, monkeypatch) -> None:
+    import sqlite3
+
+    opened = []
+    connect = sqlite3.connect
+
+    def spying(*args, **kwargs):
+        opened.append(kwargs)
+        return connect(*args, **kwargs)
+
+    monkeypatch.setattr(sqlite3, "connect", spying)
+    recorder = CairnSQLiteFactory(
+        {"SQLITE_DBNAME": str(tmp_path / "cache.db"), "ORIGINATOR_ID_TYPE": "text", "CREATE_TABLE": "y"}
+    ).application_recorder()
+    assert isinstance(recorder.datastore.pool, adapter.StatementCachingSQLitePool)
+    with recorder.raw_connection() as raw:
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert isinstance(raw.execute("SELECT 1 AS one").fetchone(), sqlite3.Row)
+    assert opened and all(k["cached_statements"] == adapter.STATEMENT_CACHE for k in opened)
+    assert adapter.STATEMENT_CACHE >= 128  # not the library's True, which sqlite3 takes as 1
 
 
 def test_a_postgres_recorder_has_the_statements_the_adapter_reads() -> None:
