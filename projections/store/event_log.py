@@ -55,6 +55,12 @@ class SqlEventLog(LibraryApplication):
         #: Aggregates as this process committed them: see ``aggregate_cache.py``.
         self.cache = AggregateCache()
 
+    def close(self) -> None:
+        close_thread_connections = getattr(self.recorder, "close_thread_connections", None)
+        if close_thread_connections is not None:
+            close_thread_connections()  # SQLite: each thread's own connection (eventsourcing_adapter.py)
+        super().close()
+
     def construct_transcoder(self) -> Transcoder:
         return OrjsonTranscoder()
 

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import inspect
 import sqlite3
+import threading
 import types
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -123,24 +125,97 @@ def decodes_as_stored(event_class: type) -> bool:
 # --- recorders
 
 
+class _ThreadConnection:
+    """The connection one thread keeps; its lock is held while the thread uses it."""
+
+    __slots__ = ("connection", "lock", "closed", "__weakref__")
+
+    def __init__(self, connection: library_sqlite.SQLiteConnection):
+        self.connection = connection
+        self.lock = threading.Lock()
+        self.closed = False
+
+
 class LibrarySQLiteRecorder(library_sqlite.SQLiteApplicationRecorder):
-    """The library's SQLite recorder, with its raw connections and insert at hand."""
+    """The library's SQLite recorder, with its raw connections and insert at hand.
+
+    Each thread uses a connection of its own, made by the library's pool
+    but kept out of it. The pool hands its connections out in turn, and
+    SQLite drops a connection's page cache whenever another connection has
+    committed since its last use: taking the next in turn, a command read
+    every page it touched again (about 90 reads per task lifecycle under
+    load, ``bench/README.md``). A thread's own connection keeps its cache
+    across its own commits. A thread that asks for a second connection while
+    using its own (a read beside its transaction) gets one of the pool, as
+    before. A thread's connection is closed when the thread ends, or with
+    the recorder (``close_thread_connections``), never while in use: sqlite3
+    does not survive a connection closed under a statement.
+    """
+
+    #: Bumped when connections must be set up again (``configure_connection``) before their next use.
+    connection_generation = 0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._thread_connections = threading.local()
+        self._all_thread_connections: weakref.WeakSet[_ThreadConnection] = weakref.WeakSet()
 
     @contextmanager
     def raw_connection(self) -> Iterator[sqlite3.Connection]:
-        """A ``sqlite3`` connection of the library's pool, returned to it afterwards."""
+        """A ``sqlite3`` connection: this thread's own, or if that is in use, one of the library's pool."""
+        own = getattr(self._thread_connections, "own", None)
+        if own is None:
+            own = self._thread_connections.own = self._new_thread_connection()
+        # Not to be had: this thread is using it already, or the recorder is closing it or has.
+        taken = own.lock.acquire(blocking=False)
+        if taken and own.closed:
+            own.lock.release()
+            taken = False
+        if not taken:
+            with self._pooled_connection() as connection:
+                yield connection
+            return
+        try:
+            self._configured(own.connection)
+            yield own.connection._sqlite_conn
+        finally:
+            own.lock.release()
+
+    @contextmanager
+    def _pooled_connection(self) -> Iterator[sqlite3.Connection]:
         pool = self.datastore.pool
         conn = pool.get_connection(is_writer=None)
-        if getattr(conn, "cairn_configured", None) != self.connection_generation:
-            self.configure_connection(conn._sqlite_conn)
-            conn.cairn_configured = self.connection_generation
+        self._configured(conn)
         try:
             yield conn._sqlite_conn
         finally:
             pool.put_connection(conn)
 
-    #: Bumped when connections must be set up again (``configure_connection``) before their next use.
-    connection_generation = 0
+    def _new_thread_connection(self) -> _ThreadConnection:
+        connection = self.datastore.pool._create_connection()
+        own = _ThreadConnection(connection)
+        # Closed when the thread ends (its locals go) or by close_thread_connections, whichever comes first.
+        weakref.finalize(own, connection.close)
+        self._all_thread_connections.add(own)
+        return own
+
+    def close_thread_connections(self, wait: float = 5.0) -> None:
+        """Close every thread's own connection once it is not in use (the recorder is closing).
+
+        One still in use after ``wait`` seconds is left to its thread: it closes when the thread ends.
+        """
+        for own in list(self._all_thread_connections):
+            if own.lock.acquire(timeout=wait):
+                try:
+                    own.closed = True
+                    own.connection.close()
+                finally:
+                    own.lock.release()
+
+    def _configured(self, conn: Any) -> None:
+        if getattr(conn, "cairn_configured", None) != self.connection_generation:
+            self.configure_connection(conn._sqlite_conn)
+            conn.cairn_configured = self.connection_generation
 
     def configure_connection(self, connection: sqlite3.Connection) -> None:
         """Set up a connection of the pool before its first use here, and again once ``connection_generation``
