@@ -110,7 +110,7 @@ class QueueViews(Projection):
         )
         queue = task.task_queue_id
         session.run("notify_pending", {"payload": f"{self.sender} {queue}" if self.sender else queue})
-        session.on_commit(functools.partial(self.wake, [task.task_queue_id]))
+        session.on_commit(functools.partial(self.wake, [queue]))
 
     def run_claimed(self, session: SqlSession, e: Any, task: Any) -> None:
         session.run("delete_pending", {"task_id": task.task_id})

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import slugid
 from cairn.domain.aggregate import acting_as
 from cairn.domain.timestamps import iso
 from cairn.runtime import Runtime
+from tests.acceptance.waiting import wait_for
 from tests.conftest import test_settings as settings_for
 
 
@@ -40,13 +40,6 @@ def _define_tasks(runtime: Runtime, count: int) -> None:
 def _autocheckpoint(runtime: Runtime) -> int:
     with runtime.log.recorder.raw_connection() as connection:
         return connection.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
-
-
-def _until(check: Any, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
 
 
 def test_commits_leave_the_wal_to_the_checkpointer(tmp_path: Path) -> None:
@@ -86,9 +79,9 @@ def test_the_checkpointer_runs_every_interval(tmp_path: Path) -> None:
     checkpointer = runtime.log.recorder.checkpoint_beside_commits(str(path), interval=0.05)
     try:
         _define_tasks(runtime, 50)
-        _until(lambda: checkpointer.last is not None and checkpointer.last[2] > 0, 10, "a checkpoint that copied pages")
+        wait_for(lambda: checkpointer.last is not None and checkpointer.last[2] > 0, 10, "a checkpoint copying pages")
         runs = checkpointer.checkpoints
-        _until(lambda: checkpointer.checkpoints >= runs + 3, 10, "more turns")
+        wait_for(lambda: checkpointer.checkpoints >= runs + 3, 10, "more turns")
     finally:
         runtime.log.recorder.checkpoint_with_commits(checkpointer)
         runtime.close()
