@@ -53,17 +53,15 @@ def tree_cpu_seconds(pid: int) -> float:
     return total / TICK
 
 
-def tree_context_switches(pid: int) -> tuple[int, int]:
-    """(voluntary, involuntary) context switches of every live thread of pid and its live descendants.
+def thread_context_switches(pid: int) -> dict[int, tuple[int, int]]:
+    """(voluntary, involuntary) context switches of every live thread of pid and its live descendants, by thread id.
 
     A thread gives up its core voluntarily when it waits: for the GIL held by
     another thread, for a lock, a socket or the database. In a server whose
     threads share one interpreter most of those waits are for the GIL, and
-    each costs a futex call and a switch in and out of the kernel. A thread
-    that ended between two readings takes its count with it (the server's
-    threads are long-lived: request threads, followers, listeners).
+    each costs a futex call and a switch in and out of the kernel.
     """
-    voluntary = involuntary = 0
+    counts: dict[int, tuple[int, int]] = {}
     for member in descendants(pid):
         try:
             tasks = os.listdir(f"/proc/{member}/task")
@@ -74,12 +72,24 @@ def tree_context_switches(pid: int) -> tuple[int, int]:
                 status = Path(f"/proc/{member}/task/{task}/status").read_text()
             except OSError:
                 continue  # ended between the listing and the read
+            voluntary = involuntary = 0
             for line in status.splitlines():
                 if line.startswith("voluntary_ctxt_switches:"):
-                    voluntary += int(line.split()[1])
+                    voluntary = int(line.split()[1])
                 elif line.startswith("nonvoluntary_ctxt_switches:"):
-                    involuntary += int(line.split()[1])
-    return voluntary, involuntary
+                    involuntary = int(line.split()[1])
+            counts[int(task)] = (voluntary, involuntary)
+    return counts
+
+
+def tree_context_switches(pid: int) -> tuple[int, int]:
+    """(voluntary, involuntary) context switches of every live thread of pid and its live descendants.
+
+    A thread that ended between two readings takes its count with it (the
+    server's threads are long-lived: request threads, followers, listeners).
+    """
+    counts = thread_context_switches(pid).values()
+    return sum(voluntary for voluntary, _ in counts), sum(involuntary for _, involuntary in counts)
 
 
 def tree_rss_bytes(pid: int) -> int:

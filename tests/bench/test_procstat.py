@@ -13,24 +13,30 @@ from bench import procstat
 
 def test_every_thread_of_the_process_is_counted() -> None:
     slept, release = threading.Event(), threading.Event()
+    tids: list[int] = []
 
     def sleeper() -> None:
+        tids.append(threading.get_native_id())
         for _ in range(50):
             time.sleep(0.001)  # each sleep gives up the core: a voluntary switch
         slept.set()
         release.wait()  # alive while it is read: an ended thread's count goes with it
 
-    before = procstat.tree_context_switches(os.getpid())
     thread = threading.Thread(target=sleeper)
     thread.start()
     try:
         assert slept.wait(10)
-        after = procstat.tree_context_switches(os.getpid())
+        threads = procstat.thread_context_switches(os.getpid())
+        total = procstat.tree_context_switches(os.getpid())
     finally:
         release.set()
         thread.join()
-    # This thread waited once or twice meanwhile: the rest are the sleeper's.
-    assert after[0] - before[0] >= 50
+    # The sleeper is read by its own id; other threads of this process (the
+    # suite's, which may end at any moment) are no part of the reckoning.
+    assert threads[tids[0]][0] >= 50
+    assert threading.get_native_id() in threads
+    # The sum is taken over every thread: at least the sleeper's and this one's.
+    assert total[0] >= threads[tids[0]][0] + threads[threading.get_native_id()][0]
 
 
 def test_a_childs_threads_are_counted_with_the_tree() -> None:
@@ -40,11 +46,13 @@ def test_a_childs_threads_are_counted_with_the_tree() -> None:
     )
     try:
         deadline = time.monotonic() + 10
-        own = procstat.tree_context_switches(os.getpid())[0]
         while procstat.tree_context_switches(child.pid)[0] < 40 and time.monotonic() < deadline:
             time.sleep(0.01)
-        child_count = procstat.tree_context_switches(child.pid)[0]
-        assert child_count >= 40
-        assert procstat.tree_context_switches(os.getpid())[0] >= own + child_count
+        child_threads = procstat.thread_context_switches(child.pid)
+        assert sum(voluntary for voluntary, _ in child_threads.values()) >= 40
+        # The tree read from this process holds the child's threads, by their own ids.
+        tree = procstat.thread_context_switches(os.getpid())
+        assert set(child_threads) <= set(tree)
+        assert threading.get_native_id() in tree
     finally:
         child.communicate(b"\n", timeout=10)
