@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -29,6 +28,7 @@ import orjson
 import psycopg
 from eventsourcing.persistence import PersistenceError
 
+from cairn.projections.store.loop_greenlets import LoopSafeLock
 from cairn.domain.auth.credentials import ClientRecord
 from cairn.domain.auth.roles import RoleIndex
 from cairn.domain.auth.token_cipher import TokenCipher
@@ -75,7 +75,7 @@ class AuthCache:
         self.cipher = cipher
         self.static_clients = dict(static_clients)
         self.refresh_interval = refresh_interval
-        self._lock = threading.Lock()
+        self._lock = LoopSafeLock()
         self._snapshot: _Snapshot | None = None
         self._checked_at = 0.0
 
@@ -189,7 +189,7 @@ class ClientUse:
         self.record = record
         self.delay = delay
         self._known: dict[str, datetime] = {}
-        self._lock = threading.Lock()
+        self._lock = LoopSafeLock()
 
     @contextmanager
     def watching(self) -> Iterator[None]:

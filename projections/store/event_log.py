@@ -10,7 +10,6 @@ protocol, ``cairn.domain.event_log.EventLog``.
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -25,6 +24,7 @@ from cairn.domain.event_log import ConcurrentChange
 from cairn.projections.store.aggregate_cache import AggregateCache
 from cairn.projections.store.codec import OrjsonTranscoder
 from cairn.projections.store.eventsourcing_adapter import LibraryApplication, decodes_as_stored
+from cairn.projections.store.loop_greenlets import pause
 from cairn.projections.store.moved_topics import register_moved_modules
 
 T = TypeVar("T")
@@ -128,7 +128,7 @@ class SqlEventLog(LibraryApplication):
             except IntegrityError:
                 if attempt == attempts - 1:
                     raise ConcurrentChange() from None
-                time.sleep(0.002 * (attempt + 1))
+                pause(0.002 * (attempt + 1))  # on the event loop, it serves others meanwhile
         raise AssertionError("unreachable")
 
     def decode_events(self, rows: Iterable[tuple[int, str, int, str, bytes]]) -> list[tuple[int, Any]]:

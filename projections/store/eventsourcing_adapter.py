@@ -33,6 +33,8 @@ from eventsourcing import sqlite as library_sqlite
 from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.persistence import StoredEvent, find_id_convertor, pass_through_convertor
 
+from cairn.projections.store.loop_greenlets import blocking, on_loop
+
 #: The releases this module is written against: the range pinned in pyproject.toml.
 SUPPORTED_VERSIONS = (">=9.5", "<9.6")
 
@@ -298,14 +300,36 @@ class LibrarySQLiteFactory(library_sqlite.SQLiteFactory):
         pool.__class__ = StatementCachingSQLitePool
 
 
+class LoopAwarePostgresPool(library_postgres.ConnectionPool):  # type: ignore[type-arg]
+    """The library's PostgreSQL pool, which does not make the event loop wait for a connection.
+
+    A command run on the loop (``loop_greenlets.run_on_loop``) takes a free
+    connection at once; when none is free, it waits for one on a thread of
+    its own while the loop goes on (the connections it waits for may be held
+    by other commands on the loop). Another thread may take the last free
+    one between the look and the take: the loop then waits, as a thread
+    would, until some thread gives one back or the pool has made another.
+    """
+
+    def getconn(self, timeout: float | None = None) -> Any:
+        if on_loop() and not self.get_stats().get("pool_available"):
+            return blocking(super().getconn, timeout, undo=self.putconn)
+        return super().getconn(timeout)
+
+
 class LibraryPostgresFactory(library_postgres.PostgresFactory):
-    """The library's PostgreSQL factory, whose pool makes its connections of ``connection_class``."""
+    """The library's PostgreSQL factory, whose pool makes its connections of ``connection_class``
+    and never makes the event loop wait for one (``LoopAwarePostgresPool``)."""
 
     #: None: the library's own.
     connection_class: type | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        pool = self.datastore.pool
+        if type(pool) is not library_postgres.ConnectionPool:
+            raise RuntimeError(f"the library made a PostgreSQL pool unlike the one this adapter knows: {pool!r}")
+        pool.__class__ = LoopAwarePostgresPool
         if self.connection_class is not None:
             # The library makes its pool closed and opens it at first use,
             # so every connection the pool makes is of this class.

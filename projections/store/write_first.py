@@ -36,12 +36,16 @@ results, the same errors, and any wait for "read" or for "write" alone polls.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Generator
 from typing import Any
 
 import psycopg
+from psycopg import waiting
 from psycopg.rows import DictRow
 from psycopg.waiting import Ready, Wait
+
+from cairn.projections.store.loop_greenlets import await_only, on_loop
 
 #: "Read or write?" questions answered "write" without a poll in one wait; after them, every question polls.
 UNPOLLED_ANSWERS = 64
@@ -64,11 +68,24 @@ def write_first(gen: Generator[Any, Any, Any], allowance: int = UNPOLLED_ANSWERS
 
 
 class WriteFirstConnection(psycopg.Connection[DictRow]):
-    """A psycopg connection whose waits answer "write" to "read or write?" without polling (see above)."""
+    """A psycopg connection whose waits answer "write" to "read or write?" without polling (see above).
 
-    def wait(self, gen: Any, *args: Any, **kwargs: Any) -> Any:
+    Used on the event loop (``loop_greenlets.run_on_loop``), its waits are
+    the loop's: psycopg's own asynchronous wait, awaited by the loop while
+    the command's greenlet waits.
+    """
+
+    def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
         answered = write_first(gen)
         # Named as the generator it drives, for whatever tells waits apart
         # by that name (the bench's count of round trips).
         answered.__name__ = getattr(gen, "__name__", answered.__name__)
-        return super().wait(answered, *args, **kwargs)
+        if not on_loop():
+            return super().wait(answered, interval, timeout)
+        try:
+            return await_only(waiting.wait_async(answered, self.pgconn.socket, interval, timeout))
+        except asyncio.CancelledError:
+            # Cut off in the middle of an exchange with the server: the
+            # connection's state is unknown, so it is never used again.
+            self.close()
+            raise
