@@ -31,7 +31,7 @@ from cairn.api.admission import Admission
 from cairn.api.call import Call, Caller, require
 from cairn.api.contexts import ApiContexts
 from cairn.api.endpoints import Endpoint, Service
-from cairn.api.request_threads import give_request_threads, in_request_thread, stop_request_threads
+from cairn.api.request_threads import give_request_threads, in_request_thread, on_loop_slot, stop_request_threads
 from cairn.api.routing import IndexedRouter
 from cairn.api.schemas import load_schemas
 from cairn.domain import errors as domain_errors
@@ -116,8 +116,9 @@ class EndpointRunner:
     async def handle(self, request: Request) -> Response:
         # A sync handler runs with authentication and input checks in one
         # worker-thread call: a hop to the thread pool costs more than Hawk.
-        # A short one runs right here on the event loop where the settings say
-        # so (SQLite: ``request_threads.py``).
+        # A short one runs here on the event loop, in a greenlet whose
+        # database waits are the loop's, where the settings say so
+        # (``request_threads.py``).
         attempt = _Attempt(dict(request.path_params))
         try:
             contexts: ApiContexts = request.app.state.contexts
@@ -128,7 +129,7 @@ class EndpointRunner:
             raw = await self._read_body(request, limit, signed)
             if not self.is_async:
                 if self.endpoint.short and contexts.short_work_on_loop:
-                    call, outcome = self._run_sync(attempt, request, raw, contexts)
+                    call, outcome = await on_loop_slot(request, self._run_sync, attempt, request, raw, contexts)
                 else:
                     call, outcome = await in_request_thread(request, self._run_sync, attempt, request, raw, contexts)
                 if not inspect.iscoroutine(outcome):

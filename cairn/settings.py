@@ -66,13 +66,14 @@ class Settings:
     )
     request_threads: int = _setting(
         8,
-        "Requests whose blocking work (Hawk, checks, the database) runs at once; more wait their turn.",
+        "Requests whose blocking work (Hawk, checks, the database) runs at once on request threads, and short "
+        "requests at once on the event loop; more wait their turn.",
     )
     short_work: str = _setting(
-        "",
+        "loop",
         "Where a short request's blocking work runs (the queue's task commands and task reads): 'loop' (on the "
-        "event loop, no hand-over to a request thread) or 'threads' (on the request threads, like every other "
-        "request); empty for loop on SQLite, threads on PostgreSQL.",
+        "event loop, no hand-over to a request thread; PostgreSQL's waits are the loop's) or 'threads' (on the "
+        "request threads, like every other request).",
     )
     anonymous_role: str = _setting(
         "public",
@@ -137,14 +138,8 @@ class Settings:
 
     @property
     def short_work_on_loop(self) -> bool:
-        """Whether short requests' blocking work runs on the event loop: the setting, else by back end.
-
-        On SQLite every command waits for the one writer and none waits on a
-        network, so a request thread only adds hand-overs of the GIL (one at
-        each statement, which SQLite runs without it); on PostgreSQL the
-        event loop would wait out each round trip (``api/request_threads.py``).
-        """
-        return (self.short_work or ("threads" if self.backend == "postgres" else "loop")) == "loop"
+        """Whether short requests' blocking work runs on the event loop (``api/request_threads.py``)."""
+        return self.short_work in ("", "loop")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -1,8 +1,9 @@
-"""Where a request's blocking work runs: short requests on the event loop on SQLite, the rest on request threads.
+"""Where a request's blocking work runs: short requests on the event loop, the rest on request threads.
 
 The queue's task commands and task reads (``Endpoint.short``) run on the
-event loop where no statement waits on a network (SQLite); everything else,
-and everything on PostgreSQL, on the request threads.
+event loop, on both back ends (PostgreSQL's waits are the loop's there:
+``tests/store/test_loop_greenlets.py``); everything else on the request
+threads, and everything there with ``short_work`` set to ``threads``.
 """
 
 from __future__ import annotations
@@ -47,14 +48,13 @@ def _lifecycle(server: Any) -> None:
     queue.pendingTasks(TASK_QUEUE)
 
 
-def test_short_requests_run_where_the_back_end_wants_them(server: Any, threads_of: dict[str, set[str]]) -> None:
+def test_short_requests_run_on_the_event_loop(server: Any, threads_of: dict[str, set[str]]) -> None:
     _lifecycle(server)
     loop_thread = server.thread.name
-    on_sqlite = server.runtime.settings.backend == "sqlite"
     assert SHORT - {"reportFailed", "reportException"} <= set(threads_of)
     for name, threads in threads_of.items():
         (thread,) = threads
-        if name in SHORT and on_sqlite:
+        if name in SHORT:
             assert thread == loop_thread, (name, thread)
         else:
             assert thread.startswith("cairn-request"), (name, thread)
@@ -75,8 +75,8 @@ class TestSetToThreads:
 def test_where_short_work_runs_by_default_and_by_setting() -> None:
     sqlite, postgres = "sqlite:///x.db", "postgresql://u@h:5432/d"
     assert Settings(database_url=sqlite).short_work_on_loop is True
-    assert Settings(database_url=postgres).short_work_on_loop is False
+    assert Settings(database_url=postgres).short_work_on_loop is True
     assert Settings(database_url=sqlite, short_work="threads").short_work_on_loop is False
-    assert Settings(database_url=postgres, short_work="loop").short_work_on_loop is True
+    assert Settings(database_url=postgres, short_work="threads").short_work_on_loop is False
     with pytest.raises(ValueError, match="SHORT_WORK must be 'loop' or 'threads'"):
         Settings(database_url=sqlite, short_work="both")
