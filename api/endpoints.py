@@ -58,7 +58,7 @@ class Endpoint:
     #: outside units of work before their first command.
     nonce_in_command: bool = False
     #: Its blocking work is short and bounded whatever the request (one task's
-    #: command or read): where the settings say so (SQLite), it runs on the
+    #: command or read): unless the settings say otherwise, it runs on the
     #: event loop instead of a request thread (``api/request_threads.py``).
     short: bool = False
     #: The OpenAPI responses of an endpoint that answers other than JSON

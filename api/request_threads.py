@@ -24,9 +24,10 @@ requests meanwhile. Measured under the async load: on SQLite, server CPU
 per lifecycle fell by a third; on PostgreSQL, context switches fell by two
 thirds while server CPU and lifecycles/s stayed where they were (the
 loop's waits cost what the hand-overs did), and with one lifecycle in
-flight lifecycles/s rose by about a tenth (``bench/README.md``). The price, on SQLite: while one runs, nothing else on
-the loop does, for the command's milliseconds or, if another process holds
-SQLite's lock, until SQLite's busy timeout.
+flight lifecycles/s rose by about a tenth (``bench/README.md``). The
+price, on SQLite: while one runs, nothing else on the loop does, for the
+command's milliseconds or, if another process holds SQLite's lock, until
+SQLite's busy timeout.
 """
 
 from __future__ import annotations

@@ -28,12 +28,12 @@ import orjson
 import psycopg
 from eventsourcing.persistence import PersistenceError
 
-from cairn.projections.store.loop_greenlets import LoopSafeLock
 from cairn.domain.auth.credentials import ClientRecord
 from cairn.domain.auth.roles import RoleIndex
 from cairn.domain.auth.token_cipher import TokenCipher
 from cairn.domain.event_log import ConcurrentChange
 from cairn.domain.timestamps import parse_time, utcnow
+from cairn.projections.store.loop_greenlets import LoopSafeLock
 
 FAR_FUTURE = datetime.fromisoformat("3000-01-01T00:00:00+00:00")
 

@@ -161,10 +161,10 @@ class LoopSafeLock:
         if not on_loop():
             self._lock.acquire()
             return
-        pause = 0.0005
+        delay = 0.0005
         while not self._lock.acquire(blocking=False):
-            await_only(asyncio.sleep(pause))
-            pause = min(pause * 2, 0.01)
+            pause(delay)
+            delay = min(delay * 2, 0.01)
 
     def __exit__(self, *exc: object) -> None:
         self._lock.release()

@@ -75,6 +75,7 @@ class WriteFirstConnection(psycopg.Connection[DictRow]):
     the command's greenlet waits.
     """
 
+    # psycopg's own default interval: its asynchronous wait has none that would do (0 spins).
     def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
         answered = write_first(gen)
         # Named as the generator it drives, for whatever tells waits apart
