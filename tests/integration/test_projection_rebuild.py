@@ -318,6 +318,72 @@ def test_a_rebuild_copies_task_rows_nothing_read_into_postgresql_from_memory(run
     assert result.exit_code == 0, result.output
 
 
+def constraints(runtime: Any, table: str) -> list[tuple[str, str]]:
+    with runtime.store.reading() as session:
+        session.cursor.execute(
+            "SELECT conname AS name, pg_get_constraintdef(oid) AS definition FROM pg_constraint "
+            "WHERE conrelid = %s::regclass ORDER BY conname",
+            (table,),
+        )
+        return [(dict(r)["name"], dict(r)["definition"]) for r in session.cursor.fetchall()]
+
+
+def test_a_large_copy_builds_the_keys_after_it_under_their_own_names(runtime, monkeypatch):
+    if runtime.settings.backend != "postgres":
+        pytest.skip("PostgreSQL rebuilds alone are staged")
+    from cairn.projections.rebuild import staging
+
+    monkeypatch.setattr(staging, "KEYS_AFTER_ROWS", 2)  # three task rows are a large copy
+    keys_dropped = []
+    keys_built_after = staging._keys_built_after
+
+    def noting(cursor: Any, table: str) -> Any:
+        keys_dropped.append(table)
+        return keys_built_after(cursor, table)
+
+    monkeypatch.setattr(staging, "_keys_built_after", noting)
+    with acting_as("tests"):
+        task_ids = [define(runtime) for _ in range(3)]
+    before = constraints(runtime, "tasks")
+    assert ("tasks_pkey", "PRIMARY KEY (task_id)") in before
+    assert cli(runtime, "projections", "rebuild", "queue").exit_code == 0
+    assert "tasks__rebuild" in keys_dropped
+    assert constraints(runtime, "tasks") == before
+    result = cli(runtime, "projections", "verify", "queue")
+    assert result.exit_code == 0, result.output
+    with pytest.raises(Exception, match="tasks_pkey"), runtime.store.unit_of_work() as session:
+        session.cursor.execute(
+            "INSERT INTO tasks SELECT * FROM tasks WHERE task_id = %s", (task_ids[0],)
+        )
+
+
+def test_a_key_built_after_the_copy_refuses_the_rows_that_break_it(runtime, monkeypatch):
+    if runtime.settings.backend != "postgres":
+        pytest.skip("PostgreSQL rebuilds alone are staged")
+    import sqlite3
+
+    from cairn.projections.rebuild import staging
+
+    monkeypatch.setattr(staging, "KEYS_AFTER_ROWS", 2)
+    with runtime.store.unit_of_work() as session:
+        session.execute_sql("CREATE TABLE keyed_copy (id TEXT PRIMARY KEY, n INTEGER NOT NULL UNIQUE)")
+    try:
+        rows = (["id", "n"], [("a", 1), ("b", 2), ("a", 3)])
+        with pytest.raises(Exception, match="keyed_copy_pkey"), runtime.store.unit_of_work() as session:
+            staging.copy_table(sqlite3.connect(":memory:"), session.cursor, "keyed_copy", rows)
+        with runtime.store.unit_of_work() as session:
+            copied = staging.copy_table(
+                sqlite3.connect(":memory:"), session.cursor, "keyed_copy", (["id", "n"], [("a", 1), ("b", 2)])
+            )
+        assert copied == 2
+        assert constraints(runtime, "keyed_copy") == [
+            ("keyed_copy_n_key", "UNIQUE (n)"), ("keyed_copy_pkey", "PRIMARY KEY (id)")
+        ]
+    finally:
+        with runtime.store.unit_of_work() as session:
+            session.execute_sql("DROP TABLE keyed_copy")
+
+
 def test_verify_passes_finds_a_tampered_row_and_rebuild_fixes_it(runtime):
     tasks = mixed_workload(runtime)
 
