@@ -30,10 +30,10 @@ log = logging.getLogger("cairn.store")
 #: Seconds between the checkpoints of a ``WalCheckpointer``.
 CHECKPOINT_INTERVAL = 1.0
 #: Pages (4 KiB each) the WAL may hold after a passive checkpoint before a
-#: ``WalCheckpointer`` waits for the readers and truncates it.
-TRUNCATE_PAGES = 16_384
-#: Milliseconds a truncating checkpoint may hold writers back while it waits for readers.
-TRUNCATE_WAIT_MS = 200
+#: ``WalCheckpointer`` waits for its readers so that it starts again.
+RESTART_PAGES = 16_384
+#: Milliseconds a restarting checkpoint may hold writers back while it waits for readers.
+RESTART_WAIT_MS = 200
 
 
 class CairnSQLiteRecorder(EventStore, adapter.LibrarySQLiteRecorder):
@@ -47,6 +47,9 @@ class CairnSQLiteRecorder(EventStore, adapter.LibrarySQLiteRecorder):
     #: database (SQLite's automatic checkpoint, 1000 by default); 0 while a
     #: ``WalCheckpointer`` does that beside the commits.
     autocheckpoint_pages = 1000
+    #: Bytes a WAL file is cut back to when it starts again (SQLite's ``journal_size_limit``);
+    #: -1 keeps it as long as it grew.
+    wal_size_limit = -1
 
     def configure_connection(self, connection: sqlite3.Connection) -> None:
         # WAL with synchronous=NORMAL: a commit survives the process being
@@ -55,21 +58,25 @@ class CairnSQLiteRecorder(EventStore, adapter.LibrarySQLiteRecorder):
         # cost an fsync per commit, which is PostgreSQL's job in production.
         connection.execute("PRAGMA synchronous=NORMAL")
         connection.execute(f"PRAGMA wal_autocheckpoint={int(self.autocheckpoint_pages)}")
+        connection.execute(f"PRAGMA journal_size_limit={int(self.wal_size_limit)}")
 
     def checkpoint_beside_commits(
-        self, path: str, interval: float = CHECKPOINT_INTERVAL, truncate_pages: int = TRUNCATE_PAGES
+        self, path: str, interval: float = CHECKPOINT_INTERVAL, restart_pages: int = RESTART_PAGES
     ) -> WalCheckpointer:
         """Stop commits from checkpointing the WAL of the database at ``path``; a thread does it every
-        ``interval`` seconds instead (``WalCheckpointer``)."""
-        checkpointer = WalCheckpointer(path, interval, truncate_pages)
+        ``interval`` seconds instead (``WalCheckpointer``). A WAL that starts again is cut back to
+        ``restart_pages``."""
+        checkpointer = WalCheckpointer(path, interval, restart_pages)
         checkpointer.start()
         self.autocheckpoint_pages = 0
+        self.wal_size_limit = restart_pages * 4096
         self.connection_generation += 1
         return checkpointer
 
     def checkpoint_with_commits(self, checkpointer: WalCheckpointer) -> None:
         """Undo ``checkpoint_beside_commits``: commits checkpoint again, the thread stops."""
         self.autocheckpoint_pages = type(self).autocheckpoint_pages
+        self.wal_size_limit = type(self).wal_size_limit
         self.connection_generation += 1
         checkpointer.stop()
 
@@ -119,24 +126,27 @@ class WalCheckpointer:
     are always newer commits, and readers of them), and the WAL would grow
     without end: 3.8 GB after 20,000 task lifecycles, its index mapped into
     the process's memory. So once a passive checkpoint leaves more than
-    ``truncate_pages`` pages in the WAL, a truncating one follows: it holds
+    ``restart_pages`` pages in the WAL, a restarting one follows: it holds
     writers back while it copies the rest and waits, at most
-    ``TRUNCATE_WAIT_MS``, for the readers of the WAL to finish, then
-    empties the file. One that cannot have its readers in time does what a
-    passive one does and is tried again at the next turn. A checkpoint that
-    fails is logged and tried again at the next turn.
+    ``RESTART_WAIT_MS``, for the readers of the WAL to finish; the next
+    commit then writes the WAL from its beginning again (and cuts the file
+    back to ``restart_pages``: ``journal_size_limit``). Reusing the file
+    costs less than emptying it (a TRUNCATE checkpoint), which had every
+    page of it allocated again. One that cannot have its readers in time
+    does what a passive one does and is tried again at the next turn. A
+    checkpoint that fails is logged and tried again at the next turn.
     """
 
-    def __init__(self, path: str, interval: float = CHECKPOINT_INTERVAL, truncate_pages: int = TRUNCATE_PAGES):
+    def __init__(self, path: str, interval: float = CHECKPOINT_INTERVAL, restart_pages: int = RESTART_PAGES):
         self.path = path
         self.interval = interval
-        self.truncate_pages = truncate_pages
+        self.restart_pages = restart_pages
         #: Checkpoints that ran, and the last one's (busy, WAL pages, pages copied).
         self.checkpoints = 0
         self.last: tuple[int, int, int] | None = None
-        #: Truncating checkpoints that emptied the WAL, and those that found readers to the end of their wait.
-        self.truncations = 0
-        self.truncations_busy = 0
+        #: Restarting checkpoints that had the WAL start again, and those that found readers to the end of their wait.
+        self.restarts = 0
+        self.restarts_busy = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="cairn-wal-checkpoint")
 
@@ -151,7 +161,7 @@ class WalCheckpointer:
     def _run(self) -> None:
         connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
-            connection.execute(f"PRAGMA busy_timeout = {TRUNCATE_WAIT_MS}")
+            connection.execute(f"PRAGMA busy_timeout = {RESTART_WAIT_MS}")
             while not self._stop.wait(self.interval):
                 try:
                     self.checkpoint(connection)
@@ -161,14 +171,14 @@ class WalCheckpointer:
             connection.close()
 
     def checkpoint(self, connection: sqlite3.Connection) -> tuple[int, int, int]:
-        """A passive checkpoint, and a truncating one if the WAL is still over ``truncate_pages`` long."""
+        """A passive checkpoint, and a restarting one if the WAL is still over ``restart_pages`` long."""
         self.last = self._run_checkpoint(connection, "PASSIVE")
-        if self.last[1] > self.truncate_pages:
-            self.last = self._run_checkpoint(connection, "TRUNCATE")
+        if self.last[1] > self.restart_pages:
+            self.last = self._run_checkpoint(connection, "RESTART")
             if self.last[0]:
-                self.truncations_busy += 1
+                self.restarts_busy += 1
             else:
-                self.truncations += 1
+                self.restarts += 1
         return self.last
 
     def _run_checkpoint(self, connection: sqlite3.Connection, mode: str) -> tuple[int, int, int]:
