@@ -29,8 +29,10 @@ log = logging.getLogger("cairn.store")
 
 #: Seconds between the checkpoints of a ``WalCheckpointer``.
 CHECKPOINT_INTERVAL = 1.0
-#: Pages (4 KiB each) the WAL may hold after a passive checkpoint before a
-#: ``WalCheckpointer`` waits for its readers so that it starts again.
+#: Bytes per page of Cairn's databases (SQLite's default page size).
+PAGE_BYTES = 4096
+#: Pages the WAL may hold after a passive checkpoint before a
+#: ``WalCheckpointer`` waits for its readers so that it starts again (64 MiB).
 RESTART_PAGES = 16_384
 #: Milliseconds a restarting checkpoint may hold writers back while it waits for readers.
 RESTART_WAIT_MS = 200
@@ -69,7 +71,7 @@ class CairnSQLiteRecorder(EventStore, adapter.LibrarySQLiteRecorder):
         checkpointer = WalCheckpointer(path, interval, restart_pages)
         checkpointer.start()
         self.autocheckpoint_pages = 0
-        self.wal_size_limit = restart_pages * 4096
+        self.wal_size_limit = restart_pages * PAGE_BYTES
         self.connection_generation += 1
         return checkpointer
 
