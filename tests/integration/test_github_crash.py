@@ -43,9 +43,15 @@ class Served:
 
 
 def group_size(queue: taskcluster.Queue, group: str) -> int:
+    """Tasks in ``group``: none while it is not there yet (the build is recorded before its first task)."""
     count, query = 0, {}
     while True:
-        page = queue.listTaskGroup(group, query=query)
+        try:
+            page = queue.listTaskGroup(group, query=query)
+        except taskcluster.exceptions.TaskclusterRestFailure as e:
+            if e.status_code == 404 and not query:
+                return 0
+            raise
         count += len(page["tasks"])
         if not page.get("continuationToken"):
             return count
