@@ -153,7 +153,7 @@ def test_under_steady_writes_and_reads_the_wal_stays_short(tmp_path: Path) -> No
             time.sleep(0.005)
 
     helpers = [threading.Thread(target=read) for _ in range(2)] + [threading.Thread(target=watch)]
-    writers = [threading.Thread(target=_define_tasks, args=(runtime, 300)) for _ in range(3)]
+    writers = [threading.Thread(target=_define_tasks, args=(runtime, 600)) for _ in range(3)]
     try:
         for thread in helpers + writers:
             thread.start()
@@ -163,9 +163,10 @@ def test_under_steady_writes_and_reads_the_wal_stays_short(tmp_path: Path) -> No
         for thread in helpers:
             thread.join(10)
         assert checkpointer.restarts >= 2
-        # These 900 tasks write about 16,000 pages of WAL; without restarting checkpoints the WAL
-        # never started again and held them all. With them its longest is a few times the threshold.
-        assert 300 < longest[0] < 5000, (longest[0], checkpointer.restarts, checkpointer.restarts_busy)
+        # Without restarting checkpoints the WAL of these 1,800 tasks grew to 15,500-25,400 pages
+        # (passive ones let it start again only now and then); with them its longest was 2,400-6,200,
+        # the most on a machine busy with the whole suite.
+        assert 300 < longest[0] < 10_000, (longest[0], checkpointer.restarts, checkpointer.restarts_busy)
     finally:
         stop.set()
         runtime.log.recorder.checkpoint_with_commits(checkpointer)
