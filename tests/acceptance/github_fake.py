@@ -166,7 +166,8 @@ class FakeGithub:
         runs: dict[int, dict[str, Any]] = {}
         with self.lock:
             for c in self.calls:
-                if c.method == "POST" and c.path.endswith("/check-runs") and isinstance(c.body, dict):
+                # A creation gets its id as it is answered: one without is refused, or not answered yet.
+                if c.method == "POST" and c.path.endswith("/check-runs") and isinstance(c.body, dict) and "_id" in c.body:
                     runs[c.body["_id"]] = {k: v for k, v in c.body.items() if k != "_id"}
                 elif c.method == "PATCH" and "/check-runs/" in c.path:
                     runs.setdefault(int(c.path.rsplit("/", 1)[1]), {}).update(c.body)
