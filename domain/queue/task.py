@@ -61,6 +61,10 @@ def priority_rank(priority: str) -> int:
 
 
 class Task(CairnAggregate):
+    #: Replaced whole, if ever, never edited: a cached copy of a task shares it
+    #: (``projections/store/aggregate_cache.py``).
+    unchanged_in_place = frozenset({"definition"})
+
     @staticmethod
     def create_id(task_id: str, **_: Any) -> str:
         return task_key(task_id)

@@ -20,28 +20,92 @@ command's own transaction, exactly as a full replay would have found it.
 A concurrent writer committing after that read is caught, as it always was,
 by the log's unique key on (aggregate, version): the save fails, the command
 runs again (``EventLog.command``) and reads afresh. Each ``get`` returns a
-private copy (unpickled), so a command that mutates and then rolls back
-leaves the entry as it was.
+private copy, so a command that mutates and then rolls back leaves the
+entry as it was.
+
+How an entry is copied
+======================
+
+An entry is a copy of the aggregate made when it was saved, and each load
+hands out another: :func:`detached`. It copies every dict, list and set in
+the aggregate's attributes, as ``pickle`` or ``copy.deepcopy`` would, keeping
+two references to one container as two references to one copy; immutable
+values (strings, numbers, times) are shared, as they can be, and so are a
+dict's keys (hashable: tuples of such values, in Cairn's aggregates). Attributes a
+class names in ``unchanged_in_place`` (a task's definition: replaced, never
+edited) are shared as they are. Anything else goes through
+``copy.deepcopy``. Measured on a claimed task (about 1 KB pickled), a
+pickle's dumps and loads took 8 and 7 µs, ``copy.deepcopy`` 27 µs, and this
+copy about 2 µs.
 """
 
 from __future__ import annotations
 
-import pickle
+import copy
 import threading
 from collections import OrderedDict
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
-#: Aggregates kept per process, the most recently used: about 1.2 KiB each
-#: for a task (about 5 MiB in all). A lifecycle keeps two (its task and its
-#: group), so the cache is full after a couple of thousand tasks and the
-#: server's memory stays flat after that; what falls out is replayed.
+#: Aggregates kept per process, the most recently used. A lifecycle keeps two
+#: (its task, about 3.3 KiB as objects with a definition of 1 KiB as JSON, and
+#: its group, under 1 KiB), so the cache is full after about 2,000 tasks, at
+#: about 8 MiB, and the server's memory stays flat after that; what falls out
+#: is replayed.
 DEFAULT_MAXSIZE = 4096
+
+
+#: Values a copy shares with the original: nothing can change them in place.
+_IMMUTABLE = frozenset({str, int, float, bool, type(None), bytes, datetime, date, time, timedelta, Decimal, UUID})
+
+
+def detached(aggregate: Any) -> Any:
+    """A copy of ``aggregate`` that shares nothing that can change in place (see the module's docstring)."""
+    kept = getattr(type(aggregate), "unchanged_in_place", ())
+    memo: dict[int, Any] = {}
+    state = {
+        name: value if name in kept or type(value) in _IMMUTABLE else _copy(value, memo)
+        for name, value in aggregate.__dict__.items()
+    }
+    twin = object.__new__(type(aggregate))
+    object.__setattr__(twin, "__dict__", state)
+    return twin
+
+
+def _copy(value: Any, memo: dict[int, Any]) -> Any:
+    kind = type(value)
+    if kind in _IMMUTABLE:
+        return value
+    seen = memo.get(id(value))
+    if seen is not None:
+        return seen
+    if kind is dict:
+        twin: Any = {}
+        memo[id(value)] = twin
+        for key, item in value.items():
+            twin[key] = item if type(item) in _IMMUTABLE else _copy(item, memo)
+    elif kind is list:
+        twin = []
+        memo[id(value)] = twin
+        twin.extend(item if type(item) in _IMMUTABLE else _copy(item, memo) for item in value)
+    elif kind is tuple:
+        twin = tuple(_copy(item, memo) for item in value)
+        memo[id(value)] = twin
+    elif (kind is set or kind is frozenset) and all(type(member) in _IMMUTABLE for member in value):
+        twin = set(value) if kind is set else value
+        memo[id(value)] = twin
+    else:
+        twin = copy.deepcopy(value, {})
+        memo[id(value)] = twin
+    return twin
 
 
 class AggregateCache:
     def __init__(self, maxsize: int = DEFAULT_MAXSIZE):
         self.maxsize = maxsize
-        self._entries: OrderedDict[str, tuple[int, bytes]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[int, Any]] = OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -59,14 +123,14 @@ class AggregateCache:
             if entry is None:
                 return None
             self._entries.move_to_end(aggregate_id)
-        return entry[0], pickle.loads(entry[1])
+        return entry[0], detached(entry[1])
 
     @staticmethod
-    def freeze(aggregate: Any) -> tuple[int, bytes]:
-        """The aggregate's version and state, as they are now (call it right after a save)."""
-        return aggregate.version, pickle.dumps(aggregate, protocol=pickle.HIGHEST_PROTOCOL)
+    def freeze(aggregate: Any) -> tuple[int, Any]:
+        """The aggregate's version and a copy of its state, as they are now (call it right after a save)."""
+        return aggregate.version, detached(aggregate)
 
-    def put(self, aggregate_id: str, frozen: tuple[int, bytes]) -> None:
+    def put(self, aggregate_id: str, frozen: tuple[int, Any]) -> None:
         """Keep a committed state, unless a later one is kept already."""
         with self._lock:
             entry = self._entries.get(aggregate_id)

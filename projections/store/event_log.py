@@ -111,7 +111,7 @@ class SqlEventLog(LibraryApplication):
                 session.on_commit(keep)
         return recordings
 
-    def _keep(self, frozen: list[tuple[str, tuple[int, bytes]]]) -> None:
+    def _keep(self, frozen: list[tuple[str, tuple[int, Any]]]) -> None:
         for aggregate_id, state in frozen:
             self.cache.put(aggregate_id, state)
 

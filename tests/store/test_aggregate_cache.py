@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from eventsourcing.persistence import IntegrityError
 
@@ -19,6 +20,7 @@ from cairn.domain.aggregate import acting_as
 from cairn.domain.errors import Conflict
 from cairn.domain.queue.task import task_key
 from cairn.domain.timestamps import utcnow
+from cairn.projections.store.aggregate_cache import detached
 from cairn.runtime import Runtime
 from tests.conftest import test_settings as settings_for
 from tests.domain.queue.stories import QUEUE, body
@@ -120,3 +122,74 @@ def test_two_processes_saving_one_version_conflict_on_the_log_key(two):
         b.log.save(stale)
     assert b.log.cache.version(task_key(TASK)) is None
     assert b.queue.task(TASK).state == "completed"
+
+
+# How an entry is copied (``detached``)
+
+
+class Holder:
+    """An object with the kinds of attribute an aggregate holds."""
+
+    unchanged_in_place = frozenset({"fixed"})
+
+
+class Box:
+    def __init__(self, items: list[int]):
+        self.items = items
+
+
+def holder() -> Holder:
+    h = Holder()
+    shared = [{"state": "pending"}]
+    h.runs = shared
+    h.latest = shared  # two references to one list
+    h.by_key = {("a", 1): {"n": 1}}
+    h.tags = {"x"}
+    h.pair = ([1], "two")
+    h.box = Box([1])
+    h.when = utcnow()
+    h.fixed = {"deadline": "soon", "scopes": ["a"]}
+    return h
+
+
+def test_a_copy_shares_nothing_that_changes_in_place_and_keeps_its_shape():
+    original = holder()
+    twin = detached(original)
+    assert type(twin) is Holder and twin.__dict__ == original.__dict__ | {"box": twin.box}
+    twin.runs[0]["state"] = "running"
+    twin.runs.append({"state": "pending"})
+    twin.by_key[("a", 1)]["n"] = 2
+    twin.tags.add("y")
+    twin.pair[0].append(2)
+    twin.box.items.append(2)
+    assert original.runs == [{"state": "pending"}] and original.by_key == {("a", 1): {"n": 1}}
+    assert original.tags == {"x"} and original.pair == ([1], "two") and original.box.items == [1]
+    assert twin.latest is twin.runs  # one list in the original, one in the copy
+    assert twin.when is original.when  # immutable: shared
+    assert twin.fixed is original.fixed  # named in unchanged_in_place: shared
+
+
+def test_a_cached_task_stays_as_it_was_saved_whatever_its_loaded_copies_go_through(database_url, tmp_path):
+    runtime = Runtime(settings_for(database_url, tmp_path))
+    try:
+        with acting_as("tests/cache"):
+            now = utcnow()
+            runtime.queue.define_task(TASK, body(now, retries=1), now)
+            key = task_key(TASK)
+            definition = orjson.dumps(runtime.log.get(key).definition)
+            runtime.queue.change_priority(TASK, "high")
+            runtime.queue.claim_work(QUEUE, "group", "w1", 1, now)
+            runtime.queue.reclaim(TASK, 0, now)
+            runtime.queue.report(TASK, 0, "failed", "failed", now)
+            runtime.queue.rerun_task(TASK, now)
+            saved = runtime.log.cache.version(key), orjson.dumps(runtime.log.get(key).__dict__, default=repr)
+            loaded = runtime.log.get(key)
+            loaded.cancel(utcnow())  # changed, never saved
+            loaded.runs[-1]["state"] = "changed in place"
+            assert runtime.log.cache.version(key) == saved[0]
+            assert orjson.dumps(runtime.log.get(key).__dict__, default=repr) == saved[1]
+            # a task's definition, shared by its copies, is never edited by its commands
+            assert orjson.dumps(runtime.log.get(key).definition) == definition
+            assert runtime.log.get(key).priority == "high"
+    finally:
+        runtime.close()
