@@ -3,7 +3,7 @@
 Why a cached aggregate never decides a command on stale state
 =============================================================
 
-An entry is an aggregate's state at one version, pickled when it was saved
+An entry is an aggregate's state at one version, copied when it was saved
 and put here only once that save's transaction committed (never one that
 rolled back). Several server processes write to one log, so an entry may
 be behind the log; it is never used without checking the version stored:
