@@ -36,7 +36,7 @@ class names in ``unchanged_in_place`` (a task's definition: replaced, never
 edited) are shared as they are. Anything else goes through
 ``copy.deepcopy``. Measured on a claimed task (about 1 KB pickled), a
 pickle's dumps and loads took 8 and 7 µs, ``copy.deepcopy`` 27 µs, and this
-copy about 2 µs.
+copy about 4 µs (2 µs for a task group).
 """
 
 from __future__ import annotations
