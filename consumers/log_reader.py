@@ -69,15 +69,31 @@ class Tail:
 
 @dataclass(frozen=True)
 class Window:
+    """The entries in (low, high]: ``entries[start:stop]``, their positions ``positions[start:stop]``.
+
+    A newer window may share the two lists, appended to past ``stop``:
+    what this one holds does not change, so a follower may go on reading
+    it while the next read extends the lists (``LogReader._extend``).
+    """
+
     low: int
     high: int
     positions: list[int]
     entries: list[Entry]
     #: None: the read that set ``high`` was full, and more is known to follow.
     tail: Tail | None
+    start: int
+    stop: int
+
+    @classmethod
+    def of(cls, low: int, high: int, entries: list[Entry], tail: Tail | None) -> Window:
+        return cls(low, high, [e.position for e in entries], entries, tail, 0, len(entries))
+
+    def held(self) -> list[Entry]:
+        return self.entries[self.start:self.stop]
 
     def after(self, position: int) -> list[Entry]:
-        return self.entries[bisect.bisect_right(self.positions, position):]
+        return self.entries[bisect.bisect_right(self.positions, position, self.start, self.stop):self.stop]
 
 
 @dataclass(frozen=True)
@@ -180,20 +196,27 @@ class LogReader:
         with self._lock:
             # Only the fill lock's holder moves the high; a read behind may have moved the low meanwhile.
             window = self._window or window
-            kept = window.entries + entries
-            positions = window.positions + [e.position for e in entries]
+            positions, kept, start, stop = window.positions, window.entries, window.start, window.stop
+            if stop != len(kept):  # its lists go on past it: take its part alone
+                positions, kept, start, stop = positions[start:stop], kept[start:stop], 0, stop - start
+            # Appended to, not copied: a read costs what it read, not the window's length.
+            positions.extend([e.position for e in entries])
+            kept.extend(entries)
+            stop += len(entries)
             low = window.low
-            if len(kept) > self.capacity:
-                cut = len(kept) - self.capacity
-                low = positions[cut - 1]
-                kept, positions = kept[cut:], positions[cut:]
-            self._window = Window(low, high, positions, kept, tail)
+            if stop - start > self.capacity:
+                start = stop - self.capacity
+                low = positions[start - 1]
+            if start > self.capacity // 4:
+                # What fell out of the window is let go, a quarter of it at a time.
+                positions, kept, stop, start = positions[start:stop], kept[start:stop], stop - start, 0
+            self._window = Window(low, high, positions, kept, tail, start, stop)
         return entries, high, tail is not None and not entries
 
     def _start(self, cursor: int) -> tuple[list[Entry], int, bool]:
         entries, high, tail = self._read(cursor)
         with self._lock:
-            self._window = Window(cursor, high, [e.position for e in entries], entries, tail)
+            self._window = Window.of(cursor, high, entries, tail)
         return entries, high, tail is not None and not entries
 
     def _behind(self, cursor: int) -> tuple[list[Entry], int, bool]:
@@ -203,9 +226,6 @@ class LogReader:
             # A read that reaches the window joins it, while the window has room.
             if window is not None and window.low <= high <= window.high:
                 joined = [e for e in entries if e.position <= window.low]
-                if len(joined) + len(window.entries) <= self.capacity:
-                    self._window = Window(
-                        cursor, window.high, [e.position for e in joined] + window.positions,
-                        joined + window.entries, window.tail,
-                    )
+                if len(joined) + window.stop - window.start <= self.capacity:
+                    self._window = Window.of(cursor, window.high, joined + window.held(), window.tail)
         return entries, high, tail is not None and not entries

@@ -201,3 +201,26 @@ def test_an_event_that_cannot_be_decoded_is_set_aside_by_each_consumer_of_its_to
             assert r.positions == [p for p in logged_of(runtime, r.topics) if p != bad]
         assert follower.positions.read() == head
     assert attempts == [bad]  # decoded once, set aside by each
+
+
+def test_the_window_keeps_the_newest_events_and_a_window_read_earlier_keeps_what_it_held(runtime):
+    reader = LogReader(runtime.log, runtime.log_signal, capacity=40, read_size=16)
+    follower = LogFollower(runtime.log, runtime.log_signal, Recording("all"), reader=reader)
+    earlier: list[tuple[Any, list[int]]] = []
+    for round_ in range(30):
+        define_tasks(runtime, 1 + round_ % 7)  # two events each
+        follower.step(runtime.log_signal.generation)
+        window = reader._window
+        held = [e.position for e in window.held()]
+        logged = logged_of(runtime)
+        assert held == logged[-len(held):] and held[-1] == window.high == logged[-1]
+        assert held == window.positions[window.start:window.stop]
+        assert len(held) == min(40, len(logged))
+        assert window.low == (logged[-len(held) - 1] if len(logged) > len(held) else 0)
+        assert window.after(held[len(held) // 2]) == window.held()[len(held) // 2 + 1:]
+        # What fell out is let go: the lists hold at most a quarter more than the window, and a read.
+        assert len(window.entries) == len(window.positions) <= 40 + 40 // 4 + 16
+        earlier.append((window, held))
+    assert follower.consumer.positions == logged_of(runtime)
+    for window, held in earlier:  # extended past, never changed
+        assert [e.position for e in window.held()] == held
