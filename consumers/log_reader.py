@@ -196,10 +196,11 @@ class LogReader:
         with self._lock:
             # Only the fill lock's holder moves the high; a read behind may have moved the low meanwhile.
             window = self._window or window
+            # Only the newest window is extended, and it always holds the ends of
+            # its lists (``Window.of`` and the letting-go below make new lists), so
+            # they are appended to, not copied: a read costs what it read, not the
+            # window's length.
             positions, kept, start, stop = window.positions, window.entries, window.start, window.stop
-            if stop != len(kept):  # its lists go on past it: take its part alone
-                positions, kept, start, stop = positions[start:stop], kept[start:stop], 0, stop - start
-            # Appended to, not copied: a read costs what it read, not the window's length.
             positions.extend([e.position for e in entries])
             kept.extend(entries)
             stop += len(entries)
