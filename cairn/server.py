@@ -20,6 +20,7 @@ from cairn.api.references import reference_routes
 from cairn.api.relay.handlers import relay
 from cairn.api.relay.shells import shell_routes
 from cairn.api.request_observer import RequestObserver
+from cairn.api.schemas import prepare_schemas
 from cairn.api.secrets.handlers import secrets
 from cairn.collector import settle_for_serving
 from cairn.contexts import api_contexts
@@ -41,8 +42,10 @@ def create_app(runtime: Runtime) -> Starlette:
 
 
 def serving_app(runtime: Runtime) -> Starlette:
-    """``create_app`` for a process that serves it until it ends: its collector settled once all is loaded."""
+    """``create_app`` for a process that serves it until it ends: its collector settled once all is loaded,
+    the schemas too (``prepare_schemas``)."""
     app = create_app(runtime)
+    prepare_schemas()
     settle_for_serving()
     return app
 

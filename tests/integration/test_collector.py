@@ -9,7 +9,9 @@ import weakref
 import httpx
 import taskcluster
 
+from cairn.api.schemas import load_schemas
 from cairn.collector import YOUNG_THRESHOLD, settle_for_serving
+from cairn.server import serving_app
 from tests.acceptance.queue_helpers import task_definition
 from tests.conftest import free_port
 from tests.integration.cairn_process import root_options, start_server, stop_server
@@ -64,6 +66,20 @@ def test_settling_still_collects_cycles_made_afterwards():
         assert seen() is not None
         gc.collect()
         assert seen() is None, "the cycle was not collected"
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
+
+
+def test_a_serving_app_has_every_schema_loaded_and_compiled_before_its_first_request(runtime):
+    load_schemas.cache_clear()  # as in a process that has not loaded them
+    threshold = gc.get_threshold()
+    try:
+        serving_app(runtime)
+        assert load_schemas.cache_info().currsize == 1
+        schemas = load_schemas()
+        assert set(schemas._fast) == set(schemas.documents)
+        assert len(schemas.documents) > 100
     finally:
         gc.unfreeze()
         gc.set_threshold(*threshold)
