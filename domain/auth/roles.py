@@ -18,6 +18,9 @@ from .scopes import merge_scope_sets, normalize_scopes
 
 PARAMETER = "<..>"
 _ASSUME = "assume:"
+#: Expansions remembered whole (``RoleIndex.expand``): at most this many scopes in all, asked and
+#: granted; none larger than a tenth of it (the closure cache still spares those most of the work).
+RESULT_SCOPES_HELD = 100_000
 _STARS_ASSUMING_ALL = frozenset(_ASSUME[:n] + "*" for n in range(len(_ASSUME)))
 
 
@@ -128,6 +131,9 @@ class RoleIndex:
         self._cache_size = cache_size
         self._grants: dict[str, tuple[str, ...]] = {}
         self._expansions: OrderedDict[tuple[str, ...], list[str]] = OrderedDict()
+        #: The scopes asked about → their expansion, and the scopes those hold in all.
+        self._results: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self._results_held = 0
         self._lock = threading.Lock()
         if not checked:
             _check(self._roles, self)
@@ -176,7 +182,30 @@ class RoleIndex:
         return granted
 
     def expand(self, scopes: Iterable[str]) -> list[str]:
-        """The normalized set of `scopes` plus every scope reachable via roles."""
+        """The normalized set of `scopes` plus every scope reachable via roles.
+
+        Every authenticated request expands its caller's scopes, nearly always
+        the same few lists: a remembered result is one lookup, where working
+        it out again walks several functions whose code and data a busy
+        server no longer has in the processor's caches (``bench/README.md``).
+        """
+        asked = tuple(scopes)
+        found = self._results.get(asked)
+        if found is not None:
+            return list(found)
+        result = self._expand(asked)
+        size = len(asked) + len(result)
+        if self._cache_size and size <= RESULT_SCOPES_HELD // 10:
+            with self._lock:
+                if self._results_held + size > RESULT_SCOPES_HELD:
+                    self._results.clear()
+                    self._results_held = 0
+                if asked not in self._results:
+                    self._results[asked] = tuple(result)
+                    self._results_held += size
+        return result
+
+    def _expand(self, scopes: tuple[str, ...]) -> list[str]:
         given = normalize_scopes(scopes)
         assuming = tuple(s for s in given if assumed_role_pattern(s) is not None)
         if not assuming:

@@ -2,6 +2,7 @@ import random
 
 import pytest
 
+from cairn.domain.auth import roles as roles_module
 from cairn.domain.auth.roles import (
     DependencyCycleError,
     InvalidScopeError,
@@ -102,6 +103,38 @@ def test_expansion_agrees_with_a_naive_fixed_point_on_random_role_sets():
         for given in [[s] for s in inputs] + [rng.sample(inputs, 2)]:
             assert index.expand(given) == naive_expand(roles, given), (roles, given)
         compared += 1
+
+
+def test_a_remembered_expansion_is_the_expansion_and_a_list_of_the_callers_own():
+    roles = {"a": ["assume:b", "x"], "b": ["y*", "y1"], "c*": ["z:<..>"]}
+    index, fresh = RoleIndex(roles), RoleIndex(roles, cache_size=0)
+    asked = ["assume:a", "assume:c9", "w"]
+    first = index.expand(asked)
+    assert first == fresh.expand(asked) == ["assume:a", "assume:b", "assume:c9", "w", "x", "y*", "z:9"]
+    first.append("changed by the caller")
+    asked.append("changed too")
+    again = index.expand(["assume:a", "assume:c9", "w"])
+    assert again == fresh.expand(["assume:a", "assume:c9", "w"])
+    again.clear()
+    assert index.expand(("assume:a", "assume:c9", "w")) == fresh.expand(["assume:a", "assume:c9", "w"])
+    assert index.expand(iter(["assume:c9", "w", "assume:a"])) == fresh.expand(["assume:a", "assume:c9", "w"])
+
+
+def test_remembered_expansions_hold_a_bounded_number_of_scopes(monkeypatch):
+    monkeypatch.setattr(roles_module, "RESULT_SCOPES_HELD", 100)
+    index = RoleIndex({"many": [f"s{n}" for n in range(5)]})
+    large = ["assume:many", *(f"big{n}" for n in range(4))]  # 5 asked + 10 granted: over a tenth, never kept
+    assert index.expand(large) == sorted([*large, *(f"s{n}" for n in range(5))])
+    assert index._results == {}
+    for n in range(30):  # 2 asked + 7 granted: 11 fit in 100, the 12th starts again
+        asked = ["assume:many", f"t{n:02}"]
+        assert index.expand(asked) == ["assume:many", *(f"s{m}" for m in range(5)), f"t{n:02}"]
+        assert index._results_held == 9 * len(index._results) <= 100
+    assert len(index._results) == 30 % 11
+    assert index.expand(["assume:many", "t29"]) == ["assume:many", *(f"s{m}" for m in range(5)), "t29"]
+    uncached = RoleIndex({"a": ["b"]}, cache_size=0)
+    assert uncached.expand(["assume:a"]) == ["assume:a", "b"]
+    assert uncached._results == {}
 
 
 # -- edge cases beyond the vectors ---------------------------------------------
