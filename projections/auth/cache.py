@@ -97,8 +97,18 @@ class AuthCache:
     def _current(self, force: bool = False) -> _Snapshot:
         now = time.monotonic()
         snapshot = self._snapshot
-        if snapshot is not None and not force and now - self._checked_at < self.refresh_interval:
-            return snapshot
+        if snapshot is not None and not force:
+            checked_at = self._checked_at
+            if now - checked_at < self.refresh_interval:
+                return snapshot
+            if checked_at and self._lock.locked():
+                # Another request is checking the epoch because the interval
+                # is up: this one goes on with what that check replaces, as
+                # every request did a moment ago, instead of waiting on the
+                # loop for the lock (a few milliseconds, twice a second, for
+                # each request that arrives meanwhile). After a change of this
+                # process (``invalidate``) every request waits for the check.
+                return snapshot
         with self._lock:
             if self._snapshot is not None and self._snapshot is not snapshot:
                 return self._snapshot

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -271,3 +272,52 @@ def test_a_static_clients_scopes_follow_the_roles_it_assumes(auth, runtime):
     changed = cache.lookup_client("static/team-bot")
     assert "queue:create-task:b/*" in changed.scopes
     assert "queue:create-task:a/*" not in changed.scopes
+
+
+def test_a_check_of_the_auth_epoch_keeps_other_requests_waiting_only_after_a_change_here(auth, runtime, monkeypatch):
+    cache = runtime.auth_cache
+    auth.create_client("team/ci", "CI", EXPIRES, ["a"], False)
+    loaded = cache.lookup_client("team/ci")
+    checking, release = threading.Event(), threading.Event()
+    store = cache.store
+
+    class SlowStore:
+        @contextmanager
+        def reading(self):
+            checking.set()
+            assert release.wait(10), "the check was never let go"
+            with store.reading() as session:
+                yield session
+
+    monkeypatch.setattr(cache, "store", SlowStore())
+    monkeypatch.setattr(cache, "refresh_interval", 0.0)  # every lookup finds the interval up
+
+    def lookups_while_one_checks() -> tuple[threading.Thread, threading.Thread, list]:
+        found: list = []
+        checker = threading.Thread(target=lambda: found.append(("checker", cache.lookup_client("team/ci"))))
+        checker.start()
+        assert checking.wait(10)
+        other = threading.Thread(target=lambda: found.append(("other", cache.lookup_client("team/ci"))))
+        other.start()
+        return checker, other, found
+
+    # The interval is up: the request that checks waits for the database; another goes on meanwhile.
+    checker, other, found = lookups_while_one_checks()
+    other.join(10)
+    assert not other.is_alive() and found == [("other", loaded)]
+    assert checker.is_alive()
+    release.set()
+    checker.join(10)
+    assert found[-1][0] == "checker" and found[-1][1].scopes == ["a"]
+
+    # After a change made by this process, every request waits for the check.
+    checking.clear()
+    release.clear()
+    cache.invalidate()
+    checker, other, found = lookups_while_one_checks()
+    other.join(0.3)
+    assert other.is_alive(), "a request went on with what the change made stale"
+    release.set()
+    checker.join(10)
+    other.join(10)
+    assert sorted(who for who, _ in found) == ["checker", "other"]
