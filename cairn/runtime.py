@@ -25,6 +25,7 @@ from cairn.consumers.event_stream import EventStream
 from cairn.consumers.index_expiry import IndexExpiry
 from cairn.consumers.log_reader import LogReader
 from cairn.consumers.log_signal import LogSignal
+from cairn.consumers.pending_signal import CHANNEL as PENDING_CHANNEL
 from cairn.consumers.pending_signal import PendingSignal
 from cairn.consumers.pulse_derivation import DerivedMessages
 from cairn.consumers.pulse_publisher import PulsePublisher
@@ -56,6 +57,7 @@ from cairn.projections.queue.runs_analytics import RunsAnalytics
 from cairn.projections.queue.views import QueueViews
 from cairn.projections.queue.worker_views import WorkerReadModel, WorkerViews
 from cairn.projections.store.event_log import SqlEventLog
+from cairn.projections.store.notify_audience import NOBODY_ELSE, Audience
 from cairn.runtime_hooks import HooksAndSecrets
 from cairn.runtime_purge_cache import PurgeCacheParts
 from cairn.settings import Settings
@@ -145,7 +147,9 @@ class Runtime:
         self.wal_checkpointer: Any = None
         # On PostgreSQL its wake-ups carry this process's token: its own listener passes over them.
         sender = getattr(self.log.recorder, "notify_token", "")
-        self.queue_views = QueueViews(wake=self.pending_signal.notify, sender=sender)
+        #: Whether other processes hear of pending work (PostgreSQL; SQLite has no other processes to tell).
+        self.pending_audience = Audience(PENDING_CHANNEL) if settings.backend == "postgres" else NOBODY_ELSE
+        self.queue_views = QueueViews(wake=self.pending_signal.notify, sender=sender, audience=self.pending_audience)
         self.store.view_writers.append(self.queue_views)
         self.queue_reads = QueueReadModel(self.store)
         self.queue = QueueService(self.log, self.queue_reads, settings.claim_timeout)
@@ -232,9 +236,10 @@ class Runtime:
         self.pending_signal.attach(asyncio.get_running_loop())
         await run_in_threadpool(create_anonymous_role, self.log, self.auth, self.settings.anonymous_role)
         if self.settings.backend == "postgres":
-            self.pending_signal.listen(self.settings.database_url, own=self.log.recorder.notify_token)
+            self.pending_signal.listen(self.settings.database_url, own=self.log.recorder.notify_token,
+                                       audience=self.pending_audience)
             self.log_signal.listen(self.settings.database_url, channel=self.log.recorder.channel_name,
-                                   own=self.log.recorder.notify_token)
+                                   own=self.log.recorder.notify_token, audience=self.log.recorder.audience)
         else:
             # The WAL's pages go back into the database beside the commits, not in one of them.
             self.wal_checkpointer = self.log.recorder.checkpoint_beside_commits(self.settings.sqlite_path)

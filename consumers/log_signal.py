@@ -16,6 +16,8 @@ import threading
 
 import psycopg
 
+from cairn.projections.store.notify_audience import LOOK_AGAIN, Audience
+
 log = logging.getLogger("cairn.log_signal")
 
 COALESCE = 0.005
@@ -41,29 +43,39 @@ class LogSignal:
         with self._condition:
             self._condition.wait_for(lambda: self._generation != seen or self._stopping.is_set(), timeout)
 
-    def listen(self, conninfo: str, channel: str = "cairn_events", own: str | None = None) -> None:
-        """Bump on every notification on ``channel`` but those whose payload is ``own``."""
+    def listen(self, conninfo: str, channel: str = "cairn_events", own: str | None = None,
+               audience: Audience | None = None) -> None:
+        """Bump on every notification on ``channel`` but those whose payload is ``own``; tell
+        ``audience`` whether other processes listen too (``notify_audience.py``)."""
         threading.Thread(
-            target=self._listen, args=(conninfo, channel, own), daemon=True, name="cairn-log-listen"
+            target=self._listen, args=(conninfo, channel, own, audience), daemon=True, name="cairn-log-listen"
         ).start()
 
     def stop(self) -> None:
         self._stopping.set()
         self.bump()
 
-    def _listen(self, conninfo: str, channel: str, own: str | None) -> None:
+    def _listen(self, conninfo: str, channel: str, own: str | None, audience: Audience | None) -> None:
         while not self._stopping.is_set():
             try:
                 with psycopg.connect(conninfo, autocommit=True) as conn:
                     conn.execute(f'LISTEN "{channel}"')
-                    self.bump()  # for whatever was committed while nobody listened
-                    while not self._stopping.is_set():
-                        first = list(conn.notifies(timeout=1.0, stop_after=1))
-                        if first:
-                            self._stopping.wait(COALESCE)
-                            came = first + list(conn.notifies(timeout=0))  # and those that came meanwhile
-                            if own is None or any(note.payload != own for note in came):
-                                self.bump()
+                    if audience is not None:
+                        audience.listening(conn)
+                    try:
+                        self.bump()  # for whatever was committed while nobody listened
+                        while not self._stopping.is_set():
+                            first = list(conn.notifies(timeout=LOOK_AGAIN, stop_after=1))
+                            if first:
+                                self._stopping.wait(COALESCE)
+                                came = first + list(conn.notifies(timeout=0))  # and those that came meanwhile
+                                if own is None or any(note.payload != own for note in came):
+                                    self.bump()
+                            if audience is not None:
+                                audience.look(conn)
+                    finally:
+                        if audience is not None:
+                            audience.stopped_listening()
             except psycopg.Error:
                 log.warning("lost the log listener; reconnecting", exc_info=True)
                 self._stopping.wait(1.0)

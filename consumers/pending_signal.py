@@ -28,9 +28,13 @@ from collections.abc import Callable, Iterable
 
 import psycopg
 
+from cairn.projections.store.notify_audience import LOOK_AGAIN, Audience
+
 log = logging.getLogger("cairn.pending")
 
 FALLBACK_RECHECK = 5.0
+#: The channel of pending work (``projections/queue/queue_queries.sql``, ``notify_pending``).
+CHANNEL = "cairn_pending"
 
 
 class PendingSignal:
@@ -97,28 +101,37 @@ class PendingSignal:
 
     # PostgreSQL
 
-    def listen(self, conninfo: str, own: str | None = None) -> None:
-        """Wake the waiters of every queue notified on ``cairn_pending``, but for those sent by ``own``."""
+    def listen(self, conninfo: str, own: str | None = None, audience: Audience | None = None) -> None:
+        """Wake the waiters of every queue notified on ``cairn_pending``, but for those sent by ``own``;
+        tell ``audience`` whether other processes listen too (``notify_audience.py``)."""
         self._listener = threading.Thread(
-            target=self._listen, args=(conninfo, own), daemon=True, name="cairn-listen"
+            target=self._listen, args=(conninfo, own, audience), daemon=True, name="cairn-listen"
         )
         self._listener.start()
 
     def stop(self) -> None:
         self._stopping.set()
 
-    def _listen(self, conninfo: str, own: str | None) -> None:
+    def _listen(self, conninfo: str, own: str | None, audience: Audience | None) -> None:
         while not self._stopping.is_set():
             try:
                 with psycopg.connect(conninfo, autocommit=True) as conn:
-                    conn.execute("LISTEN cairn_pending")
-                    # What was sent while nobody listened is lost: every waiter looks again.
-                    self.notify_all()
-                    while not self._stopping.is_set():
-                        for note in conn.notifies(timeout=1.0, stop_after=256):
-                            sender, _, queue = note.payload.rpartition(" ")
-                            if own is None or sender != own:
-                                self.notify([queue])
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    if audience is not None:
+                        audience.listening(conn)
+                    try:
+                        # What was sent while nobody listened is lost: every waiter looks again.
+                        self.notify_all()
+                        while not self._stopping.is_set():
+                            for note in conn.notifies(timeout=LOOK_AGAIN, stop_after=256):
+                                sender, _, queue = note.payload.rpartition(" ")
+                                if own is None or sender != own:
+                                    self.notify([queue])
+                            if audience is not None:
+                                audience.look(conn)
+                    finally:
+                        if audience is not None:
+                            audience.stopped_listening()
             except psycopg.Error:
                 log.warning("lost the pending-work listener; reconnecting", exc_info=True)
                 self._stopping.wait(1.0)

@@ -43,14 +43,19 @@ class QueueViews(Projection):
     #: again before anything else touches its table.
     short_lived = {"insert_pending": ("delete_pending", ("task_id",)), "insert_claim": ("delete_claims", ("task_id",))}
 
-    def __init__(self, wake: Callable[[list[str]], None] = lambda queues: None, sender: str = "") -> None:
+    def __init__(
+        self, wake: Callable[[list[str]], None] = lambda queues: None, sender: str = "", audience: Any = None
+    ) -> None:
         """``wake`` is called with the task queues that got pending work, once it committed.
 
         ``sender`` names this process in the notifications other processes
         hear (``consumers/pending_signal.py``), so that it can pass over its own.
+        ``audience`` says whether any other process hears them
+        (``projections/store/notify_audience.py``); without one, they are sent.
         """
         self.wake = wake
         self.sender = sender
+        self.audience = audience
         super().__init__()
 
     def register(self) -> None:
@@ -109,7 +114,8 @@ class QueueViews(Projection):
             },
         )
         queue = task.task_queue_id
-        session.run("notify_pending", {"payload": f"{self.sender} {queue}" if self.sender else queue})
+        if self.audience is None or self.audience.others:
+            session.run("notify_pending", {"payload": f"{self.sender} {queue}" if self.sender else queue})
         session.on_commit(functools.partial(self.wake, [queue]))
 
     def run_claimed(self, session: SqlSession, e: Any, task: Any) -> None:

@@ -25,6 +25,7 @@ from cairn.domain.errors import ReplayedRequest
 from cairn.projections.store import eventsourcing_adapter as adapter
 from cairn.projections.store.base import EventStore
 from cairn.projections.store.combined_writes import CombinedWrites, LoggedInsert
+from cairn.projections.store.notify_audience import Audience
 from cairn.projections.store.queries import load_schema
 from cairn.projections.store.session import SqlSession
 from cairn.projections.store.write_first import WriteFirstConnection
@@ -58,6 +59,8 @@ class CairnPostgresRecorder(EventStore, adapter.LibraryPostgresRecorder):
         self._notify_args = SQL("{0}, {1}").format(
             Literal(self.channel_name), Literal(self.notify_token)
         ).as_string()
+        #: Whether another process listens on the channel (``notify_audience.py``): if not, no NOTIFY.
+        self.audience = Audience(self.channel_name)
         self._insert_statements: dict[int, str] = {}
         self.combiner = CombinedWrites()
         self._events_table = SQL("{}.{}").format(
@@ -162,7 +165,8 @@ class CairnPostgresRecorder(EventStore, adapter.LibraryPostgresRecorder):
             # as the library sends it, one array whatever the count, after
             # the views' writes, the lock and the NOTIFY.
             session.release_writes()
-            curs.execute(f"SELECT pg_advisory_xact_lock({self.log_lock_key}), pg_notify({self._notify_args})")
+            notify = f", pg_notify({self._notify_args})" if self.audience.others else ""
+            curs.execute(f"SELECT pg_advisory_xact_lock({self.log_lock_key}){notify}")
             self.insert_rows_unlocked(curs, stored_events)
             # Another cursor: the insert's ids are read from this one.
             session.placed_in_log(curs.connection.cursor())
@@ -177,6 +181,7 @@ class CairnPostgresRecorder(EventStore, adapter.LibraryPostgresRecorder):
 
     def _logged_insert(self, stored_events: Sequence[StoredEvent]) -> LoggedInsert:
         count = len(stored_events)
+        notify = self.audience.others
         statement = self._insert_statements.get(count)
         if statement is None:
             # The lock is a materialized CTE the insert's rows are joined to,
@@ -198,10 +203,11 @@ class CairnPostgresRecorder(EventStore, adapter.LibraryPostgresRecorder):
                 e.originator_id, e.originator_version, e.topic, e.state
             )
         return LoggedInsert(
-            key=count,
+            key=(count, notify),
             lock=f"SELECT pg_advisory_xact_lock({self.log_lock_key})",
             insert=statement,
-            main=f"SELECT notification_id FROM inserted, (SELECT pg_notify({self._notify_args})) AS notified",
+            main=(f"SELECT notification_id FROM inserted, (SELECT pg_notify({self._notify_args})) AS notified"
+                  if notify else "SELECT notification_id FROM inserted"),
             order="ORDER BY notification_id",
             params=params,
         )
