@@ -71,15 +71,13 @@ def test_settling_still_collects_cycles_made_afterwards():
         gc.set_threshold(*threshold)
 
 
-def test_a_serving_app_has_every_schema_loaded_and_compiled_before_its_first_request(runtime):
+def test_a_serving_app_has_every_schema_loaded_before_its_first_request(runtime):
     load_schemas.cache_clear()  # as in a process that has not loaded them
     threshold = gc.get_threshold()
     try:
         serving_app(runtime)
         assert load_schemas.cache_info().currsize == 1
-        schemas = load_schemas()
-        assert set(schemas._fast) == set(schemas.documents)
-        assert len(schemas.documents) > 100
+        assert len(load_schemas().documents) > 100
     finally:
         gc.unfreeze()
         gc.set_threshold(*threshold)
