@@ -136,14 +136,6 @@ def _describe(error: ValidationError) -> str:
     return f"data{shortened(where)}: {shortened(error.message)}"
 
 
-def prepare_schemas() -> SchemaSet:
-    """Load every schema now, as a serving process does before it serves: otherwise
-    the first request that checks a body parses them all (about half a second)
-    while every other request waits. Validators are still compiled on first use:
-    one takes about 0.3 ms, all 141 would hold about 10 MiB more."""
-    return load_schemas()
-
-
 @functools.cache
 def load_schemas() -> SchemaSet:
     documents: dict[str, dict[str, Any]] = {}

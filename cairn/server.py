@@ -20,7 +20,7 @@ from cairn.api.references import reference_routes
 from cairn.api.relay.handlers import relay
 from cairn.api.relay.shells import shell_routes
 from cairn.api.request_observer import RequestObserver
-from cairn.api.schemas import prepare_schemas
+from cairn.api.schemas import load_schemas
 from cairn.api.secrets.handlers import secrets
 from cairn.collector import settle_for_serving
 from cairn.contexts import api_contexts
@@ -43,9 +43,12 @@ def create_app(runtime: Runtime) -> Starlette:
 
 def serving_app(runtime: Runtime) -> Starlette:
     """``create_app`` for a process that serves it until it ends: its collector settled once all is loaded,
-    the schemas too (``prepare_schemas``)."""
+    the schemas too."""
     app = create_app(runtime)
-    prepare_schemas()
+    # Otherwise the first request that checks a body parses them all (about half a
+    # second) while every other request waits. Validators are still compiled on
+    # first use: one takes about 0.3 ms, all 141 would hold about 10 MiB more.
+    load_schemas()
     settle_for_serving()
     return app
 

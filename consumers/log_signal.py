@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from contextlib import nullcontext
 
 import psycopg
 
@@ -60,9 +61,7 @@ class LogSignal:
             try:
                 with psycopg.connect(conninfo, autocommit=True) as conn:
                     conn.execute(f'LISTEN "{channel}"')
-                    if audience is not None:
-                        audience.listening(conn)
-                    try:
+                    with audience.held(conn) if audience is not None else nullcontext():
                         self.bump()  # for whatever was committed while nobody listened
                         while not self._stopping.is_set():
                             first = list(conn.notifies(timeout=LOOK_AGAIN, stop_after=1))
@@ -73,9 +72,6 @@ class LogSignal:
                                     self.bump()
                             if audience is not None:
                                 audience.look(conn)
-                    finally:
-                        if audience is not None:
-                            audience.stopped_listening()
             except psycopg.Error:
                 log.warning("lost the log listener; reconnecting", exc_info=True)
                 self._stopping.wait(1.0)

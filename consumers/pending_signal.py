@@ -25,6 +25,7 @@ import logging
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 
 import psycopg
 
@@ -117,9 +118,7 @@ class PendingSignal:
             try:
                 with psycopg.connect(conninfo, autocommit=True) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
-                    if audience is not None:
-                        audience.listening(conn)
-                    try:
+                    with audience.held(conn) if audience is not None else nullcontext():
                         # What was sent while nobody listened is lost: every waiter looks again.
                         self.notify_all()
                         while not self._stopping.is_set():
@@ -129,9 +128,6 @@ class PendingSignal:
                                     self.notify([queue])
                             if audience is not None:
                                 audience.look(conn)
-                    finally:
-                        if audience is not None:
-                            audience.stopped_listening()
             except psycopg.Error:
                 log.warning("lost the pending-work listener; reconnecting", exc_info=True)
                 self._stopping.wait(1.0)

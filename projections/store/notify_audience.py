@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 #: Seconds between two counts of the listeners.
@@ -48,7 +50,6 @@ class Audience:
     """Who else listens on ``channel``, as this process's listener last counted."""
 
     def __init__(self, channel: str):
-        self.channel = channel
         self.key = listeners_key(channel)
         #: Whether a notification on the channel may reach another process: until counted, it may.
         self.others = True
@@ -62,6 +63,15 @@ class Audience:
         self._own += 1
         self._counted_at = 0.0
         self.look(conn)
+
+    @contextmanager
+    def held(self, conn: Any) -> Iterator[None]:
+        """``listening`` on ``conn`` for the block, ``stopped_listening`` once it ends however it ends."""
+        self.listening(conn)
+        try:
+            yield
+        finally:
+            self.stopped_listening()
 
     def stopped_listening(self) -> None:
         """The listening connection is gone (its lock with it): until it listens again, notify."""
